@@ -1,0 +1,13 @@
+/* The whole public API of libmedfm. Plugins include this (or the parts
+ * they need) and nothing outside sdk/include. */
+#ifndef MEDFM_MEDFM_H
+#define MEDFM_MEDFM_H
+
+#include "medfm/autograd.h"
+#include "medfm/ops.h"
+#include "medfm/parallel.h"
+#include "medfm/status.h"
+#include "medfm/tensor.h"
+#include "medfm/version.h"
+
+#endif

@@ -1,0 +1,17 @@
+/* Softmax family along one dim. */
+#ifndef MEDFM_OPS_SOFTMAX_H
+#define MEDFM_OPS_SOFTMAX_H
+
+#include "medfm/tensor.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+mf_status mf_softmax(const mf_tensor *x, int dim, mf_tensor **out);
+mf_status mf_log_softmax(const mf_tensor *x, int dim, mf_tensor **out);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
