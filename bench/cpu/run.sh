@@ -1,0 +1,37 @@
+#!/bin/sh
+# Runs the medfm conv bench and the torch reference in the same run, for 64 px
+# and 224 px inputs, and prints per-shape and ResNet-50-weighted total
+# ratios medfm/torch (< 1: medfm faster). Both use 2 threads.
+# usage: bench/cpu/run.sh [BUILD_DIR] [PX...]   (default: build, 64 224)
+set -eu
+root=$(cd "$(dirname "$0")/../.." && pwd)
+build=${1:-$root/build}
+[ $# -gt 0 ] && shift
+sizes=${*:-64 224}
+bin=$build/bin/bench_bench_conv
+[ -x "$bin" ] || bin=$build/bin/bench_conv
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+for px in $sizes; do
+    reps=3
+    [ "$px" -ge 224 ] && reps=2
+    MEDFM_NUM_THREADS=2 OPENBLAS_NUM_THREADS=2 "$bin" --px "$px" --reps "$reps" >"$tmp/mf$px"
+    /usr/bin/python3 "$root/bench/cpu/torch_conv.py" "$bin" --px "$px" --reps "$reps" --threads 2 >"$tmp/th$px"
+    /usr/bin/python3 - "$tmp/mf$px" "$tmp/th$px" "$px" <<'PY'
+import sys
+def load(p):
+    return {l.split()[0]: l.split()[1:] for l in open(p) if not l.startswith("#")}
+mf, th, px = load(sys.argv[1]), load(sys.argv[2]), sys.argv[3]
+print(f"== ResNet-50 conv shapes, batch 8, {px} px: time medfm / torch (ms per call)")
+print(f"{'shape':22s} {'n':>2s} {'fwd mf':>8s} {'torch':>8s} {'ratio':>6s}   {'f+b mf':>8s} {'torch':>8s} {'ratio':>6s}")
+tot = [0.0] * 4
+for name, (cnt, f, fb) in mf.items():
+    c, f, fb = int(cnt), float(f), float(fb)
+    tf, tfb = float(th[name][1]), float(th[name][2])
+    for i, v in enumerate((f, tf, fb, tfb)):
+        tot[i] += c * v
+    print(f"{name:22s} {c:2d} {f*1e3:8.2f} {tf*1e3:8.2f} {f/tf:6.2f}   {fb*1e3:8.2f} {tfb*1e3:8.2f} {fb/tfb:6.2f}")
+print(f"{'TOTAL (x count)':22s} {'':2s} {tot[0]*1e3:8.1f} {tot[1]*1e3:8.1f} {tot[0]/tot[1]:6.2f}   "
+      f"{tot[2]*1e3:8.1f} {tot[3]*1e3:8.1f} {tot[2]/tot[3]:6.2f}")
+PY
+done
