@@ -3,11 +3,15 @@
 # and 224 px inputs, and prints per-shape and ResNet-50-weighted total
 # ratios medfm/torch (< 1: medfm faster). Both use 2 threads.
 # usage: bench/cpu/run.sh [BUILD_DIR] [PX...]   (default: build, 64 224)
+# PYTHON=... picks the interpreter with torch (default /usr/bin/python3);
+# ROUNDS=N (default 2) alternates medfm and torch N times and keeps each
+# shape's best time, so a busy machine skews both sides alike.
 set -eu
 root=$(cd "$(dirname "$0")/../.." && pwd)
 build=${1:-$root/build}
 [ $# -gt 0 ] && shift
 sizes=${*:-64 224}
+py=${PYTHON:-/usr/bin/python3}
 bin=$build/bin/bench_bench_conv
 [ -x "$bin" ] || bin=$build/bin/bench_conv
 tmp=$(mktemp -d)
@@ -15,12 +19,25 @@ trap 'rm -rf "$tmp"' EXIT
 for px in $sizes; do
     reps=3
     [ "$px" -ge 224 ] && reps=2
-    MEDFM_NUM_THREADS=2 OPENBLAS_NUM_THREADS=2 "$bin" --px "$px" --reps "$reps" >"$tmp/mf$px"
-    /usr/bin/python3 "$root/bench/cpu/torch_conv.py" "$bin" --px "$px" --reps "$reps" --threads 2 >"$tmp/th$px"
+    : >"$tmp/mf$px"
+    : >"$tmp/th$px"
+    r=0
+    while [ "$r" -lt "${ROUNDS:-2}" ]; do
+        MEDFM_NUM_THREADS=2 OPENBLAS_NUM_THREADS=2 "$bin" --px "$px" --reps "$reps" >>"$tmp/mf$px"
+        "$py" "$root/bench/cpu/torch_conv.py" "$bin" --px "$px" --reps "$reps" --threads 2 >>"$tmp/th$px"
+        r=$((r + 1))
+    done
     /usr/bin/python3 - "$tmp/mf$px" "$tmp/th$px" "$px" <<'PY'
 import sys
-def load(p):
-    return {l.split()[0]: l.split()[1:] for l in open(p) if not l.startswith("#")}
+def load(p):  # name -> [count, best fwd, best fwd+bwd] over rounds
+    out = {}
+    for l in open(p):
+        if l.startswith("#"):
+            continue
+        name, cnt, f, fb = l.split()
+        o = out.setdefault(name, [cnt, f, fb])
+        o[1], o[2] = min(o[1], f, key=float), min(o[2], fb, key=float)
+    return out
 mf, th, px = load(sys.argv[1]), load(sys.argv[2]), sys.argv[3]
 print(f"== ResNet-50 conv shapes, batch 8, {px} px: time medfm / torch (ms per call)")
 print(f"{'shape':22s} {'n':>2s} {'fwd mf':>8s} {'torch':>8s} {'ratio':>6s}   {'f+b mf':>8s} {'torch':>8s} {'ratio':>6s}")

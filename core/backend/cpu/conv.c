@@ -1,5 +1,5 @@
 /* CPU conv kernels: im2col + GEMM, split over chunks of images on the medfm
- * pool with single-threaded OpenBLAS inside (core/backend/cpu/blas.h).
+ * pool with single-threaded OpenBLAS inside (policy: core/backend/cpu/blas.h).
  * Where an image has few output positions, a chunk of images is packed side
  * by side into one GEMM operand so the products stay wide; a 1x1 stride-1
  * unpadded conv on a single image is a plain GEMM on the tensor itself. */
@@ -59,6 +59,7 @@ typedef struct {
     size_t es;
     int64_t cg, og, kc, P, I, nb, nchunks;
     bool direct; /* 1x1, stride 1, no padding */
+    bool par;    /* fewer chunks than threads: split each GEMM instead */
     const char *x, *w, *bias, *gy;
     char *y, *gx, *gw;
     pthread_mutex_t lock;
@@ -87,19 +88,13 @@ static void plan_init(plan *p, const mf_conv_geom *g, mf_dtype dt) {
     if (p->nb < 1)
         p->nb = 1;
     p->nchunks = (g->n + p->nb - 1) / p->nb;
+    p->par = p->nchunks < T;
     pthread_mutex_init(&p->lock, NULL);
 }
 
-/* Runs fn over all chunks: on the pool with single-threaded BLAS when there
- * are enough chunks to fill it, else serially with BLAS's own threads. */
+/* Runs fn over all chunks on the pool. */
 static mf_status plan_run(plan *p, mf_range_fn fn) {
-    if (p->nchunks > 1 && mf_num_threads() > 1) {
-        int prev = mf__blas_single();
-        mf_parallel_for(p->nchunks, 1, fn, p);
-        mf__blas_restore(prev);
-    } else {
-        fn(p, 0, p->nchunks);
-    }
+    mf_parallel_for(p->nchunks, 1, fn, p);
     pthread_mutex_destroy(&p->lock);
     return p->failed ? MF_ERR(MF_ERR_NOMEM, "conv: out of memory for the im2col buffers") : MF_OK;
 }
@@ -171,10 +166,10 @@ static void fwd_range(void *vp, int64_t begin, int64_t end) {
             }
             const char *A = AT(p->w, gi * p->og * p->kc);
             if (nb == 1) {
-                mf__gemm(p->dt, false, false, p->og, p->P, p->kc, 1.0, A, p->kc, B, ld, 0.0,
+                (p->par ? mf__gemm_par : mf__gemm)(p->dt, false, false, p->og, p->P, p->kc, 1.0, A, p->kc, B, ld, 0.0,
                          AT(p->y, (n0 * g->cout + gi * p->og) * p->P), p->P);
             } else {
-                mf__gemm(p->dt, false, false, p->og, ld, p->kc, 1.0, A, p->kc, B, ld, 0.0, tmp, ld);
+                (p->par ? mf__gemm_par : mf__gemm)(p->dt, false, false, p->og, ld, p->kc, 1.0, A, p->kc, B, ld, 0.0, tmp, ld);
                 pack_images(p, p->y, g->cout, p->P, n0, nb, gi * p->og, p->og, tmp, ld, true);
             }
         }
@@ -216,11 +211,11 @@ static void bwd_data_range(void *vp, int64_t begin, int64_t end) {
             }
             const char *A = AT(p->w, gi * p->og * p->kc); /* (og x kc), used transposed */
             if (p->direct && nb == 1) {
-                mf__gemm(p->dt, true, false, p->kc, p->P, p->og, 1.0, A, p->kc, B, ld, 0.0,
+                (p->par ? mf__gemm_par : mf__gemm)(p->dt, true, false, p->kc, p->P, p->og, 1.0, A, p->kc, B, ld, 0.0,
                          AT(p->gx, (n0 * g->cin + gi * p->cg) * p->I), p->I);
                 continue;
             }
-            mf__gemm(p->dt, true, false, p->kc, ld, p->og, 1.0, A, p->kc, B, ld, 0.0, col, ld);
+            (p->par ? mf__gemm_par : mf__gemm)(p->dt, true, false, p->kc, ld, p->og, 1.0, A, p->kc, B, ld, 0.0, col, ld);
             for (int64_t i = 0; i < nb; i++) {
                 char *img = AT(p->gx, ((n0 + i) * g->cin + gi * p->cg) * p->I);
                 memset(img, 0, (size_t)(p->cg * p->I) * p->es);
@@ -278,7 +273,7 @@ static mf_status bwd_weight_pack_all(plan *p) {
         return MF_ERR(MF_ERR_NOMEM, "conv backward: out of memory for the im2col buffers");
     for (c.gi = 0; c.gi < g->groups; c.gi++) {
         mf_parallel_for(g->n, 1, pack_all_range, &c);
-        mf__gemm(p->dt, false, true, p->og, p->kc, ld, 1.0, c.gyall, ld, c.col, ld, 0.0,
+        mf__gemm_par(p->dt, false, true, p->og, p->kc, ld, 1.0, c.gyall, ld, c.col, ld, 0.0,
                  AT(p->gw, c.gi * p->og * p->kc), p->kc);
     }
     return MF_OK;
