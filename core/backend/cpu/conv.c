@@ -334,7 +334,11 @@ static mf_status cpu_backward_weight(mf_tensor *gw, const mf_tensor *x, const mf
     plan p;
     plan_init(&p, g, gw->dtype);
     p.x = mf_tensor_data(x), p.gy = mf_tensor_data(gy), p.gw = mf_tensor_data(gw);
-    if (g->n * p.P * (p.kc + p.og) <= MF_CONV_PACK_ALL_LIMIT || p.nchunks == 1) {
+    /* pack all when private gradients would move about as much memory as
+     * the columns themselves (wide weights, few positions) */
+    int64_t T = mf_num_threads();
+    bool fits = g->n * p.P * (p.kc + p.og) <= MF_CONV_PACK_ALL_LIMIT;
+    if (p.nchunks == 1 || (fits && 4 * T * g->cout >= g->n * p.P)) {
         mf_status st = bwd_weight_pack_all(&p);
         pthread_mutex_destroy(&p.lock);
         return st;
