@@ -5,7 +5,9 @@
 # usage: bench/cpu/run.sh [BUILD_DIR] [PX...]   (default: build, 64 224)
 # PYTHON=... picks the interpreter with torch (default /usr/bin/python3);
 # ROUNDS=N (default 2) alternates medfm and torch N times and keeps each
-# shape's best time, so a busy machine skews both sides alike.
+# shape's best time, so a busy machine skews both sides alike;
+# THREADS=1 CPUTIME=1 compares single-threaded process CPU time instead,
+# which a busy machine barely disturbs.
 set -eu
 root=$(cd "$(dirname "$0")/../.." && pwd)
 build=${1:-$root/build}
@@ -14,6 +16,18 @@ sizes=${*:-64 224}
 py=${PYTHON:-/usr/bin/python3}
 bin=$build/bin/bench_bench_conv
 [ -x "$bin" ] || bin=$build/bin/bench_conv
+# OpenBLAS 0.3.21 takes AMD Zen 4 for Haswell and runs AVX2 kernels on an
+# AVX-512 CPU (1.7x slower GEMMs); its core can only be chosen before it
+# loads, through the environment. Pick the AVX-512 core when the CPU has it
+# (OPENBLAS_CORETYPE=Haswell in the environment keeps the default).
+if [ -z "${OPENBLAS_CORETYPE:-}" ] && grep -q avx512bw /proc/cpuinfo && grep -q avx512vl /proc/cpuinfo \
+    && grep -q avx512dq /proc/cpuinfo; then
+    export OPENBLAS_CORETYPE=SkylakeX
+fi
+echo "# OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-(auto)}"
+threads=${THREADS:-2}
+cpu=
+[ -n "${CPUTIME:-}" ] && cpu=--cpu
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 for px in $sizes; do
@@ -23,11 +37,11 @@ for px in $sizes; do
     : >"$tmp/th$px"
     r=0
     while [ "$r" -lt "${ROUNDS:-2}" ]; do
-        MEDFM_NUM_THREADS=2 OPENBLAS_NUM_THREADS=2 "$bin" --px "$px" --reps "$reps" >>"$tmp/mf$px"
-        "$py" "$root/bench/cpu/torch_conv.py" "$bin" --px "$px" --reps "$reps" --threads 2 >>"$tmp/th$px"
+        MEDFM_NUM_THREADS=$threads "$bin" --px "$px" --reps "$reps" $cpu >>"$tmp/mf$px"
+        "$py" "$root/bench/cpu/torch_conv.py" "$bin" --px "$px" --reps "$reps" --threads "$threads" $cpu >>"$tmp/th$px"
         r=$((r + 1))
     done
-    /usr/bin/python3 - "$tmp/mf$px" "$tmp/th$px" "$px" <<'PY'
+    /usr/bin/python3 - "$tmp/mf$px" "$tmp/th$px" "$px" "$threads threads${cpu:+, CPU time}" <<'PY'
 import sys
 def load(p):  # name -> [count, best fwd, best fwd+bwd] over rounds
     out = {}
@@ -39,7 +53,7 @@ def load(p):  # name -> [count, best fwd, best fwd+bwd] over rounds
         o[1], o[2] = min(o[1], f, key=float), min(o[2], fb, key=float)
     return out
 mf, th, px = load(sys.argv[1]), load(sys.argv[2]), sys.argv[3]
-print(f"== ResNet-50 conv shapes, batch 8, {px} px: time medfm / torch (ms per call)")
+print(f"== ResNet-50 conv shapes, batch 8, {px} px: time medfm / torch (ms per call; {sys.argv[4]})")
 print(f"{'shape':22s} {'n':>2s} {'fwd mf':>8s} {'torch':>8s} {'ratio':>6s}   {'f+b mf':>8s} {'torch':>8s} {'ratio':>6s}")
 tot = [0.0] * 4
 for name, (cnt, f, fb) in mf.items():

@@ -3,7 +3,7 @@
 batch 8: forward (no grad) and forward + backward. Prints the same line
 format: name count fwd_s fwdbwd_s (best of --reps after a warm-up).
 
-usage: /usr/bin/python3 bench/cpu/torch_conv.py BENCH_BIN --px 64 [--reps 3]
+usage: /usr/bin/python3 bench/cpu/torch_conv.py BENCH_BIN --px 64 [--reps 3] [--threads 2] [--cpu]
 """
 import argparse
 import subprocess
@@ -19,8 +19,10 @@ def main():
     ap.add_argument("--px", type=int, default=64)
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--cpu", action="store_true", help="time process CPU time (use with --threads 1)")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
+    clock = time.process_time if a.cpu else time.perf_counter
     lines = subprocess.run([a.bench, "--list", "--px", str(a.px)], check=True, capture_output=True,
                            text=True).stdout.split("\n")
     print(f"# torch {torch.__version__} conv, batch 8, {a.px} px, {torch.get_num_threads()} threads; "
@@ -38,17 +40,17 @@ def main():
         fwd = fb = 1e30
         with torch.no_grad():
             for r in range(a.reps + 1):
-                t0 = time.perf_counter()
+                t0 = clock()
                 F.conv2d(x, w, None, s, p)
-                t = time.perf_counter() - t0
+                t = clock() - t0
                 if r:
                     fwd = min(fwd, t)
         for r in range(a.reps + 1):
             x.grad = None
             w.grad = None
-            t0 = time.perf_counter()
+            t0 = clock()
             F.conv2d(x, w, None, s, p).backward(gy)
-            t = time.perf_counter() - t0
+            t = clock() - t0
             if r:
                 fb = min(fb, t)
         print(f"{name} {count} {fwd:.6f} {fb:.6f}", flush=True)
