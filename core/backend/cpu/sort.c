@@ -1,7 +1,7 @@
 /* CPU kernels of the sort family. Every kernel works line by line along
- * one dim, in parallel over lines: a line is copied into a (value, index)
- * buffer, sorted with qsort using the index as tie-break (which makes the
- * sort stable), and the first k entries written back. */
+ * one dim, in parallel over lines. Sorting copies a line into a (key,
+ * index) buffer; a full sort is a merge sort, a small topk first selects
+ * its k elements (linear time) and sorts only those. */
 #include <math.h>
 #include <stdlib.h>
 
@@ -103,30 +103,82 @@ static mf_status cpu_cumsum(mf_tensor *out, const mf_tensor *x, int dim, bool re
 
 /* ------------------------------------------------------------------ sort */
 
+/* NaNs are set aside (they order above every number, in their original
+ * order); descending sorts negate the keys, so one ascending order serves
+ * both. The order compares keys, then original positions: a strict total
+ * order, which makes the result stable whatever algorithm runs. */
 typedef struct {
-    double v;
+    double key;
     int64_t i;
 } keyed;
 
-/* NaN sorts above every number; equal keys keep their original order. */
-static int cmp_asc(const void *pa, const void *pb) {
-    const keyed *a = pa, *b = pb;
-    bool na = isnan(a->v), nb = isnan(b->v);
-    if (na != nb)
-        return na ? 1 : -1;
-    if (!na && a->v != b->v)
-        return a->v < b->v ? -1 : 1;
-    return (a->i > b->i) - (a->i < b->i);
+static inline bool before(keyed a, keyed b) { return a.key < b.key || (a.key == b.key && a.i < b.i); }
+
+static void insertion_sort(keyed *a, int64_t n) {
+    for (int64_t i = 1; i < n; i++) {
+        keyed v = a[i];
+        int64_t j = i;
+        for (; j > 0 && before(v, a[j - 1]); j--)
+            a[j] = a[j - 1];
+        a[j] = v;
+    }
 }
 
-static int cmp_desc(const void *pa, const void *pb) {
-    const keyed *a = pa, *b = pb;
-    bool na = isnan(a->v), nb = isnan(b->v);
-    if (na != nb)
-        return na ? -1 : 1;
-    if (!na && a->v != b->v)
-        return a->v > b->v ? -1 : 1;
-    return (a->i > b->i) - (a->i < b->i);
+/* Bottom-up merge sort over runs of 16 sorted by insertion; `tmp` holds n. */
+static void merge_sort(keyed *a, keyed *tmp, int64_t n) {
+    const int64_t run = 16;
+    for (int64_t s = 0; s < n; s += run)
+        insertion_sort(a + s, s + run <= n ? run : n - s);
+    keyed *src = a, *dst = tmp;
+    for (int64_t w = run; w < n; w *= 2) {
+        for (int64_t lo = 0; lo < n; lo += 2 * w) {
+            int64_t mid = lo + w < n ? lo + w : n, hi = lo + 2 * w < n ? lo + 2 * w : n;
+            int64_t i = lo, j = mid, o = lo;
+            while (i < mid && j < hi)
+                dst[o++] = before(src[j], src[i]) ? src[j++] : src[i++];
+            while (i < mid)
+                dst[o++] = src[i++];
+            while (j < hi)
+                dst[o++] = src[j++];
+        }
+        keyed *t = src;
+        src = dst;
+        dst = t;
+    }
+    if (src != a)
+        for (int64_t i = 0; i < n; i++)
+            a[i] = src[i];
+}
+
+static inline keyed med3(keyed a, keyed b, keyed c) {
+    if (before(a, b))
+        return before(b, c) ? b : (before(a, c) ? c : a);
+    return before(a, c) ? a : (before(b, c) ? c : b);
+}
+
+/* Reorders a so that a[t] is the element of rank t, with smaller ones
+ * before it (Hoare's selection, median-of-three pivot). */
+static void select_rank(keyed *a, int64_t n, int64_t t) {
+    int64_t l = 0, r = n - 1;
+    while (l < r) {
+        keyed x = med3(a[l], a[l + (r - l) / 2], a[r]);
+        int64_t i = l, j = r;
+        do {
+            while (before(a[i], x))
+                i++;
+            while (before(x, a[j]))
+                j--;
+            if (i <= j) {
+                keyed v = a[i];
+                a[i++] = a[j];
+                a[j--] = v;
+            }
+        } while (i <= j);
+        if (j < t)
+            l = i;
+        if (t < i)
+            r = j;
+    }
 }
 
 typedef struct {
@@ -142,29 +194,59 @@ typedef struct {
 static void sort_range(void *ctx, int64_t l0, int64_t l1) {
     sort_job *j = ctx;
     int64_t n = j->x->shape[j->dim], sx = j->x->stride[j->dim];
-    keyed *buf = malloc(sizeof(keyed) * (size_t)(n > 0 ? n : 1));
+    /* buf: the numbers; tmp: merge scratch, and the NaN positions */
+    keyed *buf = malloc(sizeof(keyed) * (size_t)(2 * n + 1));
     if (!buf) {
         __atomic_store_n(&j->failed, 1, __ATOMIC_RELAXED);
         return;
     }
+    keyed *tmp = buf + n;
     const char *xb = mf_tensor_data(j->x);
     char *vb = j->values ? mf_tensor_data(j->values) : NULL;
     int64_t *ib = j->indices ? mf_tensor_data(j->indices) : NULL;
     int64_t sv = j->values ? j->values->stride[j->dim] : 0;
     int64_t si = j->indices ? j->indices->stride[j->dim] : 0;
+    double sign = j->descending ? -1.0 : 1.0;
     for (int64_t l = l0; l < l1; l++) {
         int64_t off[LINE_ARR];
         lines_offsets(&j->L, l, off);
+        int64_t m = 0, nn = 0;
         for (int64_t i = 0; i < n; i++) {
-            buf[i].v = load(xb, j->x->dtype, off[0] + i * sx);
-            buf[i].i = i;
+            double v = load(xb, j->x->dtype, off[0] + i * sx);
+            if (isnan(v))
+                tmp[nn++].i = i;
+            else
+                buf[m++] = (keyed){sign * v, i};
         }
-        qsort(buf, (size_t)n, sizeof(keyed), j->descending ? cmp_desc : cmp_asc);
+        keyed *nans = buf + m; /* NaN positions, in order, after the numbers */
+        for (int64_t t = 0; t < nn; t++)
+            nans[t] = tmp[t];
+        /* NaNs lead a descending order and end an ascending one */
+        int64_t lead = j->descending ? nn : 0;
+        int64_t want = j->k - lead; /* numbers needed */
+        want = want < 0 ? 0 : want > m ? m : want;
+        if (want > 0) {
+            int64_t len = m;
+            if (want < m && want <= m / 4) {
+                select_rank(buf, m, want - 1);
+                len = want;
+            }
+            merge_sort(buf, tmp, len);
+        }
         for (int64_t t = 0; t < j->k; t++) {
+            int64_t u = t - lead, at;
+            double v = NAN;
+            if (u < 0)
+                at = nans[t].i;
+            else if (u < want) {
+                at = buf[u].i;
+                v = sign * buf[u].key;
+            } else
+                at = nans[u - want].i;
             if (vb)
-                store(vb, j->values->dtype, off[1] + t * sv, buf[t].v);
+                store(vb, j->values->dtype, off[1] + t * sv, v);
             if (ib)
-                ib[off[2] + t * si] = buf[t].i;
+                ib[off[2] + t * si] = at;
         }
     }
     free(buf);

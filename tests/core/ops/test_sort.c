@@ -177,3 +177,43 @@ Test(sort, bool_tensors_are_rejected_with_a_dtype_error) {
     cr_assert_null(v);
     mf_tensor_release(x);
 }
+
+Test(sort, topk_equals_the_head_of_the_stable_sort_with_ties_and_nans) {
+    /* long lines with many ties and a few NaNs exercise the selection path */
+    mf_tensor *x = t_uniform(5, 2, (int64_t[]){3, 200}, MF_F64, 0, 6);
+    for (int64_t i = 0; i < 600; i++)
+        mf_tensor_set_flat(x, i, i % 37 == 5 ? NAN : floor(mf_tensor_get_flat(x, i)));
+    int64_t ks[] = {1, 5, 50, 200};
+    for (int dir = 0; dir < 2; dir++) {
+        mf_tensor *sv, *si;
+        MF_OK_OR_FAIL(mf_sort(x, 1, dir, &sv, &si));
+        for (size_t q = 0; q < sizeof ks / sizeof ks[0]; q++) {
+            mf_tensor *tv, *ti, *hv, *hi;
+            MF_OK_OR_FAIL(mf_topk(x, ks[q], 1, dir, &tv, &ti));
+            MF_OK_OR_FAIL(mf_slice(sv, 1, 0, ks[q], 1, &hv));
+            MF_OK_OR_FAIL(mf_slice(si, 1, 0, ks[q], 1, &hi));
+            for (int64_t i = 0; i < mf_tensor_numel(tv); i++) {
+                double a = mf_tensor_get_flat(tv, i), b = mf_tensor_get_flat(hv, i);
+                cr_assert(a == b || (isnan(a) && isnan(b)), "k %lld dir %d at %lld: %g vs %g", (long long)ks[q],
+                          dir, (long long)i, a, b);
+                cr_assert_eq(mf_tensor_get_flat(ti, i), mf_tensor_get_flat(hi, i));
+            }
+            release_all((mf_tensor *[]){tv, ti, hv, hi}, 4);
+        }
+        release_all((mf_tensor *[]){sv, si}, 2);
+    }
+    mf_tensor_release(x);
+}
+
+Test(sort, sort_of_a_long_line_is_ordered_and_stable) {
+    mf_tensor *x = t_uniform(9, 1, (int64_t[]){1000}, MF_F32, 0, 50), *v, *i;
+    for (int64_t k = 0; k < 1000; k++)
+        mf_tensor_set_flat(x, k, floor(mf_tensor_get_flat(x, k)));
+    MF_OK_OR_FAIL(mf_sort(x, 0, true, &v, &i));
+    for (int64_t k = 1; k < 1000; k++) {
+        double a = mf_tensor_get_flat(v, k - 1), b = mf_tensor_get_flat(v, k);
+        cr_assert(a > b || (a == b && mf_tensor_get_flat(i, k - 1) < mf_tensor_get_flat(i, k)), "at %lld", (long long)k);
+        cr_assert_eq(mf_tensor_get_flat(x, (int64_t)mf_tensor_get_flat(i, k)), b);
+    }
+    release_all((mf_tensor *[]){x, v, i}, 3);
+}
