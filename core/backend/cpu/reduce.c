@@ -27,7 +27,23 @@ typedef struct {
     int failed; /* set when a chunk could not get its buffer */
 } red_job;
 
-static void gather(const red_job *j, int64_t xoff, double *buf) {
+/* Copies the reduced sub-blocks of `nb` outputs, neighbours along the
+ * innermost kept dim (x stride `ks`), into buf[b * count ...]. With nb > 1
+ * the loop over b is innermost, so a reduction over leading dims reads
+ * whole cache lines instead of one element per line. */
+#define GATHER_LOOP(T)                                                                                        \
+    do {                                                                                                      \
+        const T *p = (const T *)xb + base;                                                                    \
+        if (nb == 1)                                                                                          \
+            for (int64_t i = 0; i < n; i++)                                                                   \
+                buf[k + i] = p[i * s];                                                                        \
+        else                                                                                                  \
+            for (int64_t i = 0; i < n; i++)                                                                   \
+                for (int64_t b = 0; b < nb; b++)                                                              \
+                    buf[b * j->count + k + i] = p[i * s + b * ks];                                            \
+    } while (0)
+
+static void gather(const red_job *j, int64_t xoff, int64_t nb, int64_t ks, double *buf) {
     mf_dtype dt = j->x->dtype;
     const char *xb = mf_tensor_data(j->x);
     size_t es = mf_dtype_size(dt);
@@ -37,16 +53,13 @@ static void gather(const red_job *j, int64_t xoff, double *buf) {
         mf_layout_row(&j->R, r, off);
         int64_t base = xoff + off[0];
         if (dt == MF_F32) {
-            const float *p = (const float *)xb + base;
-            for (int64_t i = 0; i < n; i++)
-                buf[k + i] = p[i * s];
+            GATHER_LOOP(float);
         } else if (dt == MF_F64) {
-            const double *p = (const double *)xb + base;
-            for (int64_t i = 0; i < n; i++)
-                buf[k + i] = p[i * s];
+            GATHER_LOOP(double);
         } else {
             for (int64_t i = 0; i < n; i++)
-                buf[k + i] = mf_load_as_f64(xb + (base + i * s) * (int64_t)es, dt);
+                for (int64_t b = 0; b < nb; b++)
+                    buf[b * j->count + k + i] = mf_load_as_f64(xb + (base + i * s + b * ks) * (int64_t)es, dt);
         }
         k += n;
     }
@@ -115,25 +128,41 @@ static double reduce_buf(red_kind kind, double arg, const double *v, int64_t n) 
     return NAN;
 }
 
+#define RED_BLOCK 16
+
 static void red_range(void *ctx, int64_t o0, int64_t o1) {
     red_job *j = ctx;
-    double *buf = malloc(sizeof(double) * (size_t)(j->count > 0 ? j->count : 1));
+    /* block along the innermost kept dim when it is the faster-moving one */
+    int last = j->nkept - 1;
+    int64_t ks = last >= 0 ? j->kstride_x[last] : 0, rs = j->R.stride[0][j->R.ndim - 1];
+    int64_t block = last >= 0 && j->count > 1 && llabs(ks) < llabs(rs) ? RED_BLOCK : 1;
+    double *buf = malloc(sizeof(double) * (size_t)(j->count > 0 ? j->count * block : 1));
     if (!buf) {
         __atomic_store_n(&j->failed, 1, __ATOMIC_RELAXED);
         return;
     }
     char *ob = mf_tensor_data(j->out);
     size_t oes = mf_dtype_size(j->out->dtype);
-    for (int64_t o = o0; o < o1; o++) {
-        int64_t rem = o, xoff = 0, ooff = 0;
+    for (int64_t o = o0; o < o1;) {
+        int64_t rem = o, xoff = 0, ooff = 0, ilast = 0;
         for (int d = j->nkept - 1; d >= 0; d--) {
             int64_t i = rem % j->kshape[d];
+            if (d == last)
+                ilast = i;
             rem /= j->kshape[d];
             xoff += i * j->kstride_x[d];
             ooff += i * j->kstride_o[d];
         }
-        gather(j, xoff, buf);
-        mf_store_from_f64(ob + ooff * (int64_t)oes, j->out->dtype, reduce_buf(j->kind, j->arg, buf, j->count));
+        int64_t nb = block;
+        if (last >= 0 && nb > j->kshape[last] - ilast)
+            nb = j->kshape[last] - ilast;
+        if (nb > o1 - o)
+            nb = o1 - o;
+        gather(j, xoff, nb, ks, buf);
+        for (int64_t b = 0; b < nb; b++)
+            mf_store_from_f64(ob + (ooff + b * (last >= 0 ? j->kstride_o[last] : 0)) * (int64_t)oes, j->out->dtype,
+                              reduce_buf(j->kind, j->arg, buf + b * j->count, j->count));
+        o += nb;
     }
     free(buf);
 }
@@ -194,48 +223,90 @@ typedef struct {
     int64_t kshape[MF_MAX_DIMS], kstride_x[MF_MAX_DIMS], kstride_v[MF_MAX_DIMS], kstride_i[MF_MAX_DIMS];
 } arg_job;
 
+#define ARG_BLOCK 16
+
+static inline double load_at(const char *xb, mf_dtype dt, size_t es, int64_t off) {
+    if (dt == MF_F32)
+        return ((const float *)xb)[off];
+    if (dt == MF_F64)
+        return ((const double *)xb)[off];
+    return mf_load_as_f64(xb + off * (int64_t)es, dt);
+}
+
+/* One line, typed: the common case of an arg max over the last dim. */
+#define ARG_LINE(T)                                                                                           \
+    do {                                                                                                      \
+        const T *p = (const T *)xb + xoff;                                                                    \
+        for (int64_t i = 1; i < n && !isnan(best[0]); i++) {                                                  \
+            double v = p[i * s];                                                                              \
+            if (isnan(v) || (j->want_max ? v > best[0] : v < best[0])) {                                     \
+                best[0] = v;                                                                                  \
+                bi[0] = i;                                                                                    \
+            }                                                                                                 \
+        }                                                                                                     \
+    } while (0)
+
+/* Walks `nb` neighbouring lines (along the innermost kept dim) at once, so
+ * that an arg max over a leading dim reads whole cache lines. The first
+ * strict improvement wins, which keeps the first of tied elements; a NaN
+ * counts as the extreme and ends its line's search. Lines are never empty
+ * (the ops reject a reduction over a size-0 dim). */
 static void arg_range(void *ctx, int64_t o0, int64_t o1) {
     arg_job *j = ctx;
     mf_dtype dt = j->x->dtype;
     size_t es = mf_dtype_size(dt);
     const char *xb = mf_tensor_data(j->x);
     int64_t n = j->x->shape[j->dim], s = j->x->stride[j->dim];
-    for (int64_t o = o0; o < o1; o++) {
-        int64_t rem = o, xoff = 0, voff = 0, ioff = 0;
+    int last = j->nkept - 1;
+    int64_t ks = last >= 0 ? j->kstride_x[last] : 0;
+    int64_t block = last >= 0 && llabs(ks) < llabs(s) ? ARG_BLOCK : 1;
+    for (int64_t o = o0; o < o1;) {
+        int64_t rem = o, xoff = 0, voff = 0, ioff = 0, ilast = 0;
         for (int d = j->nkept - 1; d >= 0; d--) {
             int64_t i = rem % j->kshape[d];
+            if (d == last)
+                ilast = i;
             rem /= j->kshape[d];
             xoff += i * j->kstride_x[d];
             voff += i * j->kstride_v[d];
             ioff += i * j->kstride_i[d];
         }
-        double best = 0.0;
-        int64_t bi = 0;
-        if (dt == MF_F32 || dt == MF_F64) {
-            /* first strict improvement wins, so ties keep the first index */
-            for (int64_t i = 0; i < n; i++) {
-                double v = dt == MF_F32 ? ((const float *)xb)[xoff + i * s] : ((const double *)xb)[xoff + i * s];
-                if (i == 0 || isnan(v) || (j->want_max ? v > best : v < best)) {
-                    best = v;
-                    bi = i;
-                    if (isnan(v))
-                        break;
-                }
-            }
-        } else {
-            for (int64_t i = 0; i < n; i++) {
-                double v = mf_load_as_f64(xb + (xoff + i * s) * (int64_t)es, dt);
-                if (i == 0 || (j->want_max ? v > best : v < best)) {
-                    best = v;
-                    bi = i;
-                }
-            }
+        int64_t nb = block;
+        if (last >= 0 && nb > j->kshape[last] - ilast)
+            nb = j->kshape[last] - ilast;
+        if (nb > o1 - o)
+            nb = o1 - o;
+        double best[ARG_BLOCK];
+        int64_t bi[ARG_BLOCK];
+        for (int64_t b = 0; b < nb; b++) {
+            best[b] = load_at(xb, dt, es, xoff + b * ks);
+            bi[b] = 0;
         }
-        if (j->values)
-            mf_store_from_f64((char *)mf_tensor_data(j->values) + voff * (int64_t)mf_dtype_size(j->values->dtype),
-                              j->values->dtype, best);
-        if (j->indices)
-            ((int64_t *)mf_tensor_data(j->indices))[ioff] = bi;
+        if (nb == 1 && dt == MF_F32)
+            ARG_LINE(float);
+        else if (nb == 1 && dt == MF_F64)
+            ARG_LINE(double);
+        else
+            for (int64_t i = 1; i < n; i++)
+                for (int64_t b = 0; b < nb; b++) {
+                    if (isnan(best[b]))
+                        continue;
+                    double v = load_at(xb, dt, es, xoff + i * s + b * ks);
+                    if (isnan(v) || (j->want_max ? v > best[b] : v < best[b])) {
+                        best[b] = v;
+                        bi[b] = i;
+                    }
+                }
+        for (int64_t b = 0; b < nb; b++) {
+            int64_t vs = last >= 0 ? j->kstride_v[last] : 0, is = last >= 0 ? j->kstride_i[last] : 0;
+            if (j->values)
+                mf_store_from_f64((char *)mf_tensor_data(j->values) +
+                                      (voff + b * vs) * (int64_t)mf_dtype_size(j->values->dtype),
+                                  j->values->dtype, best[b]);
+            if (j->indices)
+                ((int64_t *)mf_tensor_data(j->indices))[ioff + b * is] = bi[b];
+        }
+        o += nb;
     }
 }
 

@@ -315,3 +315,35 @@ Test(reduce, bad_norm_order_and_negative_correction_are_invalid) {
     cr_assert_null(y);
     mf_tensor_release(x);
 }
+
+Test(reduce, leading_dim_reductions_of_a_wide_tensor_match_torch) {
+    mf_tensor *w = t_fixture(FX, "w"), *a, *b, *c, *d;
+    MF_OK_OR_FAIL(mf_var(w, 1, (int[]){0}, 1, false, &a));
+    MF_OK_OR_FAIL(mf_amax(w, 1, (int[]){0}, false, &b));
+    MF_OK_OR_FAIL(mf_logsumexp(w, 1, (int[]){0}, false, &c));
+    MF_OK_OR_FAIL(mf_norm(w, 3.0, 1, (int[]){0}, false, &d));
+    expect_fixture(a, "w_var_d0", 1e-12);
+    expect_fixture(b, "w_amax_d0", 0);
+    expect_fixture(c, "w_lse_d0", 1e-12);
+    expect_fixture(d, "w_norm_p3_d0", 1e-12);
+    release_all((mf_tensor *[]){w, a, b, c, d}, 5);
+}
+
+Test(reduce, argmax_over_a_leading_dim_keeps_first_ties_and_stops_at_nan) {
+    /* [3, 20]: column c holds (c % 3, 2, c % 3) with a NaN in column 7 */
+    double v[60];
+    for (int c = 0; c < 20; c++) {
+        v[c] = c % 3;
+        v[20 + c] = 2;
+        v[40 + c] = c == 7 ? NAN : c % 3;
+    }
+    mf_tensor *x = t_from(2, (int64_t[]){3, 20}, MF_F64, v), *i, *mv;
+    MF_OK_OR_FAIL(mf_argmax(x, 0, false, &i));
+    MF_OK_OR_FAIL(mf_max(x, 0, false, &mv, NULL));
+    for (int c = 0; c < 20; c++) {
+        int64_t want = c == 7 ? 2 : c % 3 == 2 ? 0 : 1;
+        cr_assert_eq(mf_tensor_get_flat(i, c), want, "column %d", c);
+        cr_assert(c == 7 ? isnan(mf_tensor_get_flat(mv, c)) : mf_tensor_get_flat(mv, c) == 2);
+    }
+    release_all((mf_tensor *[]){x, i, mv}, 3);
+}
