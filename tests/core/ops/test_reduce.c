@@ -347,3 +347,39 @@ Test(reduce, argmax_over_a_leading_dim_keeps_first_ties_and_stops_at_nan) {
     }
     release_all((mf_tensor *[]){x, i, mv}, 3);
 }
+
+static mf_status red_any(int which, const mf_tensor *x, mf_tensor **out) {
+    int d[2] = {0, 2};
+    switch (which) {
+    case 0: return mf_var(x, 2, d, 1, false, out);
+    case 1: return mf_amax(x, 1, d + 1, true, out);
+    case 2: return mf_logsumexp(x, 1, d, false, out);
+    case 3: return mf_norm(x, 2.0, 2, d, false, out);
+    case 4: return mf_norm(x, 1.5, 0, NULL, false, out);
+    default: return mf_max(x, 1, false, out, NULL);
+    }
+}
+
+Test(reduce, f32_results_agree_with_f64_to_float_precision) {
+    mf_tensor *x64 = t_uniform(3, 3, (int64_t[]){6, 7, 8}, MF_F64, -3, 3), *x32;
+    MF_OK_OR_FAIL(mf_to_dtype(x64, MF_F32, &x32));
+    for (int which = 0; which < 6; which++) {
+        mf_tensor *a, *b;
+        MF_OK_OR_FAIL(red_any(which, x32, &a));
+        MF_OK_OR_FAIL(red_any(which, x64, &b));
+        cr_assert_eq(a->dtype, MF_F32);
+        t_assert_close(a, b, 1e-6, 1e-6, "f32 vs f64");
+        release_all((mf_tensor *[]){a, b}, 2);
+    }
+    release_all((mf_tensor *[]){x64, x32}, 2);
+}
+
+Test(reduce, indices_never_carry_gradients) {
+    mf_tensor *x = t_param(t_uniform(2, 2, (int64_t[]){3, 4}, MF_F64, 0, 1)), *v, *i, *a;
+    MF_OK_OR_FAIL(mf_max(x, 0, false, &v, &i));
+    MF_OK_OR_FAIL(mf_argmin(x, 1, true, &a));
+    cr_assert(v->requires_grad && v->grad_fn);
+    cr_assert(!i->requires_grad && !i->grad_fn && i->dtype == MF_I64);
+    cr_assert(!a->requires_grad && !a->grad_fn && a->shape[1] == 1);
+    release_all((mf_tensor *[]){x, v, i, a}, 4);
+}

@@ -217,3 +217,17 @@ Test(sort, sort_of_a_long_line_is_ordered_and_stable) {
     }
     release_all((mf_tensor *[]){x, v, i}, 3);
 }
+
+Test(sort, f32_sort_and_cumsum_agree_with_f64) {
+    mf_tensor *x64 = t_uniform(4, 2, (int64_t[]){5, 33}, MF_F64, -3, 3), *x32;
+    MF_OK_OR_FAIL(mf_to_dtype(x64, MF_F32, &x32));
+    mf_tensor *a, *ai, *b, *bi, *c, *d;
+    MF_OK_OR_FAIL(mf_sort(x32, 1, true, &a, &ai));
+    MF_OK_OR_FAIL(mf_sort(x64, 1, true, &b, &bi));
+    MF_OK_OR_FAIL(mf_cumsum(x32, 1, &c));
+    MF_OK_OR_FAIL(mf_cumsum(x64, 1, &d));
+    t_assert_close(a, b, 1e-6, 1e-6, "sort f32");
+    t_assert_close(ai, bi, 0, 0, "sort indices f32");
+    t_assert_close(c, d, 1e-5, 1e-6, "cumsum f32");
+    release_all((mf_tensor *[]){x64, x32, a, ai, b, bi, c, d}, 8);
+}
