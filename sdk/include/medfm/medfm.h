@@ -10,5 +10,6 @@
 #include "medfm/status.h"
 #include "medfm/tensor.h"
 #include "medfm/version.h"
+#include "medfm/volume.h"
 
 #endif
