@@ -46,6 +46,43 @@ mf_status mf_safetensors_get(const mf_safetensors *f, const char *name, mf_tenso
 mf_status mf_safetensors_save(const char *path, int n, const char *const *names, mf_tensor *const *tensors,
                               int n_meta, const char *const *meta_kv);
 
+/* ---- state dicts ---- */
+
+/* One named destination: a module's parameter or buffer under its
+ * hierarchical name ("layer1.0.conv1.weight"). The nn module system
+ * produces arrays of these; names are borrowed, tensors are not retained. */
+typedef struct mf_named_tensor {
+    const char *name;
+    mf_tensor *tensor;
+} mf_named_tensor;
+
+/* What a load matched. `details` (malloc'd, NULL when everything matched)
+ * lists every missing, unexpected, mis-shaped and wrong-dtype key; release
+ * with mf_state_dict_report_free(). */
+typedef struct mf_state_dict_report {
+    int n_loaded;
+    int n_missing;    /* entries with no key in the file */
+    int n_unexpected; /* file keys with no entry */
+    int n_mismatched; /* present in both, shape or dtype incompatible */
+    char *details;
+} mf_state_dict_report;
+
+/* Copies every file tensor into the entry of the same name, converting
+ * between float dtypes (f64/f16/bf16 files into f32 parameters) and moving
+ * to the entry's device. Mis-shaped keys and non-float dtype changes are
+ * always errors (MF_ERR_SHAPE / MF_ERR_DTYPE); with `strict`, missing or
+ * unexpected keys are errors too (MF_ERR_NOT_FOUND). The message names the
+ * file and lists every offending key (mis-shaped ones with both shapes).
+ * Nothing is written unless the whole load can succeed. `report` may be
+ * NULL. */
+mf_status mf_state_dict_load(const char *path, const mf_named_tensor *entries, int n, bool strict,
+                             mf_state_dict_report *report);
+void mf_state_dict_report_free(mf_state_dict_report *report);
+/* Saves the entries under their names (atomically, like
+ * mf_safetensors_save); meta_kv holds n_meta key/value pairs (may be NULL). */
+mf_status mf_state_dict_save(const char *path, const mf_named_tensor *entries, int n, int n_meta,
+                             const char *const *meta_kv);
+
 #ifdef __cplusplus
 }
 #endif
