@@ -98,8 +98,21 @@ void mf_state_dict_report_free(mf_state_dict_report *report) {
     }
 }
 
+/* Length of `prefix` when `key` starts with it, else -1. */
+static int prefix_len(const char *key, const char *prefix) {
+    size_t n = strlen(prefix);
+    return strncmp(key, prefix, n) == 0 ? (int)n : -1;
+}
+
 mf_status mf_state_dict_load(const char *path, const mf_named_tensor *entries, int n, bool strict,
                              mf_state_dict_report *report) {
+    return mf_state_dict_load_prefix(path, "", entries, n, strict, report);
+}
+
+mf_status mf_state_dict_load_prefix(const char *path, const char *prefix, const mf_named_tensor *entries, int n,
+                                    bool strict, mf_state_dict_report *report) {
+    if (!prefix)
+        prefix = "";
     if (report)
         *report = (mf_state_dict_report){0};
     MF_TRY(check_entries(path, entries, n));
@@ -111,33 +124,45 @@ mf_status mf_state_dict_load(const char *path, const mf_named_tensor *entries, i
     bool *used = calloc((size_t)(nf ? nf : 1), sizeof *used);
     list missing = {0}, unexpected = {0}, shape = {0}, dtype = {0};
     strbuf msg = {0};
+    char *key = NULL;
     mf_status st = MF_OK;
     if (!file_of || !used) {
         st = MF_ERR(MF_ERR_NOMEM, "state dict %s: out of memory", path);
         goto cleanup;
     }
+    size_t plen = strlen(prefix), klen_max = 0;
+    for (int i = 0; i < n; i++)
+        if (strlen(entries[i].name) > klen_max)
+            klen_max = strlen(entries[i].name);
+    key = malloc(plen + klen_max + 1);
+    if (!key) {
+        st = MF_ERR(MF_ERR_NOMEM, "state dict %s: out of memory", path);
+        goto cleanup;
+    }
     for (int i = 0; i < n; i++) {
         const mf_tensor *t = entries[i].tensor;
-        int k = file_of[i] = mf_safetensors_find(f, entries[i].name);
+        snprintf(key, plen + klen_max + 1, "%s%s", prefix, entries[i].name);
+        int k = file_of[i] = mf_safetensors_find(f, key);
         if (k < 0) {
-            list_add(&missing, "%s%s%s", entries[i].name, "", "");
+            list_add(&missing, "%s%s%s", key, "", "");
             continue;
         }
         used[k] = true;
         mf_dtype dt;
         int nd;
         int64_t sh[MF_MAX_DIMS];
-        MF_CHECK(mf_safetensors_info(f, entries[i].name, &dt, &nd, sh));
+        MF_CHECK(mf_safetensors_info(f, key, &dt, &nd, sh));
         if (nd != t->ndim || memcmp(sh, t->shape, sizeof(int64_t) * (size_t)nd) != 0) {
-            list_add(&shape, "%s (file %s, model %s)", entries[i].name, mf_shape_str(nd, sh), MF_SHAPE(t));
+            list_add(&shape, "%s (file %s, model %s)", key, mf_shape_str(nd, sh), MF_SHAPE(t));
             file_of[i] = -1;
         } else if (!convertible(dt, t->dtype)) {
-            list_add(&dtype, "%s (file %s, model %s)", entries[i].name, mf_dtype_name(dt), mf_dtype_name(t->dtype));
+            list_add(&dtype, "%s (file %s, model %s)", key, mf_dtype_name(dt), mf_dtype_name(t->dtype));
             file_of[i] = -1;
         }
     }
+    /* Keys outside the prefix belong to someone else: not unexpected. */
     for (int k = 0; k < nf; k++)
-        if (!used[k])
+        if (!used[k] && prefix_len(mf_safetensors_name(f, k), prefix) >= 0)
             list_add(&unexpected, "%s%s%s", mf_safetensors_name(f, k), "", "");
     list_emit(&msg, "mis-shaped", &shape);
     list_emit(&msg, "with an incompatible dtype", &dtype);
@@ -163,7 +188,7 @@ mf_status mf_state_dict_load(const char *path, const mf_named_tensor *entries, i
         if (file_of[i] < 0)
             continue;
         mf_tensor *src;
-        MF_CHECK(mf_safetensors_get(f, entries[i].name, &src));
+        MF_CHECK(mf_safetensors_get(f, mf_safetensors_name(f, file_of[i]), &src));
         st = copy_into(entries[i].tensor, src);
         mf_tensor_release(src);
         if (st != MF_OK) {
@@ -178,6 +203,7 @@ cleanup:
         report->details = msg.s;
         msg.s = NULL;
     }
+    free(key);
     free(msg.s);
     free(missing.items.s);
     free(unexpected.items.s);

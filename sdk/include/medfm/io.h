@@ -77,6 +77,10 @@ typedef struct mf_state_dict_report {
  * NULL. */
 mf_status mf_state_dict_load(const char *path, const mf_named_tensor *entries, int n, bool strict,
                              mf_state_dict_report *report);
+/* The same, matching entry "x" with file key prefix + "x" ("encoder.",
+ * "module."); file keys outside the prefix are ignored, not unexpected. */
+mf_status mf_state_dict_load_prefix(const char *path, const char *prefix, const mf_named_tensor *entries, int n,
+                                    bool strict, mf_state_dict_report *report);
 void mf_state_dict_report_free(mf_state_dict_report *report);
 /* Saves the entries under their names (atomically, like
  * mf_safetensors_save); meta_kv holds n_meta key/value pairs (may be NULL). */

@@ -169,3 +169,30 @@ Test(state_dict, loads_into_non_contiguous_destinations) {
     mf_tensor_release(base);
     mf_tensor_release(view);
 }
+
+Test(state_dict, a_prefix_selects_a_subtree_and_ignores_other_keys) {
+    mf_tensor *w = t_uniform(1, 2, (int64_t[]){4, 3}, MF_F32, -1, 1);
+    mf_tensor *b = t_uniform(2, 1, (int64_t[]){4}, MF_F32, -1, 1);
+    mf_tensor *h = t_uniform(3, 1, (int64_t[]){7}, MF_F32, -1, 1);
+    mf_tensor *x = t_uniform(4, 1, (int64_t[]){2}, MF_F32, -1, 1);
+    MF_OK_OR_FAIL(mf_safetensors_save(path, 4, (const char *[]){"encoder.fc.weight", "encoder.fc.bias", "head.w",
+                                                                "encoder.extra"},
+                                      (mf_tensor *[]){w, b, h, x}, 0, NULL));
+    model m;
+    model_init(&m, MF_F32, 9);
+    mf_state_dict_report r;
+    cr_assert_eq(mf_state_dict_load_prefix(path, "encoder.", m.e, 3, true, &r), MF_ERR_NOT_FOUND);
+    cr_assert(strstr(mf_last_error(), "1 missing: [encoder.bn.running_mean]; 1 unexpected: [encoder.extra]"), "%s",
+              mf_last_error());
+    mf_state_dict_report_free(&r);
+    MF_OK_OR_FAIL(mf_state_dict_load_prefix(path, "encoder.", m.e, 2, false, &r));
+    cr_assert_eq(r.n_loaded, 2);
+    cr_assert_eq(r.n_unexpected, 1); /* encoder.extra; head.w lies outside the prefix */
+    mf_state_dict_report_free(&r);
+    t_assert_close(m.b, b, 0, 0, "bias");
+    model_free(&m);
+    mf_tensor_release(w);
+    mf_tensor_release(b);
+    mf_tensor_release(h);
+    mf_tensor_release(x);
+}
