@@ -11,5 +11,6 @@
 #include "medfm/status.h"
 #include "medfm/tensor.h"
 #include "medfm/version.h"
+#include "medfm/volume.h"
 
 #endif
