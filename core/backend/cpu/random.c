@@ -24,6 +24,10 @@ typedef struct {
     uint64_t hi, lo;
     int valid;
     uint32_t w[4];
+    /* last Box-Muller pair: both of its values come from one log/sqrt/sincos */
+    int64_t pair;
+    uint64_t pair_attempt;
+    double pair_v[2];
 } block_cache;
 
 static inline const uint32_t *block_at(const rand_job *j, block_cache *c, uint64_t hi, uint64_t lo) {
@@ -45,12 +49,18 @@ static inline double unit(const uint32_t *w, int wpe, int open) {
 }
 
 static inline double normal_at(const rand_job *j, block_cache *c, uint64_t attempt, int64_t i) {
-    const uint32_t *w = block_at(j, c, attempt, j->offset + (uint64_t)i / (uint64_t)j->per);
-    int q = (int)(i % j->per), pair = q / 2;
-    const uint32_t *pw = w + pair * 2 * j->wpe;
-    double u1 = unit(pw, j->wpe, 1), u2 = unit(pw + j->wpe, j->wpe, 0);
-    double r = sqrt(-2.0 * log(u1));
-    return q % 2 == 0 ? r * cos(TWO_PI * u2) : r * sin(TWO_PI * u2);
+    int64_t pair = i / 2;
+    if (c->pair != pair || c->pair_attempt != attempt) {
+        const uint32_t *w = block_at(j, c, attempt, j->offset + (uint64_t)i / (uint64_t)j->per);
+        const uint32_t *pw = w + (int)((i % j->per) / 2) * 2 * j->wpe;
+        double u1 = unit(pw, j->wpe, 1), u2 = unit(pw + j->wpe, j->wpe, 0);
+        double r = sqrt(-2.0 * log(u1));
+        c->pair_v[0] = r * cos(TWO_PI * u2);
+        c->pair_v[1] = r * sin(TWO_PI * u2);
+        c->pair = pair;
+        c->pair_attempt = attempt;
+    }
+    return c->pair_v[i % 2];
 }
 
 static inline __attribute__((always_inline)) double value_at_kind(const rand_job *j, mf_rand_kind kind, block_cache *c,
@@ -118,7 +128,7 @@ static inline __attribute__((always_inline)) double value_at_kind(const rand_job
 /* [e0, e1) is a range of flat element indices, walked row by row. */
 static void rand_range(void *ctx, int64_t e0, int64_t e1) {
     const rand_job *j = ctx;
-    block_cache c = {0};
+    block_cache c = {.pair = -1};
     int last = j->L.ndim - 1;
     int64_t n = j->L.inner, s = j->L.stride[0][last];
     float hi = (float)j->prm[1], lo = (float)j->prm[0];
