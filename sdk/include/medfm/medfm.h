@@ -4,6 +4,7 @@
 #define MEDFM_MEDFM_H
 
 #include "medfm/autograd.h"
+#include "medfm/io.h"
 #include "medfm/ops.h"
 #include "medfm/parallel.h"
 #include "medfm/status.h"
