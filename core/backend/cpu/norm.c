@@ -78,15 +78,16 @@ static inline void vec_set(mf_tensor *t, int64_t i, double v) {
         *sg += sa;                                                                                            \
         *sd += sb;                                                                                            \
     }                                                                                                         \
-    /* y = x * a + b over n elements */                                                                       \
-    static void axpb_##SUF(T *y, const T *x, int64_t n, T a, T b) {                                           \
+    /* y = (x - mh - ml) * a + b: the mean split in two T parts keeps     \
+     * x - mean accurate when the data sit far from zero */                                                   \
+    static void axpb_##SUF(T *y, const T *x, int64_t n, T mh, T ml, T a, T b) {                               \
         for (int64_t i = 0; i < n; i++)                                                                       \
-            y[i] = x[i] * a + b;                                                                              \
+            y[i] = ((x[i] - mh) - ml) * a + b;                                                                \
     }                                                                                                         \
-    /* gx = g * a + x * b + c */                                                                              \
-    static void gxpb_##SUF(T *gx, const T *g, const T *x, int64_t n, T a, T b, T c) {                         \
+    /* gx = g * a + (x - mh - ml) * b + c */                                                                  \
+    static void gxpb_##SUF(T *gx, const T *g, const T *x, int64_t n, T mh, T ml, T a, T b, T c) {             \
         for (int64_t i = 0; i < n; i++)                                                                       \
-            gx[i] = g[i] * a + x[i] * b + c;                                                                  \
+            gx[i] = g[i] * a + ((x[i] - mh) - ml) * b + c;                                                    \
     }
 
 DEF_HELPERS(float, f32)
@@ -107,17 +108,22 @@ static void gdot(mf_dtype dt, const void *g, const void *x, int64_t n, double m,
     else
         gdot_f32(g, x, n, m, sg, sd);
 }
-static void axpb(mf_dtype dt, void *y, const void *x, int64_t n, double a, double b) {
-    if (dt == MF_F64)
-        axpb_f64(y, x, n, a, b);
-    else
-        axpb_f32(y, x, n, (float)a, (float)b);
+static void axpb(mf_dtype dt, void *y, const void *x, int64_t n, double m, double a, double b) {
+    if (dt == MF_F64) {
+        axpb_f64(y, x, n, m, 0.0, a, b);
+    } else {
+        float mh = (float)m;
+        axpb_f32(y, x, n, mh, (float)(m - mh), (float)a, (float)b);
+    }
 }
-static void gxpb(mf_dtype dt, void *gx, const void *g, const void *x, int64_t n, double a, double b, double c) {
-    if (dt == MF_F64)
-        gxpb_f64(gx, g, x, n, a, b, c);
-    else
-        gxpb_f32(gx, g, x, n, (float)a, (float)b, (float)c);
+static void gxpb(mf_dtype dt, void *gx, const void *g, const void *x, int64_t n, double m, double a, double b,
+                 double c) {
+    if (dt == MF_F64) {
+        gxpb_f64(gx, g, x, n, m, 0.0, a, b, c);
+    } else {
+        float mh = (float)m;
+        gxpb_f32(gx, g, x, n, mh, (float)(m - mh), (float)a, (float)b, (float)c);
+    }
 }
 static double load(mf_dtype dt, const void *p) {
     return dt == MF_F64 ? *(const double *)p : (double)*(const float *)p;
@@ -160,9 +166,9 @@ static void bn_fwd_range(void *ctx, int64_t c0, int64_t c1) {
         }
         vec_set(j->mean, c, mean);
         vec_set(j->invstd, c, invstd);
-        double a = invstd * vec_get(j->w, c, 1.0), b = vec_get(j->b, c, 0.0) - mean * a;
+        double a = invstd * vec_get(j->w, c, 1.0), b = vec_get(j->b, c, 0.0);
         for (int64_t n = 0; n < N; n++)
-            axpb(dt, ELT(j->y, (n * C + c) * S), ELT(x, (n * C + c) * S), S, a, b);
+            axpb(dt, ELT(j->y, (n * C + c) * S), ELT(x, (n * C + c) * S), S, mean, a, b);
     }
 }
 
@@ -201,10 +207,11 @@ static void bn_bwd_range(void *ctx, int64_t c0, int64_t c1) {
         double A = vec_get(j->w, c, 1.0) * invstd, B = 0, Cc = 0;
         if (j->training) {
             B = -A * invstd * invstd * sd / (double)M;
-            Cc = -A * sg / (double)M - B * mean;
+            Cc = -A * sg / (double)M;
         }
         for (int64_t n = 0; n < N; n++)
-            gxpb(dt, ELT(j->gx, (n * C + c) * S), ELT(g, (n * C + c) * S), ELT(x, (n * C + c) * S), S, A, B, Cc);
+            gxpb(dt, ELT(j->gx, (n * C + c) * S), ELT(g, (n * C + c) * S), ELT(x, (n * C + c) * S), S, mean, A, B,
+                 Cc);
     }
 }
 
@@ -250,16 +257,16 @@ static void row_fwd_range(void *ctx, int64_t r0, int64_t r1) {
             const float *x = (const float *)xr;
             const float *w = j->w ? (const float *)mf_tensor_data(j->w) + ch0 : NULL;
             const float *b = j->b ? (const float *)mf_tensor_data(j->b) + ch0 : NULL;
-            float m = (float)mean, rs = (float)rstd;
+            float mh = (float)mean, ml = (float)(mean - mh), rs = (float)rstd;
             for (int64_t i = 0; i < K; i++) {
-                float v = (x[i] - m) * rs;
+                float v = ((x[i] - mh) - ml) * rs;
                 y[i] = v * (w ? w[i] : 1.0f) + (b ? b[i] : 0.0f);
             }
             continue;
         }
         for (int64_t c = 0; c < q->cg; c++) {
-            double a = rstd * vec_get(j->w, ch0 + c, 1.0), b = vec_get(j->b, ch0 + c, 0.0) - mean * a;
-            axpb(dt, ELT(j->y, r * K + c * q->s), ELT(j->x, r * K + c * q->s), q->s, a, b);
+            double a = rstd * vec_get(j->w, ch0 + c, 1.0), b = vec_get(j->b, ch0 + c, 0.0);
+            axpb(dt, ELT(j->y, r * K + c * q->s), ELT(j->x, r * K + c * q->s), q->s, mean, a, b);
         }
     }
 }
@@ -299,11 +306,11 @@ static void row_bwd_chunk(void *ctx, int64_t k0, int64_t k1) {
             if (!j->gx)
                 continue;
             /* gx = rstd (g w - mean(g w)) - (x - mean) rstd^3 mean(g w (x - mean)) */
-            double B = -rstd * rstd * rstd * rs2 / (double)K, Cc = -rstd * rs1 / (double)K - B * mean;
+            double B = -rstd * rstd * rstd * rs2 / (double)K, Cc = -rstd * rs1 / (double)K;
             for (int64_t c = 0; c < q->cg; c++) {
                 double A = rstd * vec_get(j->w, ch0 + c, 1.0);
                 gxpb(dt, ELT(j->gx, r * K + c * q->s), ELT(j->g, r * K + c * q->s), ELT(j->x, r * K + c * q->s),
-                     q->s, A, B, Cc);
+                     q->s, mean, A, B, Cc);
             }
         }
     }
