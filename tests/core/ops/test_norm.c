@@ -210,3 +210,38 @@ Test(norm, wrong_rank_and_degenerate_batches_are_rejected) {
     mf_tensor_release(v);
     mf_tensor_release(one);
 }
+
+Test(norm, strided_input_gives_the_same_result_as_contiguous) {
+    mf_tensor *x = t_uniform(8, 4, (int64_t[]){3, 4, 6, 5}, MF_F32, -1, 1);
+    mf_tensor *xt, *xc, *a, *b;
+    MF_OK_OR_FAIL(mf_transpose(x, 2, 3, &xt));
+    MF_OK_OR_FAIL(mf_contiguous(xt, &xc));
+    MF_OK_OR_FAIL(mf_group_norm(xt, 2, NULL, NULL, 1e-5, &a));
+    MF_OK_OR_FAIL(mf_group_norm(xc, 2, NULL, NULL, 1e-5, &b));
+    t_assert_close(a, b, 1e-6, 1e-5, "group_norm on a transposed view");
+    mf_tensor_release(a);
+    mf_tensor_release(b);
+    MF_OK_OR_FAIL(mf_layer_norm(xt, 2, NULL, NULL, 1e-5, &a));
+    MF_OK_OR_FAIL(mf_layer_norm(xc, 2, NULL, NULL, 1e-5, &b));
+    t_assert_close(a, b, 1e-6, 1e-5, "layer_norm on a transposed view");
+    mf_tensor_release(x);
+    mf_tensor_release(xt);
+    mf_tensor_release(xc);
+    mf_tensor_release(a);
+    mf_tensor_release(b);
+}
+
+Test(norm, eval_mode_leaves_the_running_stats_alone) {
+    mf_tensor *x = t_uniform(8, 3, (int64_t[]){4, 2, 5}, MF_F32, -1, 1), *y;
+    mf_tensor *rm = t_from(1, (int64_t[]){2}, MF_F32, (double[]){0.25, -0.5});
+    mf_tensor *rv = t_from(1, (int64_t[]){2}, MF_F32, (double[]){2.0, 0.5});
+    MF_OK_OR_FAIL(mf_batch_norm(x, rm, rv, NULL, NULL, false, 0.1, 0.0, &y));
+    cr_assert(mf_tensor_get_flat(rm, 0) == 0.25 && mf_tensor_get_flat(rv, 1) == 0.5);
+    /* y = (x - rm) / sqrt(rv) */
+    double want = (mf_tensor_get_flat(x, 5) + 0.5) / sqrt(0.5);
+    cr_assert(fabs(mf_tensor_get_flat(y, 5) - want) < 1e-6, "%g vs %g", mf_tensor_get_flat(y, 5), want);
+    mf_tensor_release(x);
+    mf_tensor_release(y);
+    mf_tensor_release(rm);
+    mf_tensor_release(rv);
+}
