@@ -97,3 +97,21 @@ Test(pad, roll_over_a_missing_dim_is_an_error) {
     cr_assert_null(y);
     mf_tensor_release(x);
 }
+
+/* pool_sweep.safetensors: 15 random configurations with negative pads;
+ * sw_pad<i>.p = [mode (0 constant -1.5, 1 reflect, 2 replicate), n_pads,
+ * pads[6]]. */
+Test(pad, random_configurations_match_torch) {
+    for (int i = 0; i < 15; i++) {
+        char name[32];
+        snprintf(name, sizeof name, "sw_pad%d", i);
+        mf_tensor *p = t_golden_load("pool_sweep.safetensors", name, "p", MF_I64);
+        int mode = (int)mf_tensor_get_flat(p, 0);
+        padcase c = {.name = name, .n = (int)mf_tensor_get_flat(p, 1), .value = -1.5,
+                     .mode = mode == 0 ? MF_PAD_CONSTANT : mode == 1 ? MF_PAD_REFLECT : MF_PAD_REPLICATE};
+        for (int d = 0; d < 6; d++)
+            c.pads[d] = (int64_t)mf_tensor_get_flat(p, 2 + d);
+        t_golden("pool_sweep.safetensors", name, run_pad, &c, MF_F64);
+        mf_tensor_release(p);
+    }
+}

@@ -147,3 +147,26 @@ Test(pool, integer_input_is_a_dtype_error) {
     cr_assert(strstr(mf_last_error(), "max_pool"), "%s", mf_last_error());
     mf_tensor_release(x);
 }
+
+/* pool_sweep.safetensors: 30 random configurations; sw_pool<i>.p =
+ * [nsp, kind, kernel[3], stride[3], padding[3], dilation[3], ceil,
+ * count_include_pad, out_size[3]]. */
+Test(pool, random_configurations_match_torch) {
+    for (int i = 0; i < 30; i++) {
+        char name[32];
+        snprintf(name, sizeof name, "sw_pool%d", i);
+        mf_tensor *p = t_golden_load("pool_sweep.safetensors", name, "p", MF_I64);
+        pcase c = {.name = name, .k = (kind)mf_tensor_get_flat(p, 1)};
+        for (int d = 0; d < 3; d++) {
+            c.p.kernel[d] = (int64_t)mf_tensor_get_flat(p, 2 + d);
+            c.p.stride[d] = (int64_t)mf_tensor_get_flat(p, 5 + d);
+            c.p.padding[d] = (int64_t)mf_tensor_get_flat(p, 8 + d);
+            c.p.dilation[d] = (int64_t)mf_tensor_get_flat(p, 11 + d);
+            c.out[d] = (int64_t)mf_tensor_get_flat(p, 16 + d);
+        }
+        c.p.ceil_mode = mf_tensor_get_flat(p, 14) != 0;
+        c.p.count_include_pad = mf_tensor_get_flat(p, 15) != 0;
+        t_golden("pool_sweep.safetensors", name, run_case, &c, MF_F64);
+        mf_tensor_release(p);
+    }
+}

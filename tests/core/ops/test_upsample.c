@@ -71,3 +71,20 @@ Test(upsample, wrong_rank_is_a_shape_error_naming_the_shape) {
               mf_last_error());
     mf_tensor_release(x);
 }
+
+/* pool_sweep.safetensors: 21 random configurations (up- and downsampling);
+ * sw_up<i>.p = [nsp, mode (0 nearest, 1 linear, 2 linear align_corners),
+ * out_size[3]]. */
+Test(upsample, random_configurations_match_torch) {
+    for (int i = 0; i < 21; i++) {
+        char name[32];
+        snprintf(name, sizeof name, "sw_up%d", i);
+        mf_tensor *p = t_golden_load("pool_sweep.safetensors", name, "p", MF_I64);
+        int mode = (int)mf_tensor_get_flat(p, 1);
+        ucase c = {.name = name, .mode = mode ? MF_UPSAMPLE_LINEAR : MF_UPSAMPLE_NEAREST, .align = mode == 2};
+        for (int d = 0; d < 3; d++)
+            c.out[d] = (int64_t)mf_tensor_get_flat(p, 2 + d);
+        t_golden("pool_sweep.safetensors", name, run_case, &c, MF_F64);
+        mf_tensor_release(p);
+    }
+}
