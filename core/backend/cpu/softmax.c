@@ -19,6 +19,48 @@ typedef struct {
 
 static inline double exp_f64(double v) { return exp(v); }
 
+/* One contiguous f32 row, 8 lanes at a time (mf_exp8). */
+static void row_softmax_f32(const float *x, float *y, int64_t n, bool log) {
+    const mf_v8f zero = {0};
+    mf_v8f m8 = zero - INFINITY, s8 = zero;
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        mf_v8f v = mf_v8f_load(x + i);
+        m8 = mf_v8f_select(v > m8, v, m8);
+    }
+    float mx = -INFINITY;
+    for (int l = 0; l < 8; l++)
+        mx = m8[l] > mx ? m8[l] : mx;
+    for (; i < n; i++)
+        mx = x[i] > mx ? x[i] : mx;
+    if (mx == -INFINITY)
+        mx = 0; /* all -inf: the result is NaN, as torch */
+    for (i = 0; i + 8 <= n; i += 8) {
+        mf_v8f e = mf_exp8(mf_v8f_load(x + i) - mx);
+        if (!log)
+            mf_v8f_store(y + i, e);
+        s8 += e;
+    }
+    float sum = 0;
+    for (int l = 0; l < 8; l++)
+        sum += s8[l];
+    for (; i < n; i++) {
+        float e = mf_expf_fast(x[i] - mx);
+        if (!log)
+            y[i] = e;
+        sum += e;
+    }
+    if (log) {
+        float ls = logf(sum);
+        for (i = 0; i < n; i++)
+            y[i] = (x[i] - mx) - ls;
+    } else {
+        float inv = 1.0f / sum;
+        for (i = 0; i < n; i++)
+            y[i] *= inv;
+    }
+}
+
 /* Forward over tasks [t0, t1): a task is (outer index, column block). */
 #define SM_FORWARD(T, EXP, LOG, NAME)                                                                        \
     static void NAME(void *ctx, int64_t t0, int64_t t1) {                                                    \
@@ -30,6 +72,10 @@ static inline double exp_f64(double v) { return exp(v); }
             int64_t nc = inner - c0 < SM_COLS ? inner - c0 : SM_COLS;                                        \
             const T *x = (const T *)j->x + o * n * inner + c0;                                               \
             T *y = (T *)j->y + o * n * inner + c0;                                                           \
+            if (inner == 1 && sizeof(T) == 4) {                                                              \
+                row_softmax_f32((const float *)x, (float *)y, n, j->log);                                    \
+                continue;                                                                                    \
+            }                                                                                                \
             if (inner == 1) {                                                                                \
                 T mx = -INFINITY;                                                                            \
                 for (int64_t i = 0; i < n; i++)                                                              \
