@@ -39,6 +39,11 @@ static inline float mf_expf_fast(float x) {
 /* The same exp on 8 lanes with GCC/Clang vector extensions (AVX2 where
  * the build targets it, generic lowering elsewhere); explicit because the
  * scalar version's selects keep the auto-vectoriser away. */
+#if defined(__GNUC__) && !defined(__clang__)
+/* Static inline helpers only: the 32-byte vector ABI note for builds
+ * without AVX (sanitizer and generic builds) does not apply. */
+#pragma GCC diagnostic ignored "-Wpsabi"
+#endif
 typedef float mf_v8f __attribute__((vector_size(32)));
 typedef int32_t mf_v8i __attribute__((vector_size(32)));
 
