@@ -61,6 +61,54 @@ static void row_softmax_f32(const float *x, float *y, int64_t n, bool log) {
     }
 }
 
+/* A block of nc adjacent f32 columns (stride `inner` between the n
+ * entries of one column): 8 columns per vector, the rest one by one. */
+static void cols_softmax_f32(const float *x, float *y, int64_t n, int64_t inner, int64_t nc, bool log) {
+    const mf_v8f zero = {0};
+    int64_t c = 0;
+    for (; c + 8 <= nc; c += 8) {
+        mf_v8f mx = zero - INFINITY, sum = zero;
+        for (int64_t i = 0; i < n; i++) {
+            mf_v8f v = mf_v8f_load(x + i * inner + c);
+            mx = mf_v8f_select(v > mx, v, mx);
+        }
+        mx = mf_v8f_select(mx == zero - INFINITY, zero, mx);
+        for (int64_t i = 0; i < n; i++) {
+            mf_v8f e = mf_exp8(mf_v8f_load(x + i * inner + c) - mx);
+            if (!log)
+                mf_v8f_store(y + i * inner + c, e);
+            sum += e;
+        }
+        if (log) {
+            mf_v8f ls;
+            for (int l = 0; l < 8; l++)
+                ls[l] = logf(sum[l]);
+            for (int64_t i = 0; i < n; i++)
+                mf_v8f_store(y + i * inner + c, (mf_v8f_load(x + i * inner + c) - mx) - ls);
+        } else {
+            mf_v8f inv = 1.0f / sum;
+            for (int64_t i = 0; i < n; i++)
+                mf_v8f_store(y + i * inner + c, mf_v8f_load(y + i * inner + c) * inv);
+        }
+    }
+    for (; c < nc; c++) {
+        float mx = -INFINITY, sum = 0;
+        for (int64_t i = 0; i < n; i++)
+            mx = x[i * inner + c] > mx ? x[i * inner + c] : mx;
+        if (mx == -INFINITY)
+            mx = 0;
+        for (int64_t i = 0; i < n; i++) {
+            float e = mf_expf_fast(x[i * inner + c] - mx);
+            if (!log)
+                y[i * inner + c] = e;
+            sum += e;
+        }
+        float k = log ? logf(sum) : 1.0f / sum;
+        for (int64_t i = 0; i < n; i++)
+            y[i * inner + c] = log ? (x[i * inner + c] - mx) - k : y[i * inner + c] * k;
+    }
+}
+
 /* Forward over tasks [t0, t1): a task is (outer index, column block). */
 #define SM_FORWARD(T, EXP, LOG, NAME)                                                                        \
     static void NAME(void *ctx, int64_t t0, int64_t t1) {                                                    \
@@ -99,6 +147,10 @@ static void row_softmax_f32(const float *x, float *y, int64_t n, bool log) {
                     for (int64_t i = 0; i < n; i++)                                                          \
                         y[i] *= inv;                                                                         \
                 }                                                                                            \
+                continue;                                                                                    \
+            }                                                                                                \
+            if (sizeof(T) == 4) {                                                                            \
+                cols_softmax_f32((const float *)x, (float *)y, n, inner, nc, j->log);                        \
                 continue;                                                                                    \
             }                                                                                                \
             for (int64_t c = 0; c < nc; c++) {                                                               \
