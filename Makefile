@@ -1,5 +1,6 @@
 # Thin wrapper over CMake. `make run`: dependencies, build, quickstart.
 # `make test`: dependencies, build, the whole test suite.
+SHELL := /bin/bash
 BUILD ?= build
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
@@ -30,7 +31,11 @@ test: build
 sanitize: deps
 	cmake -S . -B build-sanitize -G Ninja -DMEDFM_SANITIZE=ON -DMEDFM_BUILD_BENCH=OFF -DMEDFM_CUDA=OFF
 	cmake --build build-sanitize -j $(JOBS)
-	ASAN_OPTIONS=detect_leaks=1 build-sanitize/bin/medfm_tests --jobs $(JOBS)
+	@# Criterion records a test before LeakSanitizer reports at process exit,
+	@# so a sanitizer report anywhere in the log fails the run.
+	set -o pipefail; ASAN_OPTIONS=detect_leaks=1 build-sanitize/bin/medfm_tests --jobs $(JOBS) 2>&1 \
+	  | tee build-sanitize/test.log
+	@! grep -q "Sanitizer" build-sanitize/test.log || (echo "sanitizer reports above"; exit 1)
 
 bench: build
 	bench/cpu/run.sh $(BUILD)

@@ -83,9 +83,7 @@ mf_status mf_node_save(mf_node *node, const mf_tensor *t) {
 
 void mf_node_retain(mf_node *n) { atomic_fetch_add_explicit((_Atomic int *)&n->refcount, 1, memory_order_relaxed); }
 
-void mf_node_release(mf_node *n) {
-    if (!n || atomic_fetch_sub_explicit((_Atomic int *)&n->refcount, 1, memory_order_acq_rel) != 1)
-        return;
+static void node_destroy(mf_node *n) {
     node_free_saved(n);
     mf_tensor_clear(&n->grad_acc);
     for (int i = 0; i < n->n_in; i++)
@@ -94,6 +92,41 @@ void mf_node_release(mf_node *n) {
     free(n->in_ndim);
     free(n->in_shape);
     free(n);
+}
+
+/* Releasing the last output of a long graph would recurse once per node
+ * (tensor -> node -> input tensor -> node ...). Nodes reaching zero while a
+ * release is already running on this thread are queued and destroyed by
+ * the outermost call instead, so the stack stays flat. */
+static _Thread_local mf_node **doomed;
+static _Thread_local size_t n_doomed, cap_doomed;
+static _Thread_local bool draining;
+
+void mf_node_release(mf_node *n) {
+    if (!n || atomic_fetch_sub_explicit((_Atomic int *)&n->refcount, 1, memory_order_acq_rel) != 1)
+        return;
+    if (draining) {
+        if (n_doomed == cap_doomed) {
+            size_t cap = cap_doomed ? cap_doomed * 2 : 256;
+            mf_node **p = realloc(doomed, cap * sizeof *p);
+            if (!p) { /* no room to queue: destroy recursively */
+                node_destroy(n);
+                return;
+            }
+            doomed = p;
+            cap_doomed = cap;
+        }
+        doomed[n_doomed++] = n;
+        return;
+    }
+    draining = true;
+    node_destroy(n);
+    while (n_doomed)
+        node_destroy(doomed[--n_doomed]);
+    free(doomed);
+    doomed = NULL;
+    cap_doomed = 0;
+    draining = false;
 }
 
 /* Used by the engine after a backward without retain_graph. */
