@@ -2,7 +2,7 @@
  * per device carries every kernel and copy, so work is ordered without
  * events and the caching allocator can reuse a block as soon as it is
  * freed. Kernel families live in their own files (elementwise.c,
- * reduce_sum.c) over the kernels in *.cu. */
+ * reduce_sum.c, optim.c) over the kernels in *.cu. */
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
@@ -14,6 +14,7 @@
 
 extern const struct mf_kern_elementwise mf_cuda_elementwise;
 extern const struct mf_kern_reduce mf_cuda_reduce;
+extern const struct mf_kern_optim mf_cuda_optim;
 
 static pthread_mutex_t stream_lock = PTHREAD_MUTEX_INITIALIZER;
 static cudaStream_t streams[MF_CUDA_MAX_DEVICES];
@@ -93,6 +94,7 @@ static const mf_backend mf_cuda_backend = {
     .synchronize = cuda_synchronize,
     .elementwise = &mf_cuda_elementwise,
     .reduce = &mf_cuda_reduce,
+    .optim = &mf_cuda_optim,
 };
 
 /* Called once by core/backend/registry.c. Without a device or driver it

@@ -78,6 +78,20 @@ cudaError_t mf_cuda_launch_where(cudaStream_t s, const mf_cuda_layout *L, int es
 cudaError_t mf_cuda_launch_sum(cudaStream_t s, const mf_cuda_sum_plan *P, int x_dt, const void *x, int out_dt,
                                void *out, int by_thread, int chunks, double *partial);
 
+/* Optim family (optim_kernels.cu): contiguous tensors of n elements,
+ * dt f32 or f64. The hyper-parameter structs come from kern_optim.h. */
+struct mf_sgd_hparams;
+struct mf_adam_hparams;
+cudaError_t mf_cuda_launch_sgd(cudaStream_t s, int64_t n, int dt, void *p, const void *g, void *buf,
+                               const struct mf_sgd_hparams *h);
+cudaError_t mf_cuda_launch_adam(cudaStream_t s, int64_t n, int dt, void *p, const void *g, void *m, void *v,
+                                void *vmax, const struct mf_adam_hparams *h, double step_size, double bc2_sqrt);
+/* partial needs mf_cuda_sumsq_blocks(n) + 1 doubles; the total lands in
+ * partial[blocks]. */
+int64_t mf_cuda_sumsq_blocks(int64_t n);
+cudaError_t mf_cuda_launch_sum_squares(cudaStream_t s, int64_t n, int dt, const void *x, double *partial);
+cudaError_t mf_cuda_launch_scale(cudaStream_t s, int64_t n, int dt, void *x, double scale);
+
 #ifdef __cplusplus
 }
 #endif

@@ -21,10 +21,16 @@ import glob, os, re, sys
 src, out = sys.argv[1], sys.argv[2]
 for f in glob.glob(os.path.join(src, '*.cu')):
     s = open(f).read()
+    # Kernels that synchronise their block must run as real threads.
+    coop_names = set()
+    for chunk in s.split('__global__')[1:]:
+        m = re.search(r'void\s+(\w+)\s*\(', chunk)
+        if m and '__syncthreads' in chunk.split('extern "C"')[0]:
+            coop_names.add(m.group(1))
     def rep(m):
         name, cfg, args = m.group(1), m.group(2), m.group(3)
         g, b = [p.strip() for p in cfg.split(',')][:2]
-        coop = 'true' if 'syncthreads' in s and name.startswith('sum_by_block') else 'false'
+        coop = 'true' if name.split('<')[0] in coop_names else 'false'
         return 'emu_launch(%s, %s, %s, [&]{ %s(%s); });' % (g, b, coop, name, args)
     s = re.sub(r'(\w+(?:<[\w ,]+>)?)<<<(.*?)>>>\((.*?)\);', rep, s, flags=re.S)
     open(os.path.join(out, os.path.basename(f)[:-3] + '.cpp'), 'w').write(s)
