@@ -73,10 +73,21 @@ cudaError_t mf_cuda_launch_compare(cudaStream_t s, const mf_cuda_layout *L, int 
 /* Layout ops: out, cond, a, b. */
 cudaError_t mf_cuda_launch_where(cudaStream_t s, const mf_cuda_layout *L, int esize, void *out, const void *cond,
                                  const void *a, const void *b);
-/* Sums with `chunks` blocks per output; chunks > 1 needs `partial` with
- * nout * chunks doubles. `by_thread` sums each output in one thread. */
-cudaError_t mf_cuda_launch_sum(cudaStream_t s, const mf_cuda_sum_plan *P, int x_dt, const void *x, int out_dt,
-                               void *out, int by_thread, int chunks, double *partial);
+/* What a reduction accumulates per element, and how it finishes. */
+enum { MF_RED_SUM, MF_RED_MAX, MF_RED_MIN, MF_RED_SQDEV, MF_RED_EXPDEV, MF_RED_ABSSUM, MF_RED_SQSUM, MF_RED_POWSUM,
+       MF_RED_ABSMAX };
+enum { MF_FIN_NONE, MF_FIN_DIV, MF_FIN_LSE, MF_FIN_SQRT, MF_FIN_ROOT };
+typedef struct {
+    int32_t kind, fin;
+    double arg;           /* p of MF_RED_POWSUM and MF_FIN_ROOT, divisor of MF_FIN_DIV */
+    const double *center; /* per output (index o), for SQDEV/EXPDEV and FIN_LSE */
+    double *result;       /* when set, results go here (index o) instead of `out` */
+} mf_cuda_red_args;
+
+/* Reduces with `chunks` blocks per output; chunks > 1 needs `partial` with
+ * nout * chunks doubles. `by_thread` reduces each output in one thread. */
+cudaError_t mf_cuda_launch_reduce(cudaStream_t s, const mf_cuda_sum_plan *P, const mf_cuda_red_args *A, int x_dt,
+                                  const void *x, int out_dt, void *out, int by_thread, int chunks, double *partial);
 
 /* Optim family (optim_kernels.cu): contiguous tensors of n elements,
  * dt f32 or f64. The hyper-parameter structs come from kern_optim.h. */
