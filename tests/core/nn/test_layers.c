@@ -127,7 +127,7 @@ Test(nn_layers, batch_norm_has_affine_params_and_running_buffers) {
     mf_module_free(m);
     mf_norm_spec s = mf_norm_spec_default();
     s.affine = false;
-    MF_OK_OR_FAIL(mf_nn_batch_norm_new(3, 4, &s, &m));
+    MF_OK_OR_FAIL(mf_nn_batch_norm_new(3, 8, &s, &m));
     cr_assert_str_eq(mf_module_type(m), "BatchNorm3d");
     t_expect_state(m, 3, want + 2);
     mf_module_free(m);

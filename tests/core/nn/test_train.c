@@ -36,10 +36,12 @@ static void make_data(mf_tensor **x, mf_tensor **y) {
     MF_OK_OR_FAIL(mf_tensor_from_data(1, (int64_t[]){N}, MF_I64, lab, y));
 }
 
-static void append(mf_module *seq, mf_status st, mf_module *m) {
-    MF_OK_OR_FAIL(st);
-    MF_OK_OR_FAIL(mf_nn_sequential_append(seq, m));
-}
+/* Runs a constructor writing to `m`, then appends m to net. */
+#define APPEND(call)                                       \
+    do {                                                   \
+        MF_OK_OR_FAIL(call);                               \
+        MF_OK_OR_FAIL(mf_nn_sequential_append(net, m));    \
+    } while (0)
 
 static mf_module *make_net(mf_rng *rng) {
     mf_module *net, *m;
@@ -48,14 +50,14 @@ static mf_module *make_net(mf_rng *rng) {
     int64_t ch[3] = {1, 8, 16};
     for (int b = 0; b < 2; b++) {
         mf_conv_spec s = mf_conv_spec_make(2, ch[b], ch[b + 1], 3, 1, 1);
-        append(net, mf_nn_conv_new(&s, rng, &m), m);
-        append(net, mf_nn_batch_norm_new(2, ch[b + 1], NULL, &m), m);
-        append(net, mf_nn_activation_new(MF_ACT_RELU, &m), m);
-        append(net, mf_nn_max_pool_new(2, &pool, &m), m);
+        APPEND(mf_nn_conv_new(&s, rng, &m));
+        APPEND(mf_nn_batch_norm_new(2, ch[b + 1], NULL, &m));
+        APPEND(mf_nn_activation_new(MF_ACT_RELU, &m));
+        APPEND(mf_nn_max_pool_new(2, &pool, &m));
     }
-    append(net, mf_nn_adaptive_avg_pool_new(2, (int64_t[]){1, 1}, &m), m);
-    append(net, mf_nn_flatten_new(1, -1, &m), m);
-    append(net, mf_nn_linear_new(16, 2, true, rng, &m), m);
+    APPEND(mf_nn_adaptive_avg_pool_new(2, (int64_t[]){1, 1}, &m));
+    APPEND(mf_nn_flatten_new(1, -1, &m));
+    APPEND(mf_nn_linear_new(16, 2, true, rng, &m));
     return net;
 }
 
@@ -79,12 +81,13 @@ Test(nn_train, conv_bn_net_learns_stripe_orientation_to_full_accuracy, .timeout 
     mf_named_tensors params;
     MF_OK_OR_FAIL(mf_module_named_parameters(net, &params));
     cr_assert_eq(params.n, 10); /* 2 x (conv w, b, bn w, b) + fc w, b */
+    cr_assert_str_eq(params.items[9].name, "10.bias");
     mf_tensor *mom[16];
     for (int64_t i = 0; i < params.n; i++)
         MF_OK_OR_FAIL(mf_tensor_zeros_like(params.items[i].tensor, &mom[i]));
     mf_ce_params ce = mf_ce_params_default();
     const double lr = 0.05, momentum = 0.9;
-    const int steps = 100;
+    const int steps = 60;
     double loss_v = INFINITY, first = 0;
     mf_tensor *logits = NULL;
     for (int step = 0; step < steps; step++) {
