@@ -1,18 +1,22 @@
 #!/usr/bin/env bash
 # ResNet-50 forward+backward at batch 8: medfm against plain PyTorch, both on
-# 2 threads, measured in the same run. Usage: run_resnet50.sh [BUILD] [size...]
+# 2 threads, measured in the same run; prints seconds and medfm/torch.
+# Usage: run_resnet50.sh [BUILD] [size...]   (default: build, sizes 64 224)
+# On a machine with more cores, pin both to two: BENCH_PIN="taskset -c 0,1".
+# PYTHON picks the interpreter with torch (default /usr/bin/python3).
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 build="${1:-build}"
 shift || true
 sizes=("$@")
 [ ${#sizes[@]} -gt 0 ] || sizes=(64 224)
-export OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=2 MEDFM_NUM_THREADS="${MEDFM_NUM_THREADS:-2}"
-medfm_out="$("$build/bin/bench_bench_resnet50" "${sizes[@]}")"
-torch_out="$(/usr/bin/python3 "$here/torch_resnet50.py" "${sizes[@]}")"
-printf '%-8s %12s %12s %8s\n' size medfm_s torch_s ratio
+export OPENBLAS_NUM_THREADS=2 OMP_NUM_THREADS=2 MKL_NUM_THREADS=2 MEDFM_NUM_THREADS=2
+pin=(${BENCH_PIN:-})
+medfm_out="$("${pin[@]}" "$build/bin/bench_bench_resnet50" "${sizes[@]}")"
+torch_out="$("${pin[@]}" "${PYTHON:-/usr/bin/python3}" "$here/torch_resnet50.py" "${sizes[@]}")"
+printf '%-8s %12s %12s %12s\n' size medfm_s torch_s medfm/torch
 for s in "${sizes[@]}"; do
   m=$(awk -v s="$s" '$1=="medfm" && $3==s {print $4}' <<<"$medfm_out")
   t=$(awk -v s="$s" '$1=="torch" && $3==s {print $4}' <<<"$torch_out")
-  awk -v s="$s" -v m="$m" -v t="$t" 'BEGIN {printf "%-8s %12.4f %12.4f %8.2f\n", s"x"s, m, t, m / t}'
+  awk -v s="$s" -v m="$m" -v t="$t" 'BEGIN {printf "%-8s %12.4f %12.4f %12.2f\n", s"x"s, m, t, m / t}'
 done
