@@ -5,10 +5,12 @@
 
 #include "medfm/autograd.h"
 #include "medfm/io.h"
+#include "medfm/optim.h"
 #include "medfm/ops.h"
 #include "medfm/parallel.h"
 #include "medfm/status.h"
 #include "medfm/tensor.h"
 #include "medfm/version.h"
+#include "medfm/volume.h"
 
 #endif
