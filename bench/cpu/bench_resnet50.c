@@ -1,7 +1,7 @@
 /* ResNet-50 (torchvision layout: Bottleneck blocks [3, 4, 6, 3], stride on
  * the 3x3 conv, conv1x1+BN downsample) built from medfm nn modules; times
  * forward + backward at batch 8. Usage: bench_resnet50 [size ...] (default
- * 64 224). Prints "medfm resnet50 <size> <median seconds>" per size;
+ * 64 224). Prints "medfm resnet50 <size> <median wall s> <median CPU s>" per size;
  * bench/cpu/run_resnet50.sh sets it beside torch and prints the ratio. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -159,9 +159,9 @@ static mf_module *make_resnet50(mf_rng *rng) {
     return m;
 }
 
-static double now(void) {
+static double clock_s(clockid_t id) {
     struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
+    clock_gettime(id, &t);
     return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
 }
 
@@ -170,8 +170,10 @@ static int cmp_double(const void *a, const void *b) {
     return (x > y) - (x < y);
 }
 
-static double step(mf_module *net, const mf_tensor *x) {
-    double t0 = now();
+/* Wall seconds of one training step; its process CPU seconds go to *cpu
+ * (a steadier measure on a shared machine). */
+static double step(mf_module *net, const mf_tensor *x, double *cpu) {
+    double t0 = clock_s(CLOCK_MONOTONIC), c0 = clock_s(CLOCK_PROCESS_CPUTIME_ID);
     mf_tensor *y, *loss;
     mf_module_zero_grad(net);
     CHECK(mf_module_forward(net, x, &y));
@@ -179,7 +181,8 @@ static double step(mf_module *net, const mf_tensor *x) {
     CHECK(mf_backward(loss, NULL, false));
     mf_tensor_release(loss);
     mf_tensor_release(y);
-    return now() - t0;
+    *cpu = clock_s(CLOCK_PROCESS_CPUTIME_ID) - c0;
+    return clock_s(CLOCK_MONOTONIC) - t0;
 }
 
 int main(int argc, char **argv) {
@@ -203,12 +206,14 @@ int main(int argc, char **argv) {
         mf_tensor *x;
         CHECK(mf_tensor_zeros(4, (int64_t[]){batch, 3, sizes[s], sizes[s]}, MF_F32, MF_DEVICE_CPU, &x));
         CHECK(mf_rand_normal_(x, &rng, 0, 1));
-        step(net, x); /* warm-up */
-        double t[16];
-        for (int i = 0; i < runs && i < 16; i++)
-            t[i] = step(net, x);
-        qsort(t, (size_t)(runs < 16 ? runs : 16), sizeof t[0], cmp_double);
-        printf("medfm resnet50 %lld %.4f\n", (long long)sizes[s], t[(runs < 16 ? runs : 16) / 2]);
+        double t[16], c[16];
+        step(net, x, &c[0]); /* warm-up */
+        int n = runs < 16 ? runs : 16;
+        for (int i = 0; i < n; i++)
+            t[i] = step(net, x, &c[i]);
+        qsort(t, (size_t)n, sizeof t[0], cmp_double);
+        qsort(c, (size_t)n, sizeof c[0], cmp_double);
+        printf("medfm resnet50 %lld %.4f %.4f\n", (long long)sizes[s], t[n / 2], c[n / 2]);
         fflush(stdout);
         mf_tensor_release(x);
     }

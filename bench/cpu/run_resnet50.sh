@@ -14,9 +14,12 @@ export OPENBLAS_NUM_THREADS=2 OMP_NUM_THREADS=2 MKL_NUM_THREADS=2 MEDFM_NUM_THRE
 pin=(${BENCH_PIN:-})
 medfm_out="$("${pin[@]}" "$build/bin/bench_bench_resnet50" "${sizes[@]}")"
 torch_out="$("${pin[@]}" "${PYTHON:-/usr/bin/python3}" "$here/torch_resnet50.py" "${sizes[@]}")"
-printf '%-8s %12s %12s %12s\n' size medfm_s torch_s medfm/torch
+# Wall time is what counts on an idle machine; CPU time stays comparable when
+# other work shares the cores.
+printf '%-8s %10s %10s %8s %10s %10s %8s\n' size medfm_s torch_s ratio medfm_cpu torch_cpu ratio
 for s in "${sizes[@]}"; do
-  m=$(awk -v s="$s" '$1=="medfm" && $3==s {print $4}' <<<"$medfm_out")
-  t=$(awk -v s="$s" '$1=="torch" && $3==s {print $4}' <<<"$torch_out")
-  awk -v s="$s" -v m="$m" -v t="$t" 'BEGIN {printf "%-8s %12.4f %12.4f %12.2f\n", s"x"s, m, t, m / t}'
+  read -r mw mc < <(awk -v s="$s" '$1=="medfm" && $3==s {print $4, $5}' <<<"$medfm_out")
+  read -r tw tc < <(awk -v s="$s" '$1=="torch" && $3==s {print $4, $5}' <<<"$torch_out")
+  awk -v s="$s" -v mw="$mw" -v tw="$tw" -v mc="$mc" -v tc="$tc" \
+    'BEGIN {printf "%-8s %10.3f %10.3f %8.2f %10.3f %10.3f %8.2f\n", s"x"s, mw, tw, mw / tw, mc, tc, mc / tc}'
 done

@@ -250,13 +250,13 @@ mf_status mf_module_to_device(mf_module *m, mf_device dev) {
 
 typedef struct {
     mf_named_tensors *l;
-    int64_t cap;
+    int cap;
 } list_builder;
 
 static mf_status list_push(list_builder *b, const char *prefix, const char *name, mf_tensor *t) {
     mf_named_tensors *l = b->l;
     if (l->n == b->cap) {
-        int64_t nc = b->cap ? b->cap * 2 : 16;
+        int nc = b->cap ? b->cap * 2 : 16;
         mf_named_tensor *ni = realloc(l->items, (size_t)nc * sizeof *ni);
         if (!ni)
             return MF_ERR(MF_ERR_NOMEM, "module: out of memory listing tensors");
@@ -321,11 +321,29 @@ mf_status mf_module_state(const mf_module *m, mf_named_tensors *out) {
 void mf_named_tensors_free(mf_named_tensors *list) {
     if (!list)
         return;
-    for (int64_t i = 0; i < list->n; i++)
-        free(list->items[i].name);
+    for (int i = 0; i < list->n; i++)
+        free((char *)list->items[i].name);
     free(list->items);
     list->items = NULL;
     list->n = 0;
+}
+
+mf_status mf_module_parameter_array(const mf_module *m, mf_tensor ***out, int *n) {
+    *out = NULL;
+    *n = 0;
+    mf_named_tensors l;
+    MF_TRY(mf_module_named_parameters(m, &l));
+    mf_tensor **arr = malloc((size_t)(l.n ? l.n : 1) * sizeof *arr);
+    if (!arr) {
+        mf_named_tensors_free(&l);
+        return MF_ERR(MF_ERR_NOMEM, "module %s: out of memory listing parameters", mf_module_type(m));
+    }
+    for (int i = 0; i < l.n; i++)
+        arr[i] = l.items[i].tensor;
+    *out = arr;
+    *n = l.n;
+    mf_named_tensors_free(&l);
+    return MF_OK;
 }
 
 int64_t mf_module_num_params(const mf_module *m) {

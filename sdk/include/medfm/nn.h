@@ -22,6 +22,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "medfm/io.h"
 #include "medfm/ops/conv.h"
 #include "medfm/ops/pool.h"
 #include "medfm/ops/random.h"
@@ -90,13 +91,11 @@ mf_status mf_module_find(const mf_module *m, const char *name, mf_tensor **out);
 mf_status mf_module_to_device(mf_module *m, mf_device dev);
 
 /* ---- named tensors (optimisers, state dicts) ---- */
-typedef struct mf_named_tensor {
-    char *name;        /* owned by the list */
-    mf_tensor *tensor; /* borrowed from the module */
-} mf_named_tensor;
-
+/* A list of mf_named_tensor (medfm/io.h), ready for mf_state_dict_load /
+ * mf_state_dict_save as (items, n). The list owns the name strings; the
+ * tensors are borrowed from the module. */
 typedef struct mf_named_tensors {
-    int64_t n;
+    int n;
     mf_named_tensor *items;
 } mf_named_tensors;
 
@@ -109,6 +108,9 @@ mf_status mf_module_named_buffers(const mf_module *m, mf_named_tensors *out);
  * parameters, then its own buffers, then its children. */
 mf_status mf_module_state(const mf_module *m, mf_named_tensors *out);
 void mf_named_tensors_free(mf_named_tensors *list);
+/* Every parameter as a malloc'd array of borrowed pointers, in
+ * named_parameters order, for mf_sgd_new / mf_adam_new (free() the array). */
+mf_status mf_module_parameter_array(const mf_module *m, mf_tensor ***out, int *n);
 /* Total number of parameter elements. */
 int64_t mf_module_num_params(const mf_module *m);
 

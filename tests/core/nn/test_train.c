@@ -1,13 +1,16 @@
 /* End to end: a small conv net (two conv+BN+ReLU+maxpool blocks, global
  * average pool, Linear) built from nn modules learns a fixed synthetic task,
- * horizontal versus vertical stripes, with SGD + momentum written here from
- * in-place ops. Proves forward, autograd through every layer, BN running
- * statistics and the parameter list work together. */
+ * horizontal versus vertical stripes, with Adam. Proves forward, autograd
+ * through every layer, BN running statistics, the parameter list and the
+ * state dict (save, then load into a differently seeded net) work together. */
 #include <math.h>
+#include <stdlib.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "tests/support/testing.h"
 #include "medfm/nn.h"
+#include "medfm/optim.h"
 
 enum { N = 48, S = 16 };
 
@@ -82,11 +85,14 @@ Test(nn_train, conv_bn_net_learns_stripe_orientation_to_full_accuracy, .timeout 
     MF_OK_OR_FAIL(mf_module_named_parameters(net, &params));
     cr_assert_eq(params.n, 10); /* 2 x (conv w, b, bn w, b) + fc w, b */
     cr_assert_str_eq(params.items[9].name, "10.bias");
-    mf_tensor *mom[16];
-    for (int64_t i = 0; i < params.n; i++)
-        MF_OK_OR_FAIL(mf_tensor_zeros_like(params.items[i].tensor, &mom[i]));
+    mf_tensor **arr;
+    int n_arr;
+    MF_OK_OR_FAIL(mf_module_parameter_array(net, &arr, &n_arr));
+    mf_adam_options adam = mf_adam_defaults(0.01);
+    mf_optimizer *opt;
+    MF_OK_OR_FAIL(mf_adam_new(arr, n_arr, &adam, &opt));
+    free(arr);
     mf_ce_params ce = mf_ce_params_default();
-    const double lr = 0.05, momentum = 0.9;
     const int steps = 60;
     double loss_v = INFINITY, first = 0;
     mf_tensor *logits = NULL;
@@ -101,13 +107,9 @@ Test(nn_train, conv_bn_net_learns_stripe_orientation_to_full_accuracy, .timeout 
             first = loss_v;
         MF_OK_OR_FAIL(mf_backward(loss, NULL, false));
         mf_tensor_release(loss);
-        for (int64_t i = 0; i < params.n; i++) {
-            mf_tensor *p = params.items[i].tensor;
-            cr_assert_not_null(p->grad, "%s got no gradient", params.items[i].name);
-            MF_OK_OR_FAIL(mf_mul_scalar_(mom[i], momentum));
-            MF_OK_OR_FAIL(mf_add_(mom[i], p->grad));
-            MF_OK_OR_FAIL(mf_axpy_(p, -lr, mom[i]));
-        }
+        for (int i = 0; i < params.n; i++)
+            cr_assert_not_null(params.items[i].tensor->grad, "%s got no gradient", params.items[i].name);
+        MF_OK_OR_FAIL(mf_optim_step(opt));
     }
     double train_acc = accuracy(logits, y);
     mf_tensor_release(logits);
@@ -124,13 +126,38 @@ Test(nn_train, conv_bn_net_learns_stripe_orientation_to_full_accuracy, .timeout 
     mf_grad_set_enabled(prev);
     double eval_acc = accuracy(logits, y);
     cr_assert_eq(eval_acc, 1.0, "eval accuracy %g", eval_acc);
+
+    /* The state dict carries everything: a differently seeded net that loads
+     * it computes the same eval logits. */
+    char path[] = "/tmp/mf_nn_state_XXXXXX";
+    int fd = mkstemp(path);
+    cr_assert(fd >= 0);
+    close(fd);
+    mf_named_tensors state, state2;
+    MF_OK_OR_FAIL(mf_module_state(net, &state));
+    cr_assert_eq(state.n, 10 + 2 * 3);
+    MF_OK_OR_FAIL(mf_state_dict_save(path, state.items, state.n, 0, NULL));
+    mf_rng_init(&rng, 99);
+    mf_module *net2 = make_net(&rng);
+    MF_OK_OR_FAIL(mf_module_state(net2, &state2));
+    MF_OK_OR_FAIL(mf_state_dict_load(path, state2.items, state2.n, true, NULL));
+    unlink(path);
+    mf_module_train(net2, false);
+    mf_tensor *logits2;
+    prev = mf_grad_set_enabled(false);
+    MF_OK_OR_FAIL(mf_module_forward(net2, x, &logits2));
+    mf_grad_set_enabled(prev);
+    t_assert_close(logits2, logits, 0, 0, "logits after a state-dict round trip");
+    mf_tensor_release(logits2);
+    mf_named_tensors_free(&state);
+    mf_named_tensors_free(&state2);
+    mf_module_free(net2);
     mf_tensor_release(logits);
 
     clock_gettime(CLOCK_MONOTONIC, &t1);
     cr_log_info("nn_train: loss %.4f -> %.5f in %d steps, %.2f s", first, loss_v, steps,
                 (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec));
-    for (int64_t i = 0; i < params.n; i++)
-        mf_tensor_release(mom[i]);
+    mf_optimizer_free(opt);
     mf_named_tensors_free(&params);
     mf_tensor_release(x);
     mf_tensor_release(y);
