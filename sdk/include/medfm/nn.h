@@ -161,7 +161,7 @@ mf_status mf_nn_conv_transpose_new(const mf_conv_spec *spec, mf_rng *rng, mf_mod
 
 typedef struct mf_norm_spec {
     double eps;      /* 1e-5 */
-    double momentum; /* 0.1 (batch norm) */
+    double momentum; /* 0.1 (batch norm), in [0, 1]; torch's None (cumulative) is not offered */
     bool affine;     /* true */
     bool track_running_stats; /* true (batch norm) */
 } mf_norm_spec;

@@ -425,3 +425,70 @@ Test(nn_layers, invalid_constructor_arguments_are_rejected) {
     cr_assert_eq(mf_nn_batch_norm_new(2, 4, &(mf_norm_spec){.eps = 0, .momentum = 0.1}, &m), MF_ERR_INVALID);
     cr_assert_eq(mf_nn_dropout_new(1.5, 0, &m), MF_ERR_INVALID);
 }
+
+Test(nn_layers, batch_norm_without_running_stats_uses_batch_stats_in_eval_too) {
+    mf_norm_spec s = mf_norm_spec_default();
+    s.track_running_stats = false;
+    mf_module *m;
+    MF_OK_OR_FAIL(mf_nn_batch_norm_new(1, 2, &s, &m));
+    t_expect_state(m, 2, (t_expect[]){{"weight", 1, {2}}, {"bias", 1, {2}}});
+    mf_tensor *x = bn_input(), *a, *b;
+    MF_OK_OR_FAIL(mf_module_forward(m, x, &a));
+    mf_module_train(m, false);
+    MF_OK_OR_FAIL(mf_module_forward(m, x, &b));
+    t_assert_close(b, a, 0, 0, "eval without running stats");
+    mf_tensor_release(a);
+    mf_tensor_release(b);
+    mf_tensor_release(x);
+    mf_module_free(m);
+}
+
+Test(nn_layers, dropout_drops_in_training_and_is_identity_in_eval) {
+    mf_module *m;
+    MF_OK_OR_FAIL(mf_nn_dropout_new(0.5, 7, &m));
+    cr_assert_str_eq(mf_module_type(m), "Dropout");
+    mf_tensor *x, *y;
+    MF_OK_OR_FAIL(mf_tensor_full(1, (int64_t[]){1000}, MF_F32, MF_DEVICE_CPU, 1.0, &x));
+    MF_OK_OR_FAIL(mf_module_forward(m, x, &y));
+    int zeros = 0;
+    for (int i = 0; i < 1000; i++) {
+        double v = mf_tensor_get_flat(y, i);
+        cr_assert(v == 0.0 || v == 2.0, "element %d is %g", i, v);
+        zeros += v == 0.0;
+    }
+    cr_assert(zeros > 400 && zeros < 600, "%d zeros", zeros);
+    mf_tensor_release(y);
+    mf_module_train(m, false);
+    MF_OK_OR_FAIL(mf_module_forward(m, x, &y));
+    t_assert_close(y, x, 0, 0, "eval dropout");
+    mf_tensor_release(y);
+    mf_tensor_release(x);
+    mf_module_free(m);
+}
+
+Test(nn_layers, pooling_and_flatten_modules_wrap_their_ops) {
+    mf_module *mp, *ap, *fl;
+    mf_pool_params p = {.kernel = {2, 2}, .stride = {2, 2}};
+    MF_OK_OR_FAIL(mf_nn_max_pool_new(2, &p, &mp));
+    MF_OK_OR_FAIL(mf_nn_adaptive_avg_pool_new(2, (int64_t[]){1, 1}, &ap));
+    MF_OK_OR_FAIL(mf_nn_flatten_new(1, -1, &fl));
+    cr_assert_str_eq(mf_module_type(mp), "MaxPool2d");
+    cr_assert_str_eq(mf_module_type(ap), "AdaptiveAvgPool2d");
+    mf_tensor *x = t_from(4, (int64_t[]){1, 1, 2, 4}, MF_F32, (double[]){1, 5, 2, 0, 3, 4, 8, 6}), *y, *z, *f;
+    MF_OK_OR_FAIL(mf_module_forward(mp, x, &y));
+    mf_tensor *want = t_from(4, (int64_t[]){1, 1, 1, 2}, MF_F32, (double[]){5, 8});
+    t_assert_close(y, want, 0, 0, "max pool");
+    MF_OK_OR_FAIL(mf_module_forward(ap, x, &z));
+    MF_OK_OR_FAIL(mf_module_forward(fl, z, &f));
+    cr_assert(f->ndim == 2 && f->shape[1] == 1);
+    cr_assert_float_eq(mf_tensor_get_flat(f, 0), 29.0 / 8, 1e-6);
+    mf_tensor *bad = t_uniform(1, 3, (int64_t[]){1, 2, 4}, MF_F32, 0, 1), *none = NULL;
+    cr_assert_eq(mf_module_forward(mp, bad, &none), MF_ERR_SHAPE);
+    cr_assert(strstr(mf_last_error(), "MaxPool2d"), "%s", mf_last_error());
+    mf_tensor *tensors[] = {x, y, z, f, want, bad};
+    for (int i = 0; i < 6; i++)
+        mf_tensor_release(tensors[i]);
+    mf_module_free(mp);
+    mf_module_free(ap);
+    mf_module_free(fl);
+}
