@@ -21,6 +21,17 @@ struct mf_kern_index {
      * Deterministic: each output element sums its contributions in index
      * order along dim. f32/f64 (others through double). */
     mf_status (*scatter_add)(mf_tensor *out, int dim, const mf_tensor *index, const mf_tensor *src);
+    /* Pairwise distances (the vtable has no distance family; cdist is a
+     * gather-like row pairing, so it lives here). a (..., N, D), b (..., M, D),
+     * out (..., N, M) share the (already broadcast) batch dims, which may
+     * have stride 0 in a and b; p is 1 or 2. f32/f64, sums in double. */
+    mf_status (*cdist)(mf_tensor *out, const mf_tensor *a, const mf_tensor *b, double p);
+    /* Gradients of sum(g * cdist(a, b)) into contiguous ga (..., N, D) and
+     * gb (..., M, D) of the batch shape of g (either may be NULL). d is the
+     * forward output; p = 2 gives (a - b) / d, zero where d == 0; p = 1
+     * gives sign(a - b). */
+    mf_status (*cdist_backward)(mf_tensor *ga, mf_tensor *gb, const mf_tensor *g, const mf_tensor *a,
+                                const mf_tensor *b, const mf_tensor *d, double p);
 };
 
 #endif

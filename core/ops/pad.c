@@ -33,8 +33,8 @@ mf_status mf_pad(const mf_tensor *x, int n_pads, const int64_t *pads, mf_pad_mod
         int64_t in = x->shape[d];
         before[d] = lo;
         shape[d] = in + lo + hi;
-        if ((lo || hi) && shape[d] < 1)
-            return MF_ERR(MF_ERR_SHAPE, "pad: pads (%lld, %lld) leave no elements in dim %d of input %s",
+        if (shape[d] < 0) /* torch allows cropping down to an empty dim */
+            return MF_ERR(MF_ERR_SHAPE, "pad: pads (%lld, %lld) give a negative size in dim %d of input %s",
                           (long long)lo, (long long)hi, d, MF_SHAPE(x));
         if (mode == MF_PAD_REFLECT && (lo >= in || hi >= in))
             return MF_ERR(MF_ERR_SHAPE, "pad: reflect pads (%lld, %lld) must be smaller than size %lld of dim %d "

@@ -1,5 +1,6 @@
 /* CPU scaled dot-product attention with an additive bias. One task per
- * (batch, head), spread over the thread pool; inside a task the products
+ * (batch, head), spread over the thread pool (or run in turn when BLAS
+ * threads each product itself, see run()); inside a task the products
  * are OpenBLAS GEMMs and the softmax / its backward are fused row loops.
  * The probabilities P are kept for the backward:
  *   dV = P^T dO, dP = dO V^T, dS = P * (dP - rowsum(dP * P)),
@@ -126,6 +127,22 @@ static int64_t grain(const attn_job *j) {
     return g < 1 ? 1 : g;
 }
 
+/* OpenBLAS threads a GEMM once M*N*K exceeds 65536 * GEMM_MULTITHREAD_THRESHOLD
+ * (4 by default). Calling such GEMMs from several pool workers at once
+ * nests two thread pools: measured ~10x slower at ViT-B sizes on 2 cores.
+ * So: large per-head products run head after head on the calling thread
+ * and BLAS parallelises each one; small ones (BLAS stays single-threaded)
+ * are spread over heads on the pool. No global BLAS setting is touched. */
+#define BLAS_THREADED_MNK (65536 * 4)
+
+static void run(attn_job *j, int64_t tasks, mf_range_fn fn) {
+    int64_t d = j->D > j->Dv ? j->D : j->Dv;
+    if (j->Lq * j->Lk * d > BLAS_THREADED_MNK)
+        fn(j, 0, tasks);
+    else
+        mf_parallel_for(tasks, grain(j), fn, j);
+}
+
 static mf_status cpu_attn_forward(mf_tensor *out, mf_tensor *p, const mf_tensor *q, const mf_tensor *k,
                                   const mf_tensor *v, const mf_tensor *bias, double scale) {
     attn_job j = {.scale = scale, .out = mf_tensor_data(out), .p = mf_tensor_data(p), .q = mf_tensor_data(q),
@@ -142,9 +159,9 @@ static mf_status cpu_attn_forward(mf_tensor *out, mf_tensor *p, const mf_tensor 
                       (long long)j.Lk, (long long)j.D, (long long)j.Dv);
     }
     if (q->dtype == MF_F32)
-        mf_parallel_for(tasks, grain(&j), attn_fwd_f32, &j);
+        run(&j, tasks, attn_fwd_f32);
     else if (q->dtype == MF_F64)
-        mf_parallel_for(tasks, grain(&j), attn_fwd_f64, &j);
+        run(&j, tasks, attn_fwd_f64);
     else
         return MF_ERR(MF_ERR_UNSUPPORTED, "attention: dtype %s not supported on the cpu backend",
                       mf_dtype_name(q->dtype));
@@ -162,9 +179,9 @@ static mf_status cpu_attn_backward(mf_tensor *gq, mf_tensor *gk, mf_tensor *gv, 
     if (tasks == 0 || j.Lq == 0)
         return MF_OK;
     if (q->dtype == MF_F32)
-        mf_parallel_for(tasks, grain(&j), attn_bwd_f32, &j);
+        run(&j, tasks, attn_bwd_f32);
     else if (q->dtype == MF_F64)
-        mf_parallel_for(tasks, grain(&j), attn_bwd_f64, &j);
+        run(&j, tasks, attn_bwd_f64);
     else
         return MF_ERR(MF_ERR_UNSUPPORTED, "attention: dtype %s not supported on the cpu backend",
                       mf_dtype_name(q->dtype));

@@ -159,8 +159,14 @@ static mf_status cpu_scatter_add(mf_tensor *out, int dim, const mf_tensor *index
     return MF_OK;
 }
 
+mf_status mf_cpu_cdist(mf_tensor *out, const mf_tensor *a, const mf_tensor *b, double p);
+mf_status mf_cpu_cdist_backward(mf_tensor *ga, mf_tensor *gb, const mf_tensor *g, const mf_tensor *a,
+                                const mf_tensor *b, const mf_tensor *d, double p);
+
 const struct mf_kern_index mf_cpu_index = {
     .bounds = cpu_bounds,
     .gather = cpu_gather,
     .scatter_add = cpu_scatter_add,
+    .cdist = mf_cpu_cdist,
+    .cdist_backward = mf_cpu_cdist_backward,
 };

@@ -68,7 +68,7 @@ static void flag_bad(ce_job *j, int64_t t) {
         }                                                                                                    \
     }
 
-CE_FORWARD(float, mf_expf_fast, logf, ce_fwd_f32)
+CE_FORWARD(float, mf_expf_fast, logf, ce_fwd_f32_scalar)
 CE_FORWARD(double, exp_f64, log, ce_fwd_f64)
 
 #define CE_BACKWARD(T, EXP, NAME)                                                                            \
@@ -97,8 +97,104 @@ CE_FORWARD(double, exp_f64, log, ce_fwd_f64)
         }                                                                                                    \
     }
 
-CE_BACKWARD(float, mf_expf_fast, ce_bwd_f32)
+CE_BACKWARD(float, mf_expf_fast, ce_bwd_f32_scalar)
 CE_BACKWARD(double, exp_f64, ce_bwd_f64)
+
+/* f32 with spatial positions (segmentation logits (N, C, H, W)): eight
+ * adjacent positions of one image at a time, their classes loaded as
+ * contiguous 8-lane vectors; the rest goes through the scalar kernels. */
+static bool ce_group8(const ce_job *j, int64_t p, int64_t p1) {
+    int64_t s = p % j->S;
+    return j->S >= 8 && p + 8 <= p1 && s + 8 <= j->S;
+}
+
+static void ce_fwd_f32(void *ctx, int64_t p0, int64_t p1) {
+    ce_job *j = ctx;
+    int64_t C = j->C, S = j->S;
+    const float *w = (const float *)j->w;
+    const mf_v8f zero = {0};
+    int64_t p = p0;
+    while (p < p1) {
+        if (!ce_group8(j, p, p1)) {
+            ce_fwd_f32_scalar(ctx, p, p + 1);
+            p++;
+            continue;
+        }
+        int64_t n = p / S, s = p % S;
+        const float *x = (const float *)j->x + n * C * S + s;
+        float *lp = (float *)j->logp + n * C * S + s;
+        mf_v8f mx = zero - INFINITY, sum = zero;
+        for (int64_t c = 0; c < C; c++) {
+            mf_v8f v = mf_v8f_load(x + c * S);
+            mx = mf_v8f_select(v > mx, v, mx);
+        }
+        mx = mf_v8f_select(mx == zero - INFINITY, zero, mx);
+        for (int64_t c = 0; c < C; c++)
+            sum += mf_exp8(mf_v8f_load(x + c * S) - mx);
+        mf_v8f ls;
+        for (int l = 0; l < 8; l++)
+            ls[l] = logf(sum[l]);
+        mf_v8f sm = zero;
+        for (int64_t c = 0; c < C; c++) {
+            mf_v8f v = (mf_v8f_load(x + c * S) - mx) - ls;
+            mf_v8f_store(lp + c * S, v);
+            sm += (w ? w[c] : 1.0f) * v;
+        }
+        for (int l = 0; l < 8; l++) {
+            int64_t t = j->t[p + l];
+            float lo = 0, wt = 0;
+            if (t != j->ignore) {
+                if (t < 0 || t >= C) {
+                    flag_bad(j, t);
+                    t = 0;
+                }
+                wt = w ? w[t] : 1.0f;
+                lo = -(float)(1.0 - j->eps) * wt * lp[t * S + l];
+                if (j->eps > 0)
+                    lo -= (float)(j->eps / (double)C) * sm[l];
+            }
+            ((float *)j->loss)[p + l] = lo;
+            ((float *)j->wt)[p + l] = wt;
+        }
+        p += 8;
+    }
+}
+
+static void ce_bwd_f32(void *ctx, int64_t p0, int64_t p1) {
+    ce_job *j = ctx;
+    int64_t C = j->C, S = j->S;
+    const float *w = (const float *)j->w;
+    float a = (float)(j->eps / (double)C), W = (float)j->wsum;
+    int64_t p = p0;
+    while (p < p1) {
+        if (!ce_group8(j, p, p1)) {
+            ce_bwd_f32_scalar(ctx, p, p + 1);
+            p++;
+            continue;
+        }
+        int64_t n = p / S, s = p % S;
+        const float *lp = (const float *)j->logp + n * C * S + s;
+        float *gx = (float *)j->gx + n * C * S + s;
+        mf_v8f gs, b;
+        int64_t t8[8];
+        for (int l = 0; l < 8; l++) {
+            int64_t t = j->t[p + l];
+            bool skip = t == j->ignore || t < 0 || t >= C;
+            t8[l] = skip ? -1 : t;
+            gs[l] = skip ? 0.0f : ((const float *)j->g)[n * j->gs0 + (s + l) * j->gs1];
+            b[l] = skip ? 0.0f : (float)(1.0 - j->eps) * (w ? w[t] : 1.0f);
+        }
+        for (int64_t c = 0; c < C; c++) {
+            mf_v8f pc = mf_exp8(mf_v8f_load(lp + c * S));
+            mf_v8f g = gs * (b * pc + a * (W * pc - (w ? w[c] : 1.0f)));
+            mf_v8f_store(gx + c * S, g);
+        }
+        for (int l = 0; l < 8; l++)
+            if (t8[l] >= 0)
+                gx[t8[l] * S + l] -= gs[l] * b[l];
+        p += 8;
+    }
+}
 
 static void ce_dims(ce_job *j, const mf_tensor *logp) {
     j->N = logp->shape[0];

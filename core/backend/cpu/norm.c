@@ -78,19 +78,77 @@ static inline void vec_set(mf_tensor *t, int64_t i, double v) {
         *sg += sa;                                                                                            \
         *sd += sb;                                                                                            \
     }                                                                                                         \
-    /* y = x * a + b over n elements */                                                                       \
-    static void axpb_##SUF(T *y, const T *x, int64_t n, T a, T b) {                                           \
+    /* y = (x - mh - ml) * a + b: the mean split in two T parts keeps     \
+     * x - mean accurate when the data sit far from zero */                                                   \
+    static void axpb_##SUF(T *y, const T *x, int64_t n, T mh, T ml, T a, T b) {                               \
         for (int64_t i = 0; i < n; i++)                                                                       \
-            y[i] = x[i] * a + b;                                                                              \
+            y[i] = ((x[i] - mh) - ml) * a + b;                                                                \
     }                                                                                                         \
-    /* gx = g * a + x * b + c */                                                                              \
-    static void gxpb_##SUF(T *gx, const T *g, const T *x, int64_t n, T a, T b, T c) {                         \
+    /* gx = g * a + (x - mh - ml) * b + c */                                                                  \
+    static void gxpb_##SUF(T *gx, const T *g, const T *x, int64_t n, T mh, T ml, T a, T b, T c) {             \
         for (int64_t i = 0; i < n; i++)                                                                       \
-            gx[i] = g[i] * a + x[i] * b + c;                                                                  \
+            gx[i] = g[i] * a + ((x[i] - mh) - ml) * b + c;                                                    \
     }
 
 DEF_HELPERS(float, f32)
 DEF_HELPERS(double, f64)
+
+/* Layer norm rows (S == 1): every element has its own affine entry, so
+ * these run over the whole row in single vectorisable loops. */
+#define DEF_LN(T, SUF)                                                                                        \
+    static void ln_fwd_##SUF(T *y, const T *x, int64_t K, double mean, double rstd, const T *w, const T *b) {  \
+        T mh = (T)mean, ml = (T)(mean - (double)mh), rs = (T)rstd;                                            \
+        if (w && b)                                                                                           \
+            for (int64_t i = 0; i < K; i++)                                                                   \
+                y[i] = ((x[i] - mh) - ml) * rs * w[i] + b[i];                                                 \
+        else if (w)                                                                                           \
+            for (int64_t i = 0; i < K; i++)                                                                   \
+                y[i] = ((x[i] - mh) - ml) * rs * w[i];                                                        \
+        else if (b)                                                                                           \
+            for (int64_t i = 0; i < K; i++)                                                                   \
+                y[i] = ((x[i] - mh) - ml) * rs + b[i];                                                        \
+        else                                                                                                  \
+            for (int64_t i = 0; i < K; i++)                                                                   \
+                y[i] = ((x[i] - mh) - ml) * rs;                                                               \
+    }                                                                                                         \
+    static void ln_bwd_##SUF(T *gx, const T *g, const T *x, int64_t K, double mean, double rstd, const T *w,  \
+                             double *pw, double *pb) {                                                        \
+        double a[8] = {0}, c[8] = {0}, s1 = 0, s2 = 0;                                                        \
+        int64_t i = 0;                                                                                        \
+        for (; i + 8 <= K; i += 8)                                                                            \
+            for (int l = 0; l < 8; l++) {                                                                     \
+                double gw = (double)g[i + l] * (w ? (double)w[i + l] : 1.0);                                  \
+                a[l] += gw;                                                                                   \
+                c[l] += gw * ((double)x[i + l] - mean);                                                       \
+            }                                                                                                 \
+        for (; i < K; i++) {                                                                                  \
+            double gw = (double)g[i] * (w ? (double)w[i] : 1.0);                                              \
+            s1 += gw;                                                                                         \
+            s2 += gw * ((double)x[i] - mean);                                                                 \
+        }                                                                                                     \
+        for (int l = 0; l < 8; l++) {                                                                         \
+            s1 += a[l];                                                                                       \
+            s2 += c[l];                                                                                       \
+        }                                                                                                     \
+        if (pw)                                                                                               \
+            for (i = 0; i < K; i++) {                                                                         \
+                pw[i] += (double)g[i] * ((double)x[i] - mean) * rstd;                                         \
+                pb[i] += (double)g[i];                                                                        \
+            }                                                                                                 \
+        if (!gx)                                                                                              \
+            return;                                                                                           \
+        T mh = (T)mean, ml = (T)(mean - (double)mh), rs = (T)rstd;                                            \
+        T B = (T)(-rstd * rstd * rstd * s2 / (double)K), C = (T)(-rstd * s1 / (double)K);                     \
+        if (w)                                                                                                \
+            for (i = 0; i < K; i++)                                                                           \
+                gx[i] = g[i] * w[i] * rs + ((x[i] - mh) - ml) * B + C;                                        \
+        else                                                                                                  \
+            for (i = 0; i < K; i++)                                                                           \
+                gx[i] = g[i] * rs + ((x[i] - mh) - ml) * B + C;                                               \
+    }
+
+DEF_LN(float, f32)
+DEF_LN(double, f64)
 
 /* Dtype dispatch on element pointers with an element offset. */
 #define ELT(t, off) ((char *)mf_tensor_data(t) + (off) * (int64_t)mf_dtype_size((t)->dtype))
@@ -107,17 +165,22 @@ static void gdot(mf_dtype dt, const void *g, const void *x, int64_t n, double m,
     else
         gdot_f32(g, x, n, m, sg, sd);
 }
-static void axpb(mf_dtype dt, void *y, const void *x, int64_t n, double a, double b) {
-    if (dt == MF_F64)
-        axpb_f64(y, x, n, a, b);
-    else
-        axpb_f32(y, x, n, (float)a, (float)b);
+static void axpb(mf_dtype dt, void *y, const void *x, int64_t n, double m, double a, double b) {
+    if (dt == MF_F64) {
+        axpb_f64(y, x, n, m, 0.0, a, b);
+    } else {
+        float mh = (float)m;
+        axpb_f32(y, x, n, mh, (float)(m - mh), (float)a, (float)b);
+    }
 }
-static void gxpb(mf_dtype dt, void *gx, const void *g, const void *x, int64_t n, double a, double b, double c) {
-    if (dt == MF_F64)
-        gxpb_f64(gx, g, x, n, a, b, c);
-    else
-        gxpb_f32(gx, g, x, n, (float)a, (float)b, (float)c);
+static void gxpb(mf_dtype dt, void *gx, const void *g, const void *x, int64_t n, double m, double a, double b,
+                 double c) {
+    if (dt == MF_F64) {
+        gxpb_f64(gx, g, x, n, m, 0.0, a, b, c);
+    } else {
+        float mh = (float)m;
+        gxpb_f32(gx, g, x, n, mh, (float)(m - mh), (float)a, (float)b, (float)c);
+    }
 }
 static double load(mf_dtype dt, const void *p) {
     return dt == MF_F64 ? *(const double *)p : (double)*(const float *)p;
@@ -160,9 +223,9 @@ static void bn_fwd_range(void *ctx, int64_t c0, int64_t c1) {
         }
         vec_set(j->mean, c, mean);
         vec_set(j->invstd, c, invstd);
-        double a = invstd * vec_get(j->w, c, 1.0), b = vec_get(j->b, c, 0.0) - mean * a;
+        double a = invstd * vec_get(j->w, c, 1.0), b = vec_get(j->b, c, 0.0);
         for (int64_t n = 0; n < N; n++)
-            axpb(dt, ELT(j->y, (n * C + c) * S), ELT(x, (n * C + c) * S), S, a, b);
+            axpb(dt, ELT(j->y, (n * C + c) * S), ELT(x, (n * C + c) * S), S, mean, a, b);
     }
 }
 
@@ -201,10 +264,11 @@ static void bn_bwd_range(void *ctx, int64_t c0, int64_t c1) {
         double A = vec_get(j->w, c, 1.0) * invstd, B = 0, Cc = 0;
         if (j->training) {
             B = -A * invstd * invstd * sd / (double)M;
-            Cc = -A * sg / (double)M - B * mean;
+            Cc = -A * sg / (double)M;
         }
         for (int64_t n = 0; n < N; n++)
-            gxpb(dt, ELT(j->gx, (n * C + c) * S), ELT(g, (n * C + c) * S), ELT(x, (n * C + c) * S), S, A, B, Cc);
+            gxpb(dt, ELT(j->gx, (n * C + c) * S), ELT(g, (n * C + c) * S), ELT(x, (n * C + c) * S), S, mean, A, B,
+                 Cc);
     }
 }
 
@@ -245,21 +309,17 @@ static void row_fwd_range(void *ctx, int64_t r0, int64_t r1) {
         vec_set(j->mean, r, mean);
         vec_set(j->rstd, r, rstd);
         int64_t ch0 = (r % q->groups) * q->cg;
-        if (q->s == 1 && dt == MF_F32) { /* layer norm: a different affine per element */
-            float *y = (float *)ELT(j->y, r * K);
-            const float *x = (const float *)xr;
-            const float *w = j->w ? (const float *)mf_tensor_data(j->w) + ch0 : NULL;
-            const float *b = j->b ? (const float *)mf_tensor_data(j->b) + ch0 : NULL;
-            float m = (float)mean, rs = (float)rstd;
-            for (int64_t i = 0; i < K; i++) {
-                float v = (x[i] - m) * rs;
-                y[i] = v * (w ? w[i] : 1.0f) + (b ? b[i] : 0.0f);
-            }
+        if (q->s == 1) {
+            const void *w = j->w ? ELT(j->w, ch0) : NULL, *b = j->b ? ELT(j->b, ch0) : NULL;
+            if (dt == MF_F64)
+                ln_fwd_f64((double *)ELT(j->y, r * K), (const double *)xr, K, mean, rstd, w, b);
+            else
+                ln_fwd_f32((float *)ELT(j->y, r * K), (const float *)xr, K, mean, rstd, w, b);
             continue;
         }
         for (int64_t c = 0; c < q->cg; c++) {
-            double a = rstd * vec_get(j->w, ch0 + c, 1.0), b = vec_get(j->b, ch0 + c, 0.0) - mean * a;
-            axpb(dt, ELT(j->y, r * K + c * q->s), ELT(j->x, r * K + c * q->s), q->s, a, b);
+            double a = rstd * vec_get(j->w, ch0 + c, 1.0), b = vec_get(j->b, ch0 + c, 0.0);
+            axpb(dt, ELT(j->y, r * K + c * q->s), ELT(j->x, r * K + c * q->s), q->s, mean, a, b);
         }
     }
 }
@@ -283,6 +343,17 @@ static void row_bwd_chunk(void *ctx, int64_t k0, int64_t k1) {
         for (int64_t r = r0; r < r1; r++) {
             double mean = vec_get(j->mean, r, 0), rstd = vec_get(j->rstd, r, 1);
             int64_t ch0 = (r % q->groups) * q->cg;
+            if (q->s == 1) {
+                const void *w = j->w ? ELT(j->w, ch0) : NULL;
+                void *gx = j->gx ? ELT(j->gx, r * K) : NULL;
+                if (dt == MF_F64)
+                    ln_bwd_f64(gx, (const double *)ELT(j->g, r * K), (const double *)ELT(j->x, r * K), K, mean, rstd,
+                               w, pw ? pw + ch0 : NULL, pb ? pb + ch0 : NULL);
+                else
+                    ln_bwd_f32(gx, (const float *)ELT(j->g, r * K), (const float *)ELT(j->x, r * K), K, mean, rstd,
+                               w, pw ? pw + ch0 : NULL, pb ? pb + ch0 : NULL);
+                continue;
+            }
             /* per channel: sum g, sum g (x - mean); row sums weighted by w */
             double rs1 = 0, rs2 = 0;
             for (int64_t c = 0; c < q->cg; c++) {
@@ -299,11 +370,11 @@ static void row_bwd_chunk(void *ctx, int64_t k0, int64_t k1) {
             if (!j->gx)
                 continue;
             /* gx = rstd (g w - mean(g w)) - (x - mean) rstd^3 mean(g w (x - mean)) */
-            double B = -rstd * rstd * rstd * rs2 / (double)K, Cc = -rstd * rs1 / (double)K - B * mean;
+            double B = -rstd * rstd * rstd * rs2 / (double)K, Cc = -rstd * rs1 / (double)K;
             for (int64_t c = 0; c < q->cg; c++) {
                 double A = rstd * vec_get(j->w, ch0 + c, 1.0);
                 gxpb(dt, ELT(j->gx, r * K + c * q->s), ELT(j->g, r * K + c * q->s), ELT(j->x, r * K + c * q->s),
-                     q->s, A, B, Cc);
+                     q->s, mean, A, B, Cc);
             }
         }
     }

@@ -183,8 +183,17 @@ static mf_status cpu_max_backward(const mf_pool_geom *g, mf_tensor *gx, const mf
                 for (int64_t a = 0; a < nd; a++)                                                              \
                     for (int64_t b = 0; b < nh; b++) {                                                        \
                         const T *row = xp + ((d0 + a) * g->in[1] + h0 + b) * g->in[2] + w0;                   \
-                        for (int64_t c = 0; c < nw; c++)                                                      \
-                            acc += row[c];                                                                    \
+                        double l0 = 0, l1 = 0, l2 = 0, l3 = 0; /* independent lanes for long rows */          \
+                        int64_t c = 0;                                                                        \
+                        for (; c + 4 <= nw; c += 4) {                                                         \
+                            l0 += row[c];                                                                     \
+                            l1 += row[c + 1];                                                                 \
+                            l2 += row[c + 2];                                                                 \
+                            l3 += row[c + 3];                                                                 \
+                        }                                                                                     \
+                        for (; c < nw; c++)                                                                   \
+                            l0 += row[c];                                                                     \
+                        acc += (l0 + l1) + (l2 + l3);                                                         \
                     }                                                                                         \
                 double size = (double)(w->size[0][od] * w->size[1][oh] * w->size[2][ow]);                     \
                 yp[oh * g->out[2] + ow] = (T)(acc / size);                                                    \

@@ -24,6 +24,10 @@ typedef struct {
     uint64_t hi, lo;
     int valid;
     uint32_t w[4];
+    /* last Box-Muller pair: both of its values come from one log/sqrt/sincos */
+    int64_t pair;
+    uint64_t pair_attempt;
+    double pair_v[2];
 } block_cache;
 
 static inline const uint32_t *block_at(const rand_job *j, block_cache *c, uint64_t hi, uint64_t lo) {
@@ -45,17 +49,24 @@ static inline double unit(const uint32_t *w, int wpe, int open) {
 }
 
 static inline double normal_at(const rand_job *j, block_cache *c, uint64_t attempt, int64_t i) {
-    const uint32_t *w = block_at(j, c, attempt, j->offset + (uint64_t)i / (uint64_t)j->per);
-    int q = (int)(i % j->per), pair = q / 2;
-    const uint32_t *pw = w + pair * 2 * j->wpe;
-    double u1 = unit(pw, j->wpe, 1), u2 = unit(pw + j->wpe, j->wpe, 0);
-    double r = sqrt(-2.0 * log(u1));
-    return q % 2 == 0 ? r * cos(TWO_PI * u2) : r * sin(TWO_PI * u2);
+    int64_t pair = i / 2;
+    if (c->pair != pair || c->pair_attempt != attempt) {
+        const uint32_t *w = block_at(j, c, attempt, j->offset + (uint64_t)i / (uint64_t)j->per);
+        const uint32_t *pw = w + (int)((i % j->per) / 2) * 2 * j->wpe;
+        double u1 = unit(pw, j->wpe, 1), u2 = unit(pw + j->wpe, j->wpe, 0);
+        double r = sqrt(-2.0 * log(u1));
+        c->pair_v[0] = r * cos(TWO_PI * u2);
+        c->pair_v[1] = r * sin(TWO_PI * u2);
+        c->pair = pair;
+        c->pair_attempt = attempt;
+    }
+    return c->pair_v[i % 2];
 }
 
-static inline double value_at(const rand_job *j, block_cache *c, int64_t i) {
+static inline __attribute__((always_inline)) double value_at_kind(const rand_job *j, mf_rand_kind kind, block_cache *c,
+                                                                  int64_t i) {
     const double *p = j->prm;
-    switch (j->kind) {
+    switch (kind) {
     case MF_RAND_UNIFORM: {
         const uint32_t *w = block_at(j, c, 0, j->offset + (uint64_t)i / (uint64_t)j->per);
         return p[0] + (p[1] - p[0]) * unit(w + (i % j->per) * j->wpe, j->wpe, 0);
@@ -82,32 +93,54 @@ static inline double value_at(const rand_job *j, block_cache *c, int64_t i) {
     return NAN;
 }
 
+/* The kind is switched outside the element loop so each loop inlines one
+ * generator. */
+#define FILL_ROW(T, FIX)                                                                                    \
+    do {                                                                                                    \
+        T *o = (T *)j->p + off[0];                                                                          \
+        switch (j->kind) {                                                                                  \
+        case MF_RAND_UNIFORM: {                                                                             \
+            for (int64_t i = i0; i < i1; i++) {                                                             \
+                T v = (T)value_at_kind(j, MF_RAND_UNIFORM, &c, base + i);                                   \
+                FIX;                                                                                        \
+                o[i * s] = v;                                                                               \
+            }                                                                                               \
+        } break;                                                                                            \
+        case MF_RAND_NORMAL:                                                                                \
+            for (int64_t i = i0; i < i1; i++)                                                               \
+                o[i * s] = (T)value_at_kind(j, MF_RAND_NORMAL, &c, base + i);                               \
+            break;                                                                                          \
+        case MF_RAND_GUMBEL:                                                                                \
+            for (int64_t i = i0; i < i1; i++)                                                               \
+                o[i * s] = (T)value_at_kind(j, MF_RAND_GUMBEL, &c, base + i);                               \
+            break;                                                                                          \
+        case MF_RAND_TRUNC_NORMAL:                                                                          \
+            for (int64_t i = i0; i < i1; i++)                                                               \
+                o[i * s] = (T)value_at_kind(j, MF_RAND_TRUNC_NORMAL, &c, base + i);                         \
+            break;                                                                                          \
+        case MF_RAND_BERNOULLI:                                                                             \
+            for (int64_t i = i0; i < i1; i++)                                                               \
+                o[i * s] = (T)value_at_kind(j, MF_RAND_BERNOULLI, &c, base + i);                            \
+            break;                                                                                          \
+        }                                                                                                   \
+    } while (0)
+
 /* [e0, e1) is a range of flat element indices, walked row by row. */
 static void rand_range(void *ctx, int64_t e0, int64_t e1) {
     const rand_job *j = ctx;
-    block_cache c = {0};
+    block_cache c = {.pair = -1};
     int last = j->L.ndim - 1;
     int64_t n = j->L.inner, s = j->L.stride[0][last];
+    float hi = (float)j->prm[1], lo = (float)j->prm[0];
     for (int64_t e = e0; e < e1;) {
         int64_t r = e / n, i0 = e % n, i1 = n < i0 + (e1 - e) ? n : i0 + (e1 - e);
         int64_t off[1];
         mf_layout_row(&j->L, r, off);
         int64_t base = r * n;
-        if (j->dt == MF_F32) {
-            float *o = (float *)j->p + off[0];
-            float hi = (float)j->prm[1], lo = (float)j->prm[0];
-            for (int64_t i = i0; i < i1; i++) {
-                float v = (float)value_at(j, &c, base + i);
-                /* rounding to f32 must not reach the open end of [lo, hi) */
-                if (j->kind == MF_RAND_UNIFORM && v >= hi && hi > lo)
-                    v = nextafterf(hi, lo);
-                o[i * s] = v;
-            }
-        } else {
-            double *o = (double *)j->p + off[0];
-            for (int64_t i = i0; i < i1; i++)
-                o[i * s] = value_at(j, &c, base + i);
-        }
+        if (j->dt == MF_F32) /* rounding to f32 must not reach the open end of [lo, hi) */
+            FILL_ROW(float, if (v >= hi && hi > lo) v = nextafterf(hi, lo));
+        else
+            FILL_ROW(double, (void)0);
         e += i1 - i0;
     }
 }

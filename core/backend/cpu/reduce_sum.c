@@ -1,6 +1,6 @@
 /* CPU sum over a set of dims, the reduction autograd needs to undo
  * broadcasting. Parallel over output elements; each sums its reduced
- * sub-block in double. */
+ * sub-block in double. The family's table is in cpu/reduce.c. */
 #include "core/backend/cpu/strided.h"
 #include "core/backend/kern_reduce.h"
 #include "core/tensor/dtype.h"
@@ -51,7 +51,7 @@ static void sum_range(void *ctx, int64_t o0, int64_t o1) {
     }
 }
 
-static mf_status cpu_sum(mf_tensor *out, const mf_tensor *x, uint32_t mask) {
+mf_status mf_cpu_reduce_sum(mf_tensor *out, const mf_tensor *x, uint32_t mask) {
     sum_job j = {.x = x, .out = out};
     int64_t rshape[MF_MAX_DIMS], rstride[MF_MAX_DIMS];
     int nr = 0;
@@ -74,7 +74,3 @@ static mf_status cpu_sum(mf_tensor *out, const mf_tensor *x, uint32_t mask) {
     mf_parallel_for(nout, grain < 1 ? 1 : grain, sum_range, &j);
     return MF_OK;
 }
-
-const struct mf_kern_reduce mf_cpu_reduce = {
-    .sum = cpu_sum,
-};

@@ -19,6 +19,96 @@ typedef struct {
 
 static inline double exp_f64(double v) { return exp(v); }
 
+/* One contiguous f32 row, 8 lanes at a time (mf_exp8). */
+static void row_softmax_f32(const float *x, float *y, int64_t n, bool log) {
+    const mf_v8f zero = {0};
+    mf_v8f m8 = zero - INFINITY, s8 = zero;
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        mf_v8f v = mf_v8f_load(x + i);
+        m8 = mf_v8f_select(v > m8, v, m8);
+    }
+    float mx = -INFINITY;
+    for (int l = 0; l < 8; l++)
+        mx = m8[l] > mx ? m8[l] : mx;
+    for (; i < n; i++)
+        mx = x[i] > mx ? x[i] : mx;
+    if (mx == -INFINITY)
+        mx = 0; /* all -inf: the result is NaN, as torch */
+    for (i = 0; i + 8 <= n; i += 8) {
+        mf_v8f e = mf_exp8(mf_v8f_load(x + i) - mx);
+        if (!log)
+            mf_v8f_store(y + i, e);
+        s8 += e;
+    }
+    float sum = 0;
+    for (int l = 0; l < 8; l++)
+        sum += s8[l];
+    for (; i < n; i++) {
+        float e = mf_expf_fast(x[i] - mx);
+        if (!log)
+            y[i] = e;
+        sum += e;
+    }
+    if (log) {
+        float ls = logf(sum);
+        for (i = 0; i < n; i++)
+            y[i] = (x[i] - mx) - ls;
+    } else {
+        float inv = 1.0f / sum;
+        for (i = 0; i < n; i++)
+            y[i] *= inv;
+    }
+}
+
+/* A block of nc adjacent f32 columns (stride `inner` between the n
+ * entries of one column): 8 columns per vector, the rest one by one. */
+static void cols_softmax_f32(const float *x, float *y, int64_t n, int64_t inner, int64_t nc, bool log) {
+    const mf_v8f zero = {0};
+    int64_t c = 0;
+    for (; c + 8 <= nc; c += 8) {
+        mf_v8f mx = zero - INFINITY, sum = zero;
+        for (int64_t i = 0; i < n; i++) {
+            mf_v8f v = mf_v8f_load(x + i * inner + c);
+            mx = mf_v8f_select(v > mx, v, mx);
+        }
+        mx = mf_v8f_select(mx == zero - INFINITY, zero, mx);
+        for (int64_t i = 0; i < n; i++) {
+            mf_v8f e = mf_exp8(mf_v8f_load(x + i * inner + c) - mx);
+            if (!log)
+                mf_v8f_store(y + i * inner + c, e);
+            sum += e;
+        }
+        if (log) {
+            mf_v8f ls;
+            for (int l = 0; l < 8; l++)
+                ls[l] = logf(sum[l]);
+            for (int64_t i = 0; i < n; i++)
+                mf_v8f_store(y + i * inner + c, (mf_v8f_load(x + i * inner + c) - mx) - ls);
+        } else {
+            mf_v8f inv = 1.0f / sum;
+            for (int64_t i = 0; i < n; i++)
+                mf_v8f_store(y + i * inner + c, mf_v8f_load(y + i * inner + c) * inv);
+        }
+    }
+    for (; c < nc; c++) {
+        float mx = -INFINITY, sum = 0;
+        for (int64_t i = 0; i < n; i++)
+            mx = x[i * inner + c] > mx ? x[i * inner + c] : mx;
+        if (mx == -INFINITY)
+            mx = 0;
+        for (int64_t i = 0; i < n; i++) {
+            float e = mf_expf_fast(x[i * inner + c] - mx);
+            if (!log)
+                y[i * inner + c] = e;
+            sum += e;
+        }
+        float k = log ? logf(sum) : 1.0f / sum;
+        for (int64_t i = 0; i < n; i++)
+            y[i * inner + c] = log ? (x[i * inner + c] - mx) - k : y[i * inner + c] * k;
+    }
+}
+
 /* Forward over tasks [t0, t1): a task is (outer index, column block). */
 #define SM_FORWARD(T, EXP, LOG, NAME)                                                                        \
     static void NAME(void *ctx, int64_t t0, int64_t t1) {                                                    \
@@ -30,6 +120,10 @@ static inline double exp_f64(double v) { return exp(v); }
             int64_t nc = inner - c0 < SM_COLS ? inner - c0 : SM_COLS;                                        \
             const T *x = (const T *)j->x + o * n * inner + c0;                                               \
             T *y = (T *)j->y + o * n * inner + c0;                                                           \
+            if (inner == 1 && sizeof(T) == 4) {                                                              \
+                row_softmax_f32((const float *)x, (float *)y, n, j->log);                                    \
+                continue;                                                                                    \
+            }                                                                                                \
             if (inner == 1) {                                                                                \
                 T mx = -INFINITY;                                                                            \
                 for (int64_t i = 0; i < n; i++)                                                              \
@@ -53,6 +147,10 @@ static inline double exp_f64(double v) { return exp(v); }
                     for (int64_t i = 0; i < n; i++)                                                          \
                         y[i] *= inv;                                                                         \
                 }                                                                                            \
+                continue;                                                                                    \
+            }                                                                                                \
+            if (sizeof(T) == 4) {                                                                            \
+                cols_softmax_f32((const float *)x, (float *)y, n, inner, nc, j->log);                        \
                 continue;                                                                                    \
             }                                                                                                \
             for (int64_t c = 0; c < nc; c++) {                                                               \

@@ -4,6 +4,7 @@
 #define MEDFM_MEDFM_H
 
 #include "medfm/autograd.h"
+#include "medfm/image.h"
 #include "medfm/io.h"
 #include "medfm/optim.h"
 #include "medfm/ops.h"

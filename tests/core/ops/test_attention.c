@@ -201,3 +201,41 @@ Test(attention, wrong_rank_or_mixed_dtypes_are_rejected) {
     mf_tensor_release(k);
     mf_tensor_release(q64);
 }
+
+/* Past OpenBLAS's threading threshold the kernel runs heads in turn; rows
+ * of q are independent, so one query row at a time (the pooled path) must
+ * give the same output and gradients. */
+Test(attention, large_heads_agree_with_one_query_row_at_a_time) {
+    int64_t B = 1, H = 2, L = 130, D = 16;
+    mf_tensor *q = t_param(t_uniform(101, 4, (int64_t[]){B, H, L, D}, MF_F64, -1, 1));
+    mf_tensor *k = t_param(t_uniform(102, 4, (int64_t[]){B, H, L, D}, MF_F64, -1, 1));
+    mf_tensor *v = t_param(t_uniform(103, 4, (int64_t[]){B, H, L, D}, MF_F64, -1, 1));
+    mf_tensor *w = t_uniform(104, 4, (int64_t[]){B, H, L, D}, MF_F64, -1, 1);
+    mf_tensor *y;
+    MF_OK_OR_FAIL(mf_attention(q, k, v, NULL, 0, &y));
+    MF_OK_OR_FAIL(mf_backward(y, w, false));
+    mf_tensor *g_big[3] = {q->grad, k->grad, v->grad};
+    q->grad = k->grad = v->grad = NULL;
+    for (int64_t i = 0; i < L; i++) {
+        mf_tensor *qi, *wi, *yi;
+        MF_OK_OR_FAIL(mf_slice(q, 2, i, i + 1, 1, &qi));
+        MF_OK_OR_FAIL(mf_slice(w, 2, i, i + 1, 1, &wi));
+        MF_OK_OR_FAIL(mf_attention(qi, k, v, NULL, 0, &yi));
+        mf_tensor *ys;
+        MF_OK_OR_FAIL(mf_slice(y, 2, i, i + 1, 1, &ys));
+        t_assert_close(yi, ys, 1e-13, 1e-12, "row output");
+        MF_OK_OR_FAIL(mf_backward(yi, wi, false));
+        mf_tensor_release(qi);
+        mf_tensor_release(wi);
+        mf_tensor_release(yi);
+        mf_tensor_release(ys);
+    }
+    t_assert_close(q->grad, g_big[0], 1e-12, 1e-10, "grad q");
+    t_assert_close(k->grad, g_big[1], 1e-12, 1e-10, "grad k");
+    t_assert_close(v->grad, g_big[2], 1e-12, 1e-10, "grad v");
+    for (int i = 0; i < 3; i++)
+        mf_tensor_release(g_big[i]);
+    mf_tensor *all[] = {q, k, v, w, y};
+    for (size_t i = 0; i < sizeof all / sizeof *all; i++)
+        mf_tensor_release(all[i]);
+}

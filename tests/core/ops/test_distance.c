@@ -4,6 +4,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "core/ops/distance_internal.h"
 #include "tests/support/fixture.h"
 #include "tests/support/testing.h"
 
@@ -148,6 +149,52 @@ Test(distance, pairwise_distance_grads_match_finite_difference) {
     }
 }
 
+/* value and gradients of sum(w * cdist(a, b)) from the kernel and the reference */
+static void compare_with_reference(mf_dtype dt, double p, int na, const int64_t *sa, int nb, const int64_t *sb,
+                                   bool coincide, double tol) {
+    mf_tensor *a = t_param(t_uniform(21, na, sa, dt, -1, 1));
+    mf_tensor *b = t_param(t_uniform(22, nb, sb, dt, -1, 1));
+    if (coincide) { /* row 0 of b equals row 1 of a's first batch: zero distances */
+        int64_t D = sa[na - 1], M = sb[nb - 2], nbatch = mf_tensor_numel(b) / (M * D);
+        for (int64_t bi = 0; bi < nbatch; bi++)
+            for (int64_t k = 0; k < D; k++)
+                mf_tensor_set_flat(b, bi * M * D + k, mf_tensor_get_flat(a, D + k));
+    }
+    mf_tensor *y[2], *ga[2], *gb[2];
+    for (int r = 0; r < 2; r++) {
+        mf_tensor *w, *yw, *s;
+        MF_OK_OR_FAIL(r ? mf__pairwise_distance_ref(a, b, p, &y[r]) : mf_pairwise_distance(a, b, p, &y[r]));
+        w = t_uniform(23, y[r]->ndim, y[r]->shape, dt, -1, 1);
+        MF_OK_OR_FAIL(mf_mul(y[r], w, &yw));
+        MF_OK_OR_FAIL(mf_sum(yw, 0, NULL, false, &s));
+        MF_OK_OR_FAIL(mf_backward(s, NULL, false));
+        ga[r] = mf_tensor_retain(a->grad);
+        gb[r] = mf_tensor_retain(b->grad);
+        mf_tensor_zero_grad(a);
+        mf_tensor_zero_grad(b);
+        mf_tensor_release(w);
+        mf_tensor_release(yw);
+        mf_tensor_release(s);
+    }
+    t_assert_close(y[0], y[1], tol, tol, "cdist kernel vs reference");
+    t_assert_close(ga[0], ga[1], tol, tol, "cdist grad a kernel vs reference");
+    t_assert_close(gb[0], gb[1], tol, tol, "cdist grad b kernel vs reference");
+    for (int r = 0; r < 2; r++) {
+        mf_tensor_release(y[r]);
+        mf_tensor_release(ga[r]);
+        mf_tensor_release(gb[r]);
+    }
+    mf_tensor_release(a);
+    mf_tensor_release(b);
+}
+
+Test(distance, cdist_kernel_matches_the_composed_reference) {
+    for (int p = 1; p <= 2; p++) {
+        compare_with_reference(MF_F64, p, 4, (int64_t[]){2, 1, 7, 300}, 3, (int64_t[]){3, 5, 300}, true, 1e-12);
+        compare_with_reference(MF_F32, p, 2, (int64_t[]){9, 33}, 3, (int64_t[]){2, 4, 33}, true, 1e-5);
+    }
+}
+
 Test(distance, bad_inputs_are_rejected_naming_the_op) {
     mf_tensor *a = t_uniform(1, 2, (int64_t[]){3, 4}, MF_F32, -1, 1);
     mf_tensor *b = t_uniform(2, 2, (int64_t[]){3, 5}, MF_F32, -1, 1);
@@ -157,6 +204,12 @@ Test(distance, bad_inputs_are_rejected_naming_the_op) {
     cr_assert(strstr(mf_last_error(), "pairwise_distance") && strstr(mf_last_error(), "[3, 5]"), "%s",
               mf_last_error());
     cr_assert_eq(mf_pairwise_distance(a, c, 2, &y), MF_ERR_SHAPE);
+    mf_tensor *a3 = t_uniform(4, 3, (int64_t[]){2, 3, 4}, MF_F32, -1, 1);
+    mf_tensor *b3 = t_uniform(5, 3, (int64_t[]){3, 3, 4}, MF_F32, -1, 1);
+    cr_assert_eq(mf_pairwise_distance(a3, b3, 2, &y), MF_ERR_SHAPE);
+    cr_assert(strstr(mf_last_error(), "batch dims") && strstr(mf_last_error(), "[2, 3, 4]"), "%s", mf_last_error());
+    mf_tensor_release(a3);
+    mf_tensor_release(b3);
     cr_assert_eq(mf_pairwise_distance(a, a, 3, &y), MF_ERR_INVALID);
     cr_assert(strstr(mf_last_error(), "p must be 1 or 2"), "%s", mf_last_error());
     cr_assert_eq(mf_cosine_similarity(a, b, 1, 1e-8, &y), MF_ERR_SHAPE);

@@ -173,6 +173,22 @@ Test(index, chunk_grad_matches_finite_difference) {
     mf_tensor_release(x);
 }
 
+static mf_status call_split_swap(void *ctx, mf_tensor *const *in, mf_tensor **out) {
+    mf_tensor *p[2];
+    MF_TRY(mf_split(in[0], 2, (int64_t[]){1, 3}, -1, p));
+    mf_tensor *q[2] = {p[1], p[0]};
+    mf_status st = mf_concat(2, q, -1, out); /* pieces swapped: each gradient lands in its own slice */
+    mf_tensor_release(p[0]);
+    mf_tensor_release(p[1]);
+    return st;
+}
+
+Test(index, split_grad_matches_finite_difference) {
+    mf_tensor *x = t_param(t_uniform(1, 2, (int64_t[]){3, 4}, MF_F64, -1, 1));
+    t_gradcheck("split", call_split_swap, NULL, 1, &x, 1e-6, 1e-8, 1e-6);
+    mf_tensor_release(x);
+}
+
 /* ---------------------------------------------------------- index_select */
 
 Test(index, index_select_matches_torch) {

@@ -84,6 +84,35 @@ Test(random, uniform_values_come_from_the_documented_philox_words) {
     mf_tensor_release(a);
 }
 
+Test(random, normal_values_follow_the_documented_box_muller_pairs) {
+    for (int dt = 0; dt < 2; dt++) {
+        mf_rng r;
+        mf_rng_init(&r, 31);
+        r.offset = 2;
+        mf_tensor *a = empty(1, (int64_t[]){7}, dt ? MF_F64 : MF_F32);
+        MF_OK_OR_FAIL(mf_rand_normal_(a, &r, 0, 1));
+        int per = dt ? 2 : 4, wpe = dt ? 2 : 1;
+        for (int i = 0; i < 7; i++) {
+            uint32_t w[4];
+            mf_philox4x32(31, 0, 2 + i / per, w);
+            const uint32_t *pw = w + ((i % per) / 2) * 2 * wpe;
+            double u1, u2;
+            if (wpe == 1) {
+                u1 = ((pw[0] >> 8) + 0.5) * 0x1p-24;
+                u2 = (pw[1] >> 8) * 0x1p-24;
+            } else {
+                u1 = ((double)(((uint64_t)pw[0] << 32 | pw[1]) >> 11) + 0.5) * 0x1p-53;
+                u2 = (double)(((uint64_t)pw[2] << 32 | pw[3]) >> 11) * 0x1p-53;
+            }
+            double rr = sqrt(-2 * log(u1)), want = i % 2 ? rr * sin(2 * M_PI * u2) : rr * cos(2 * M_PI * u2);
+            if (!dt)
+                want = (float)want;
+            cr_assert_eq(mf_tensor_get_flat(a, i), want, "%s element %d", dt ? "f64" : "f32", i);
+        }
+        mf_tensor_release(a);
+    }
+}
+
 Test(random, successive_draws_differ_and_seeds_reproduce) {
     mf_rng r, s;
     mf_rng_init(&r, 5);

@@ -155,3 +155,27 @@ Test(softmax, integer_input_is_a_dtype_error) {
     cr_assert(strstr(mf_last_error(), "softmax") && strstr(mf_last_error(), "i64"), "%s", mf_last_error());
     mf_tensor_release(x);
 }
+
+Test(softmax, f32_vector_paths_handle_minus_inf_like_f64) {
+    double v[2 * 16 * 9];
+    for (int i = 0; i < 2 * 16 * 9; i++)
+        v[i] = (i % 5 == 0) ? -INFINITY : sin(i * 0.7) * 3;
+    int64_t shapes[2][3] = {{2 * 9, 16, 1}, {2, 16, 9}}; /* rows; blocked columns */
+    for (int s = 0; s < 2; s++) {
+        for (int lg = 0; lg < 2; lg++) {
+            sm_fn f = lg ? mf_log_softmax : mf_softmax;
+            mf_tensor *x32 = t_from(3, shapes[s], MF_F32, v), *x64 = t_from(3, shapes[s], MF_F64, v);
+            mf_tensor *y32, *y64, *yd;
+            MF_OK_OR_FAIL(f(x32, 1, &y32));
+            MF_OK_OR_FAIL(f(x64, 1, &y64));
+            MF_OK_OR_FAIL(mf_to_dtype(y32, MF_F64, &yd));
+            for (int64_t i = 0; i < mf_tensor_numel(yd); i++) {
+                double a = mf_tensor_get_flat(yd, i), b = mf_tensor_get_flat(y64, i);
+                cr_assert(a == b || fabs(a - b) <= 1e-5 * (1 + fabs(b)), "[%lld] %g vs %g", (long long)i, a, b);
+            }
+            mf_tensor *all[] = {x32, x64, y32, y64, yd};
+            for (size_t i = 0; i < sizeof all / sizeof *all; i++)
+                mf_tensor_release(all[i]);
+        }
+    }
+}

@@ -19,8 +19,10 @@ mf_status mf_var(const mf_tensor *x, int n_dims, const int *dims, int64_t correc
  * gradient goes to the first maximal element. */
 mf_status mf_max(const mf_tensor *x, int dim, bool keepdim, mf_tensor **values, mf_tensor **indices);
 mf_status mf_min(const mf_tensor *x, int dim, bool keepdim, mf_tensor **values, mf_tensor **indices);
-/* Max/min over all elements (gradient split evenly among ties, like torch.amax). */
+/* Max/min over dims (all when n_dims == 0); the gradient is split evenly
+ * among ties, like torch.amax. */
 mf_status mf_amax(const mf_tensor *x, int n_dims, const int *dims, bool keepdim, mf_tensor **out);
+mf_status mf_amin(const mf_tensor *x, int n_dims, const int *dims, bool keepdim, mf_tensor **out);
 mf_status mf_argmax(const mf_tensor *x, int dim, bool keepdim, mf_tensor **out);
 mf_status mf_argmin(const mf_tensor *x, int dim, bool keepdim, mf_tensor **out);
 mf_status mf_logsumexp(const mf_tensor *x, int n_dims, const int *dims, bool keepdim, mf_tensor **out);
