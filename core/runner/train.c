@@ -500,8 +500,10 @@ static mf_status write_summary(ctx *c, const mf_metrics *per, int n, mf_run_resu
     return st;
 }
 
-static mf_status run(mf_experiment *e, const mf_run_options *opt, const char *run_dir, bool resume,
+static mf_status run(mf_experiment *e, const mf_run_options *opt, const char *run_dir_arg, bool resume,
                      mf_run_result *res) {
+    char run_dir[PATH_MAX]; /* may alias res->run_dir */
+    snprintf(run_dir, sizeof run_dir, "%s", run_dir_arg);
     mf_run_options defaults = mf_run_options_default();
     if (!opt)
         opt = &defaults;
@@ -587,8 +589,9 @@ mf_status mf_experiment_run(mf_experiment *e, const mf_run_options *opt, mf_run_
     return run(e, opt, dir, false, res);
 }
 
-mf_status mf_run_resume(const char *run_dir, const mf_run_options *opt, mf_run_result *res) {
-    char p[PATH_MAX + 32];
+mf_status mf_run_resume(const char *run_dir_arg, const mf_run_options *opt, mf_run_result *res) {
+    char run_dir[PATH_MAX], p[PATH_MAX + 32];
+    snprintf(run_dir, sizeof run_dir, "%s", run_dir_arg);
     snprintf(p, sizeof p, "%s/config.yaml", run_dir);
     mf_experiment *e;
     MF_TRY(mf_experiment_load(p, 0, NULL, NULL, &e));
