@@ -37,7 +37,9 @@ sanitize: deps
 	  | tee build-sanitize/test.log
 	@! grep -q "Sanitizer" build-sanitize/test.log || (echo "sanitizer reports above"; exit 1)
 
+# CPU benchmarks against Debian's python3-torch / scipy, measured in the same run.
 bench: build
+	bench/cpu/run_resnet50.sh $(BUILD)
 	bench/cpu/run.sh $(BUILD)
 
 clean:

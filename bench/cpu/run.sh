@@ -14,8 +14,7 @@ build=${1:-$root/build}
 [ $# -gt 0 ] && shift
 sizes=${*:-64 224}
 py=${PYTHON:-/usr/bin/python3}
-bin=$build/bin/bench_bench_conv
-[ -x "$bin" ] || bin=$build/bin/bench_conv
+bin=$build/bin/bench_conv
 # OpenBLAS 0.3.21 takes AMD Zen 4 for Haswell and runs AVX2 kernels on an
 # AVX-512 CPU (1.7x slower GEMMs); its core can only be chosen before it
 # loads, through the environment. Pick the AVX-512 core when the CPU has it

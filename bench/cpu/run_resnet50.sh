@@ -12,7 +12,7 @@ sizes=("$@")
 [ ${#sizes[@]} -gt 0 ] || sizes=(64 224)
 export OPENBLAS_NUM_THREADS=2 OMP_NUM_THREADS=2 MKL_NUM_THREADS=2 MEDFM_NUM_THREADS=2
 pin=(${BENCH_PIN:-})
-medfm_out="$("${pin[@]}" "$build/bin/bench_bench_resnet50" "${sizes[@]}")"
+medfm_out="$("${pin[@]}" "$build/bin/bench_resnet50" "${sizes[@]}")"
 torch_out="$("${pin[@]}" "${PYTHON:-/usr/bin/python3}" "$here/torch_resnet50.py" "${sizes[@]}")"
 # Wall time is what counts on an idle machine; CPU time stays comparable when
 # other work shares the cores.
