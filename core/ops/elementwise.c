@@ -26,32 +26,54 @@ mf_status mf_broadcast_shape(const char *op, int na, const int64_t *a, int nb, c
 
 static const char *bin_name[] = {"add", "sub", "mul", "div", "pow", "maximum", "minimum"};
 
-static mf_status binary_raw(mf_binary_op op, const mf_tensor *a, const mf_tensor *b, mf_tensor **out) {
-    const char *name = bin_name[op];
+/* Checks two operands, allocates the broadcast output (dtype out_dt) and
+ * the operands' broadcast views; on failure nothing is left allocated. */
+static mf_status broadcast_pair(const char *name, const mf_tensor *a, const mf_tensor *b, mf_dtype out_dt,
+                                mf_tensor **y, mf_tensor **av, mf_tensor **bv) {
     MF_TRY(mf__same_device(name, a, b));
     MF_TRY(mf__same_dtype(name, a, b));
-    if (a->dtype == MF_BOOL)
-        return MF_ERR(MF_ERR_DTYPE, "%s: arithmetic on bool tensors is not defined", name);
     int n;
     int64_t shape[MF_MAX_DIMS];
     MF_TRY(mf_broadcast_shape(name, a->ndim, a->shape, b->ndim, b->shape, &n, shape));
+    *y = *av = *bv = NULL;
+    mf_status st;
+    MF_CHECK(mf__new_like_shape(a, n, shape, out_dt, y));
+    MF_CHECK(mf__expand_raw(a, n, shape, av));
+    MF_CHECK(mf__expand_raw(b, n, shape, bv));
+    return MF_OK;
+cleanup:
+    mf_tensor_clear(y);
+    mf_tensor_clear(av);
+    mf_tensor_clear(bv);
+    return st;
+}
+
+/* Runs `call` (which launches the kernel on y, av, bv) and hands y out. */
+#define RUN_PAIR(call)                     \
+    do {                                   \
+        st = (call);                       \
+        mf_tensor_release(av);             \
+        mf_tensor_release(bv);             \
+        if (st != MF_OK) {                 \
+            mf_tensor_release(y);          \
+            return st;                     \
+        }                                  \
+        *out = y;                          \
+        return MF_OK;                      \
+    } while (0)
+
+static mf_status binary_raw(mf_binary_op op, const mf_tensor *a, const mf_tensor *b, mf_tensor **out) {
+    const char *name = bin_name[op];
+    if (a->dtype == MF_BOOL)
+        return MF_ERR(MF_ERR_DTYPE, "%s: arithmetic on bool tensors is not defined", name);
     const mf_backend *be;
     MF_TRY(mf_backend_of(a, &be));
     mf_status (*fn)(mf_binary_op, mf_tensor *, const mf_tensor *, const mf_tensor *);
     MF_KERNEL(fn, be, elementwise, binary, name);
-    mf_tensor *y = NULL, *av = NULL, *bv = NULL;
+    mf_tensor *y, *av, *bv;
     mf_status st;
-    MF_CHECK(mf__new_like_shape(a, n, shape, a->dtype, &y));
-    MF_CHECK(mf__expand_raw(a, n, shape, &av));
-    MF_CHECK(mf__expand_raw(b, n, shape, &bv));
-    MF_CHECK(fn(op, y, av, bv));
-    *out = y;
-    y = NULL;
-cleanup:
-    mf_tensor_release(y);
-    mf_tensor_release(av);
-    mf_tensor_release(bv);
-    return st;
+    MF_TRY(broadcast_pair(name, a, b, a->dtype, &y, &av, &bv));
+    RUN_PAIR(fn(op, y, av, bv));
 }
 
 /* grad * factor summed back to the input's shape (node input slot i). */
@@ -334,28 +356,14 @@ static const char *cmp_name[] = {"eq", "ne", "lt", "le", "gt", "ge"};
 
 static mf_status compare_op(mf_compare_op op, const mf_tensor *a, const mf_tensor *b, mf_tensor **out) {
     const char *name = cmp_name[op];
-    MF_TRY(mf__same_device(name, a, b));
-    MF_TRY(mf__same_dtype(name, a, b));
-    int n;
-    int64_t shape[MF_MAX_DIMS];
-    MF_TRY(mf_broadcast_shape(name, a->ndim, a->shape, b->ndim, b->shape, &n, shape));
     const mf_backend *be;
     MF_TRY(mf_backend_of(a, &be));
     mf_status (*fn)(mf_compare_op, mf_tensor *, const mf_tensor *, const mf_tensor *);
     MF_KERNEL(fn, be, elementwise, compare, name);
-    mf_tensor *y = NULL, *av = NULL, *bv = NULL;
+    mf_tensor *y, *av, *bv;
     mf_status st;
-    MF_CHECK(mf__new_like_shape(a, n, shape, MF_BOOL, &y));
-    MF_CHECK(mf__expand_raw(a, n, shape, &av));
-    MF_CHECK(mf__expand_raw(b, n, shape, &bv));
-    MF_CHECK(fn(op, y, av, bv));
-    *out = y;
-    y = NULL;
-cleanup:
-    mf_tensor_release(y);
-    mf_tensor_release(av);
-    mf_tensor_release(bv);
-    return st;
+    MF_TRY(broadcast_pair(name, a, b, MF_BOOL, &y, &av, &bv));
+    RUN_PAIR(fn(op, y, av, bv));
 }
 
 mf_status mf_eq(const mf_tensor *a, const mf_tensor *b, mf_tensor **out) { return compare_op(MF_CMP_EQ, a, b, out); }
