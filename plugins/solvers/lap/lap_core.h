@@ -12,6 +12,7 @@
 #define MEDFM_PLUGIN_LAP_CORE_H
 
 #include <math.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 
@@ -129,6 +130,67 @@ static int lap_augment(int n, int m, const double *c, lap_work *w, int cur, doub
     return 0;
 }
 
+/* Augmenting row reduction (JV, two passes): a free row takes the column
+ * of its smallest reduced cost c_ij - v_j, lowering v_j until it ties the
+ * second smallest, and the displaced row is tried next. Keeps every
+ * assigned row at its minimum reduced cost, so u_i = c_i,x_i - v_x_i is
+ * dual feasible afterwards. `tol` keeps float near-ties from cycling: a
+ * decrease smaller than it counts as a tie, and each pass is capped. */
+static void lap_arr(int n, int m, const double *c, lap_work *w, double tol) {
+    int *F = w->sr_rows, nf = 0;
+    double *v = w->v;
+    for (int i = 0; i < n; i++)
+        if (w->col4row[i] < 0)
+            F[nf++] = i;
+    for (int pass = 0; pass < 2 && nf > 0; pass++) {
+        int k = 0, prev = nf;
+        long budget = 8L * n + 64;
+        nf = 0;
+        while (k < prev) {
+            int i = F[k++];
+            if (--budget < 0) {
+                F[nf++] = i;
+                continue;
+            }
+            const double *ci = c + (size_t)i * m;
+            double u1 = ci[0] - v[0], u2 = INFINITY;
+            int j1 = 0, j2 = -1;
+            for (int j = 1; j < m; j++) {
+                double h = ci[j] - v[j];
+                if (h < u2) {
+                    if (h >= u1) {
+                        u2 = h;
+                        j2 = j;
+                    } else {
+                        u2 = u1;
+                        u1 = h;
+                        j2 = j1;
+                        j1 = j;
+                    }
+                }
+            }
+            int i0 = w->row4col[j1];
+            const bool strict = u1 < u2 - tol;
+            if (strict)
+                v[j1] -= u2 - u1;
+            else if (i0 >= 0) {
+                j1 = j2;
+                i0 = w->row4col[j1];
+            }
+            if (i0 >= 0)
+                w->col4row[i0] = -1;
+            w->col4row[i] = j1;
+            w->row4col[j1] = i;
+            if (i0 >= 0) {
+                if (strict)
+                    F[--k] = i0;
+                else
+                    F[nf++] = i0;
+            }
+        }
+    }
+}
+
 /* Solves one n x m problem (n <= m) held row-major in c (finite values).
  * Leaves the assignment in w->col4row and the dual in w->u, w->v. Returns
  * 0, or -1 on failure. */
@@ -163,6 +225,8 @@ static int lap_solve(int n, int m, const double *c, lap_work *w, double tol) {
                 w->row4col[j] = bi;
             }
         }
+        if (n > 1)
+            lap_arr(n, m, c, w, tol);
         for (int i = 0; i < n; i++)
             if (w->col4row[i] >= 0)
                 w->u[i] = c[(size_t)i * m + w->col4row[i]] - w->v[w->col4row[i]];

@@ -214,3 +214,32 @@ Test(lap, wrong_shapes_and_dtypes_are_errors_naming_lap) {
     s->destroy(s);
     mf_registry_free(r);
 }
+
+Test(lap, float_near_ties_terminate_and_stay_optimal) {
+    mf_registry *r = ts_registry("lap");
+    mf_solver *s = ts_solver(r, "lap", NULL);
+    uint64_t seed = 77;
+    int64_t shape[3] = {4, 8, 8};
+    mf_tensor *u;
+    MF_OK_OR_FAIL(mf_tensor_empty(3, shape, MF_F64, MF_DEVICE_CPU, &u));
+    double *c = mf_tensor_data(u);
+    for (int k = 0; k < 4 * 64; k++)
+        c[k] = 1 + 1e-13 * floor(ts_rand(&seed) * 4);
+    double obj[4];
+    solve_and_check(s, u, obj);
+    for (int b = 0; b < 4; b++)
+        cr_assert(fabs(obj[b] - brute_force(c + b * 64, 8, 8)) < 1e-9);
+    mf_tensor_release(u);
+    /* a large all-but-equal matrix */
+    int64_t big[3] = {1, 300, 300};
+    MF_OK_OR_FAIL(mf_tensor_empty(3, big, MF_F32, MF_DEVICE_CPU, &u));
+    float *f = mf_tensor_data(u);
+    for (int k = 0; k < 300 * 300; k++)
+        f[k] = 1.0f + (k % 7 == 0 ? 1e-7f : 0.0f);
+    double o;
+    solve_and_check(s, u, &o);
+    cr_assert(fabs(o - 300) < 1e-3);
+    mf_tensor_release(u);
+    s->destroy(s);
+    mf_registry_free(r);
+}
