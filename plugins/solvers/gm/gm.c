@@ -35,6 +35,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "../lap/host_io.h"
 #include "../lap/lap_core.h"
 #include "medfm/parallel.h"
 #include "medfm/plugin.h"
@@ -444,15 +445,14 @@ static mf_status gm_solve(mf_solver *s, const mf_gm_problem *p, mf_tensor *x, mf
     double *xs = calloc(nu + 1, sizeof(double));
     gm_result *res = calloc((size_t)B + 1, sizeof(gm_result));
     int *failed = calloc((size_t)B + 1, sizeof(int));
-    mf_tensor *host = NULL;
     if (!un || !xs || !res || !failed || (q && (!qq || !e1 || !e2))) {
         st = MF_ERR(MF_ERR_NOMEM, "gm: out of memory for a batch %s", MF_SHAPE(u));
         goto cleanup;
     }
-    MF_CHECK(mf_tensor_to_host(u, MF_F64, un, sizeof(double) * nu));
+    MF_CHECK(hio_read_f64(u, un, nu));
     MF_CHECK(gm_check_finite("unary", un, N * M, (int64_t)nu));
     if (q) {
-        MF_CHECK(mf_tensor_to_host(q, MF_F64, qq, sizeof(double) * nq));
+        MF_CHECK(hio_read_f64(q, qq, nq));
         MF_CHECK(gm_check_finite("quadratic", qq, E1 * E2, (int64_t)nq));
         MF_CHECK(mf_tensor_to_host(p->edges1, MF_I64, e1, sizeof(int64_t) * (size_t)(B * E1 * 2)));
         MF_CHECK(mf_tensor_to_host(p->edges2, MF_I64, e2, sizeof(int64_t) * (size_t)(B * E2 * 2)));
@@ -479,11 +479,7 @@ static mf_status gm_solve(mf_solver *s, const mf_gm_problem *p, mf_tensor *x, mf
                 goto cleanup;
             }
     }
-    {
-        int64_t shape[3] = {B, N, M};
-        MF_CHECK(mf_tensor_wrap(3, shape, MF_F64, MF_DEVICE_CPU, xs, NULL, NULL, &host));
-        MF_CHECK(mf_tensor_copy_(x, host));
-    }
+    MF_CHECK(hio_write_f64(x, xs));
     if (stats) {
         *stats = (mf_solver_stats){0};
         for (int64_t b = 0; b < B; b++) {
@@ -496,7 +492,6 @@ static mf_status gm_solve(mf_solver *s, const mf_gm_problem *p, mf_tensor *x, mf
         stats->seconds = now_s() - t0;
     }
 cleanup:
-    mf_tensor_release(host);
     free(un);
     free(qq);
     free(e1);

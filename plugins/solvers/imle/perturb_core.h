@@ -28,6 +28,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../lap/host_io.h"
 #include "medfm/autograd.h"
 #include "medfm/ops/random.h"
 #include "medfm/solver.h"
@@ -145,20 +146,18 @@ cleanup:
     return st;
 }
 
-/* A tensor shaped/typed/placed like `like_shape`/dtype/device from host f64. */
+/* A new tensor of the given shape, dtype and device holding host f64 values. */
 static mf_status pc_to_tensor(int ndim, const int64_t *shape, mf_dtype dt, mf_device dev, double *host,
                               mf_tensor **out) {
-    mf_tensor *h = NULL, *t = NULL;
-    mf_status st = MF_OK;
-    MF_CHECK(mf_tensor_wrap(ndim, shape, MF_F64, MF_DEVICE_CPU, host, NULL, NULL, &h));
-    MF_CHECK(mf_tensor_empty(ndim, shape, dt, dev, &t));
-    MF_CHECK(mf_tensor_copy_(t, h));
+    mf_tensor *t = NULL;
+    MF_TRY(mf_tensor_empty(ndim, shape, dt, dev, &t));
+    mf_status st = hio_write_f64(t, host);
+    if (st != MF_OK) {
+        mf_tensor_release(t);
+        return st;
+    }
     *out = t;
-    t = NULL;
-cleanup:
-    mf_tensor_release(h);
-    mf_tensor_release(t);
-    return st;
+    return MF_OK;
 }
 
 static mf_status pc_backward(mf_node *node, const mf_tensor *grad_out, mf_tensor **gin) {
@@ -180,7 +179,7 @@ static mf_status pc_backward(mf_node *node, const mf_tensor *grad_out, mf_tensor
         st = MF_ERR(MF_ERR_NOMEM, "%s: out of memory in backward", op);
         goto cleanup;
     }
-    MF_CHECK(mf_tensor_to_host(grad_out, MF_F64, g, sizeof(double) * (size_t)BNM));
+    MF_CHECK(hio_read_f64(grad_out, g, (size_t)BNM));
     for (int64_t k = 0; k < BNM; k++)
         if (!isfinite(g[k])) {
             st = MF_ERR(MF_ERR_INVALID, "%s: gradient of the solution is %g at batch %lld", op, g[k],
@@ -268,7 +267,7 @@ static mf_status pc_apply(const pc_cfg *cfg, mf_solver *solver, const mf_gm_prob
         st = MF_ERR(MF_ERR_NOMEM, "%s: out of memory for %s", op, MF_SHAPE(u));
         goto cleanup;
     }
-    MF_CHECK(mf_tensor_to_host(u, MF_F64, un, sizeof(double) * (size_t)BNM));
+    MF_CHECK(hio_read_f64(u, un, (size_t)BNM));
     if (q) {
         qq = malloc(sizeof(double) * (size_t)(BQ + 1));
         e1 = malloc(sizeof(int64_t) * (size_t)(B * E1 * 2 + 1));
@@ -280,7 +279,7 @@ static mf_status pc_apply(const pc_cfg *cfg, mf_solver *solver, const mf_gm_prob
             st = MF_ERR(MF_ERR_NOMEM, "%s: out of memory for quadratic %s", op, MF_SHAPE(q));
             goto cleanup;
         }
-        MF_CHECK(mf_tensor_to_host(q, MF_F64, qq, sizeof(double) * (size_t)BQ));
+        MF_CHECK(hio_read_f64(q, qq, (size_t)BQ));
         MF_CHECK(mf_tensor_to_host(p->edges1, MF_I64, e1, sizeof(int64_t) * (size_t)(B * E1 * 2)));
         MF_CHECK(mf_tensor_to_host(p->edges2, MF_I64, e2, sizeof(int64_t) * (size_t)(B * E2 * 2)));
         for (int64_t k = 0; k < B * E1 * 2; k++)

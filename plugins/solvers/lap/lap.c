@@ -7,6 +7,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "host_io.h"
 #include "lap_core.h"
 #include "medfm/parallel.h"
 #include "medfm/plugin.h"
@@ -17,11 +18,18 @@ typedef struct lap_state {
     bool ignore_quadratic;
 } lap_state;
 
+/* One batch: costs are read and solutions written problem by problem
+ * straight from/to the tensors' memory (contiguous CPU f32/f64; other
+ * layouts are staged through f64 copies), so no batch-sized buffer is
+ * allocated on the common path. */
 typedef struct lap_batch {
     int64_t B, N, M;
-    const double *cost; /* (B, N, M) row-major f64 copy of the unary */
-    double *x;          /* (B, N, M) output, zeroed */
+    const void *cost; /* (B, N, M) row-major, dtype cost_dt */
+    mf_dtype cost_dt;
+    void *x; /* (B, N, M) row-major, dtype x_dt */
+    mf_dtype x_dt;
     double *primal, *bound;
+    int64_t *bad; /* first non-finite entry of each problem, or -1 */
     int *failed;
     double tol;
 } lap_batch;
@@ -31,30 +39,54 @@ static void lap_range(void *ctx, int64_t begin, int64_t end) {
     const int N = (int)b->N, M = (int)b->M;
     const bool tr = N > M;
     const int n = tr ? M : N, m = tr ? N : M;
+    const size_t nm = (size_t)N * M;
     lap_work w = {0};
-    double *ct = tr ? malloc(sizeof(double) * (size_t)n * m) : NULL;
+    double *c = malloc(sizeof(double) * nm), *ct = tr ? malloc(sizeof(double) * nm) : NULL;
     for (int64_t p = begin; p < end; p++) {
-        const double *c = b->cost + p * N * M;
-        if (tr) {
-            if (!ct) {
-                b->failed[p] = 1;
-                continue;
-            }
+        b->bad[p] = -1;
+        if (!c || (tr && !ct)) {
+            b->failed[p] = 1;
+            continue;
+        }
+        if (b->cost_dt == MF_F32) {
+            const float *s = (const float *)b->cost + p * nm;
+            for (size_t k = 0; k < nm; k++)
+                c[k] = s[k];
+        } else {
+            memcpy(c, (const double *)b->cost + p * nm, sizeof(double) * nm);
+        }
+        double check = 0;
+        for (size_t k = 0; k < nm; k++)
+            check += c[k] * 0;
+        if (check != 0 || isnan(check)) {
+            for (size_t k = 0; k < nm; k++)
+                if (!isfinite(c[k])) {
+                    b->bad[p] = (int64_t)k;
+                    break;
+                }
+            continue;
+        }
+        if (tr)
             for (int i = 0; i < N; i++)
                 for (int j = 0; j < M; j++)
                     ct[(size_t)j * N + i] = c[(size_t)i * M + j];
-        }
         if (lap_solve(n, m, tr ? ct : c, &w, b->tol)) {
             b->failed[p] = 1;
             continue;
         }
         double primal = 0, bound = 0;
-        double *x = b->x + p * N * M;
+        if (b->x_dt == MF_F32)
+            memset((float *)b->x + p * nm, 0, sizeof(float) * nm);
+        else
+            memset((double *)b->x + p * nm, 0, sizeof(double) * nm);
         for (int i = 0; i < n; i++) {
             int j = w.col4row[i];
-            int r = tr ? j : i, col = tr ? i : j;
-            x[(size_t)r * M + col] = 1;
-            primal += c[(size_t)r * M + col];
+            size_t at = tr ? (size_t)j * M + i : (size_t)i * M + j;
+            if (b->x_dt == MF_F32)
+                ((float *)b->x)[p * nm + at] = 1;
+            else
+                ((double *)b->x)[p * nm + at] = 1;
+            primal += c[at];
             bound += w.u[i];
         }
         for (int j = 0; j < m; j++)
@@ -62,6 +94,7 @@ static void lap_range(void *ctx, int64_t begin, int64_t end) {
         b->primal[p] = primal;
         b->bound[p] = bound;
     }
+    free(c);
     free(ct);
     lap_work_free(&w);
 }
@@ -70,6 +103,10 @@ static double now_s(void) {
     struct timespec t;
     clock_gettime(CLOCK_MONOTONIC, &t);
     return (double)t.tv_sec + t.tv_nsec * 1e-9;
+}
+
+static bool lap_direct(const mf_tensor *t) {
+    return t->storage->device.type == MF_CPU && mf_tensor_is_contiguous(t) && (t->dtype == MF_F32 || t->dtype == MF_F64);
 }
 
 static mf_status lap_solve_batch(mf_solver *s, const mf_gm_problem *p, mf_tensor *x, mf_solver_stats *stats) {
@@ -95,39 +132,57 @@ static mf_status lap_solve_batch(mf_solver *s, const mf_gm_problem *p, mf_tensor
     double t0 = now_s();
     const size_t total = (size_t)(B * N * M);
     mf_status st = MF_OK;
-    double *cost = malloc(sizeof(double) * (total ? total : 1));
-    double *xs = calloc(total ? total : 1, sizeof(double));
+    double *cost_copy = NULL, *x_copy = NULL;
     double *primal = calloc((size_t)B + 1, sizeof(double));
     double *bound = calloc((size_t)B + 1, sizeof(double));
+    int64_t *bad = calloc((size_t)B + 1, sizeof(int64_t));
     int *failed = calloc((size_t)B + 1, sizeof(int));
-    mf_tensor *host = NULL;
-    if (!cost || !xs || !primal || !bound || !failed) {
+    if (!primal || !bound || !bad || !failed) {
         st = MF_ERR(MF_ERR_NOMEM, "lap: out of memory for a batch %s", MF_SHAPE(u));
         goto cleanup;
     }
-    MF_CHECK(mf_tensor_to_host(u, MF_F64, cost, sizeof(double) * total));
-    for (size_t k = 0; k < total; k++)
-        if (!isfinite(cost[k])) {
-            int64_t b = (int64_t)k / (N * M), i = (int64_t)k % (N * M) / M, j = (int64_t)k % M;
-            st = MF_ERR(MF_ERR_INVALID, "lap: unary cost at batch %lld (row %lld, col %lld) is %g; costs must be finite",
-                        (long long)b, (long long)i, (long long)j, cost[k]);
+    lap_batch job = {B, N, M, mf_tensor_data(u), u->dtype, mf_tensor_data(x), x->dtype, primal, bound, bad, failed,
+                     ls->tolerance};
+    if (!lap_direct(u)) {
+        cost_copy = malloc(sizeof(double) * (total + 1));
+        if (!cost_copy) {
+            st = MF_ERR(MF_ERR_NOMEM, "lap: out of memory for a batch %s", MF_SHAPE(u));
             goto cleanup;
         }
+        MF_CHECK(hio_read_f64(u, cost_copy, total));
+        job.cost = cost_copy;
+        job.cost_dt = MF_F64;
+    }
+    if (!lap_direct(x)) {
+        x_copy = calloc(total + 1, sizeof(double));
+        if (!x_copy) {
+            st = MF_ERR(MF_ERR_NOMEM, "lap: out of memory for a batch %s", MF_SHAPE(u));
+            goto cleanup;
+        }
+        job.x = x_copy;
+        job.x_dt = MF_F64;
+    }
     if (N > 0 && M > 0) {
-        lap_batch job = {B, N, M, cost, xs, primal, bound, failed, ls->tolerance};
         mf_parallel_for(B, 1, lap_range, &job);
-        for (int64_t b = 0; b < B; b++)
+        for (int64_t b = 0; b < B; b++) {
+            if (bad[b] >= 0) {
+                const double *cd = job.cost_dt == MF_F64 ? (const double *)job.cost + b * N * M : NULL;
+                const float *cf = job.cost_dt == MF_F32 ? (const float *)job.cost + b * N * M : NULL;
+                double v = cd ? cd[bad[b]] : cf[bad[b]];
+                st = MF_ERR(MF_ERR_INVALID,
+                            "lap: unary cost at batch %lld (row %lld, col %lld) is %g; costs must be finite",
+                            (long long)b, (long long)(bad[b] / M), (long long)(bad[b] % M), v);
+                goto cleanup;
+            }
             if (failed[b]) {
                 st = MF_ERR(MF_ERR_NOMEM, "lap: batch %lld of %s could not be solved (out of memory)", (long long)b,
                             MF_SHAPE(u));
                 goto cleanup;
             }
+        }
     }
-    {
-        int64_t shape[3] = {B, N, M};
-        MF_CHECK(mf_tensor_wrap(3, shape, MF_F64, MF_DEVICE_CPU, xs, NULL, NULL, &host));
-        MF_CHECK(mf_tensor_copy_(x, host));
-    }
+    if (x_copy)
+        MF_CHECK(hio_write_f64(x, x_copy));
     if (stats) {
         *stats = (mf_solver_stats){0};
         for (int64_t b = 0; b < B; b++) {
@@ -140,11 +195,11 @@ static mf_status lap_solve_batch(mf_solver *s, const mf_gm_problem *p, mf_tensor
         stats->seconds = now_s() - t0;
     }
 cleanup:
-    mf_tensor_release(host);
-    free(cost);
-    free(xs);
+    free(cost_copy);
+    free(x_copy);
     free(primal);
     free(bound);
+    free(bad);
     free(failed);
     return st;
 }
