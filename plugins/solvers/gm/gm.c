@@ -232,9 +232,11 @@ static int gm_run(const gm_inst *g, const gm_state *cfg, int *best_lab, gm_resul
     double *theta = malloc(sizeof(double) * (size_t)n * n);
     double *tab = malloc(sizeof(double) * (size_t)(nf ? nf : 1) * n * n);
     double *colmin = malloc(sizeof(double) * (size_t)n);
+    double *share = calloc((size_t)n * n, sizeof(double));
     int *lab = malloc(sizeof(int) * (size_t)n);
     lap_work w = {0};
-    if (!theta || !tab || !colmin || !lab || lap_work_reserve(&w, n, n)) {
+    if (!theta || !tab || !colmin || !share || !lab || lap_work_reserve(&w, n, n)) {
+        free(share);
         free(theta);
         free(tab);
         free(colmin);
@@ -257,13 +259,17 @@ static int gm_run(const gm_inst *g, const gm_state *cfg, int *best_lab, gm_resul
         for (int f = 0; f < nf; f++) {
             double *T = tab + (size_t)f * n * n;
             double *ti = theta + (size_t)g->fac_lo[f] * n, *tj = theta + (size_t)g->fac_hi[f] * n;
+            const double *si = share + (size_t)g->fac_lo[f] * n, *sj = share + (size_t)g->fac_hi[f] * n;
             for (int c = 0; c < n; c++)
                 colmin[c] = INFINITY;
             for (int a = 0; a < n; a++) {
                 double *row = T + (size_t)a * n;
                 double m = INFINITY;
-                for (int c = 0; c < n; c++)
+                const double sa = si[a];
+                for (int c = 0; c < n; c++) {
+                    row[c] += sa + sj[c];
                     m = row[c] < m ? row[c] : m;
+                }
                 for (int c = 0; c < n; c++) {
                     row[c] -= m;
                     colmin[c] = row[c] < colmin[c] ? row[c] : colmin[c];
@@ -278,6 +284,7 @@ static int gm_run(const gm_inst *g, const gm_state *cfg, int *best_lab, gm_resul
             for (int c = 0; c < n; c++)
                 tj[c] += colmin[c];
         }
+        memset(share, 0, sizeof(double) * (size_t)n * n);
         /* reduce: exact LAP over the collected unaries */
         if (lap_solve(n, n, theta, &w, 0.0)) {
             rc = -1;
@@ -318,36 +325,23 @@ static int gm_run(const gm_inst *g, const gm_state *cfg, int *best_lab, gm_resul
         for (int i = 0; i < n; i++)
             for (int a = 0; a < n; a++)
                 theta[(size_t)i * n + a] -= w.u[i] + w.v[a];
+        /* spread is deferred: each row's equal share is added to its
+         * tables inside the next collect, saving a pass over them */
         for (int i = 0; i < n; i++) {
             int deg = g->adj_start[i + 1] - g->adj_start[i];
             if (deg == 0)
                 continue;
-            double *ti = theta + (size_t)i * n;
-            const double share = 1.0 / deg;
-            for (int k = g->adj_start[i]; k < g->adj_start[i + 1]; k++) {
-                int f = g->adj[k];
-                double *T = tab + (size_t)f * n * n;
-                if (g->fac_lo[f] == i)
-                    for (int a = 0; a < n; a++) {
-                        double s = ti[a] * share;
-                        double *row = T + (size_t)a * n;
-                        for (int c = 0; c < n; c++)
-                            row[c] += s;
-                    }
-                else
-                    for (int a = 0; a < n; a++) {
-                        double *row = T + (size_t)a * n;
-                        for (int c = 0; c < n; c++)
-                            row[c] += ti[c] * share;
-                    }
-            }
-            for (int a = 0; a < n; a++)
+            double *ti = theta + (size_t)i * n, *si = share + (size_t)i * n;
+            for (int a = 0; a < n; a++) {
+                si[a] = ti[a] / deg;
                 ti[a] = 0;
+            }
         }
     }
     res->primal = best_primal;
     res->bound = best_bound;
     res->iterations = it + 1;
+    free(share);
     free(theta);
     free(tab);
     free(colmin);
