@@ -6,6 +6,7 @@
 #include "medfm/autograd.h"
 #include "medfm/image.h"
 #include "medfm/io.h"
+#include "medfm/optim.h"
 #include "medfm/ops.h"
 #include "medfm/parallel.h"
 #include "medfm/status.h"
