@@ -350,50 +350,89 @@ static int gm_run(const gm_inst *g, const gm_state *cfg, int *best_lab, gm_resul
     return rc;
 }
 
+/* Costs are converted per problem into per-thread buffers straight from
+ * the tensors (contiguous CPU f32/f64; other layouts are staged as f64
+ * copies) and solutions written in place, so the common path allocates
+ * nothing batch-sized. */
 typedef struct gm_batch {
     int64_t B, N, M, E1, E2;
-    const double *un, *q;
+    const void *un, *q;
+    mf_dtype udt, qdt;
     const int64_t *e1, *e2;
-    double *x;
+    void *x;
+    mf_dtype xdt;
     gm_result *res;
     int *failed;
+    int64_t *bad_u, *bad_q; /* first non-finite entry per problem, or -1 */
     const gm_state *cfg;
 } gm_batch;
+
+/* dst = src[0..count) as f64; returns the first non-finite index or -1. */
+static int64_t gm_load(double *dst, const void *src, mf_dtype dt, size_t count) {
+    if (dt == MF_F32)
+        for (size_t k = 0; k < count; k++)
+            dst[k] = ((const float *)src)[k];
+    else
+        memcpy(dst, src, sizeof(double) * count);
+    double check = 0;
+    for (size_t k = 0; k < count; k++)
+        check += dst[k] * 0;
+    if (check == 0)
+        return -1;
+    for (size_t k = 0; k < count; k++)
+        if (!isfinite(dst[k]))
+            return (int64_t)k;
+    return -1;
+}
+
+static size_t gm_dsize(mf_dtype dt) { return dt == MF_F32 ? sizeof(float) : sizeof(double); }
 
 static void gm_range(void *ctx, int64_t begin, int64_t end) {
     gm_batch *b = ctx;
     const int N = (int)b->N, M = (int)b->M, n = N > M ? N : M;
+    const size_t nm = (size_t)N * M, eq = (size_t)(b->E1 * b->E2);
     int *lab = malloc(sizeof(int) * (size_t)n);
+    double *ub = malloc(sizeof(double) * (nm + 1)), *qb = b->q ? malloc(sizeof(double) * (eq + 1)) : NULL;
     for (int64_t p = begin; p < end; p++) {
+        b->bad_u[p] = b->bad_q[p] = -1;
+        if (!lab || !ub || (b->q && !qb)) {
+            b->failed[p] = 1;
+            continue;
+        }
+        b->bad_u[p] = gm_load(ub, (const char *)b->un + p * nm * gm_dsize(b->udt), b->udt, nm);
+        if (b->q)
+            b->bad_q[p] = gm_load(qb, (const char *)b->q + p * eq * gm_dsize(b->qdt), b->qdt, eq);
+        if (b->bad_u[p] >= 0 || b->bad_q[p] >= 0)
+            continue;
         gm_inst g = {0};
-        const double *q = b->q ? b->q + p * b->E1 * b->E2 : NULL;
-        if (!lab ||
-            gm_inst_build(&g, N, M, b->un + p * N * M, q, (int)b->E1, (int)b->E2,
+        if (gm_inst_build(&g, N, M, ub, b->q ? qb : NULL, (int)b->E1, (int)b->E2,
                           b->e1 ? b->e1 + p * b->E1 * 2 : NULL, b->e2 ? b->e2 + p * b->E2 * 2 : NULL) ||
             gm_run(&g, b->cfg, lab, &b->res[p])) {
             b->failed[p] = 1;
             gm_inst_free(&g);
             continue;
         }
-        double *x = b->x + p * N * M;
+        if (b->xdt == MF_F32)
+            memset((float *)b->x + p * nm, 0, sizeof(float) * nm);
+        else
+            memset((double *)b->x + p * nm, 0, sizeof(double) * nm);
         for (int i = 0; i < g.n_real; i++) {
-            int a = lab[i];
-            if (N > M)
-                x[(size_t)a * M + i] = 1;
+            size_t at = N > M ? (size_t)lab[i] * M + i : (size_t)i * M + lab[i];
+            if (b->xdt == MF_F32)
+                ((float *)b->x)[p * nm + at] = 1;
             else
-                x[(size_t)i * M + a] = 1;
+                ((double *)b->x)[p * nm + at] = 1;
         }
         gm_inst_free(&g);
     }
     free(lab);
+    free(ub);
+    free(qb);
 }
 
-static mf_status gm_check_finite(const char *what, const double *v, int64_t per, int64_t total) {
-    for (int64_t k = 0; k < total; k++)
-        if (!isfinite(v[k]))
-            return MF_ERR(MF_ERR_INVALID, "gm: %s cost at batch %lld (entry %lld) is %g; costs must be finite", what,
-                          (long long)(k / per), (long long)(k % per), v[k]);
-    return MF_OK;
+static bool gm_direct(const mf_tensor *t) {
+    return t->storage->device.type == MF_CPU && mf_tensor_is_contiguous(t) &&
+           (t->dtype == MF_F32 || t->dtype == MF_F64);
 }
 
 static mf_status gm_solve(mf_solver *s, const mf_gm_problem *p, mf_tensor *x, mf_solver_stats *stats) {
@@ -433,21 +472,47 @@ static mf_status gm_solve(mf_solver *s, const mf_gm_problem *p, mf_tensor *x, mf
     const double t0 = now_s();
     mf_status st = MF_OK;
     const size_t nu = (size_t)(B * N * M), nq = (size_t)(B * E1 * E2);
-    double *un = malloc(sizeof(double) * (nu + 1)), *qq = q ? malloc(sizeof(double) * (nq + 1)) : NULL;
+    double *un = NULL, *qq = NULL, *xs = NULL;
     int64_t *e1 = q ? malloc(sizeof(int64_t) * (size_t)(B * E1 * 2 + 1)) : NULL;
     int64_t *e2 = q ? malloc(sizeof(int64_t) * (size_t)(B * E2 * 2 + 1)) : NULL;
-    double *xs = calloc(nu + 1, sizeof(double));
     gm_result *res = calloc((size_t)B + 1, sizeof(gm_result));
     int *failed = calloc((size_t)B + 1, sizeof(int));
-    if (!un || !xs || !res || !failed || (q && (!qq || !e1 || !e2))) {
+    int64_t *bad = calloc((size_t)(2 * B + 1), sizeof(int64_t));
+    if (!res || !failed || !bad || (q && (!e1 || !e2))) {
         st = MF_ERR(MF_ERR_NOMEM, "gm: out of memory for a batch %s", MF_SHAPE(u));
         goto cleanup;
     }
-    MF_CHECK(hio_read_f64(u, un, nu));
-    MF_CHECK(gm_check_finite("unary", un, N * M, (int64_t)nu));
-    if (q) {
+    gm_batch job = {.B = B, .N = N, .M = M, .E1 = E1, .E2 = E2, .un = mf_tensor_data(u),
+                    .q = q ? mf_tensor_data(q) : NULL, .udt = u->dtype, .qdt = q ? q->dtype : u->dtype,
+                    .e1 = e1, .e2 = e2, .x = mf_tensor_data(x), .xdt = x->dtype, .res = res, .failed = failed,
+                    .bad_u = bad, .bad_q = bad + B, .cfg = cfg};
+    if (!gm_direct(u)) {
+        if (!(un = malloc(sizeof(double) * (nu + 1)))) {
+            st = MF_ERR(MF_ERR_NOMEM, "gm: out of memory for a batch %s", MF_SHAPE(u));
+            goto cleanup;
+        }
+        MF_CHECK(hio_read_f64(u, un, nu));
+        job.un = un;
+        job.udt = MF_F64;
+    }
+    if (q && !gm_direct(q)) {
+        if (!(qq = malloc(sizeof(double) * (nq + 1)))) {
+            st = MF_ERR(MF_ERR_NOMEM, "gm: out of memory for a batch %s", MF_SHAPE(q));
+            goto cleanup;
+        }
         MF_CHECK(hio_read_f64(q, qq, nq));
-        MF_CHECK(gm_check_finite("quadratic", qq, E1 * E2, (int64_t)nq));
+        job.q = qq;
+        job.qdt = MF_F64;
+    }
+    if (!gm_direct(x)) {
+        if (!(xs = calloc(nu + 1, sizeof(double)))) {
+            st = MF_ERR(MF_ERR_NOMEM, "gm: out of memory for a batch %s", MF_SHAPE(u));
+            goto cleanup;
+        }
+        job.x = xs;
+        job.xdt = MF_F64;
+    }
+    if (q) {
         MF_CHECK(mf_tensor_to_host(p->edges1, MF_I64, e1, sizeof(int64_t) * (size_t)(B * E1 * 2)));
         MF_CHECK(mf_tensor_to_host(p->edges2, MF_I64, e2, sizeof(int64_t) * (size_t)(B * E2 * 2)));
         for (int64_t k = 0; k < B * E1 * 2; k++)
@@ -464,16 +529,24 @@ static mf_status gm_solve(mf_solver *s, const mf_gm_problem *p, mf_tensor *x, mf
             }
     }
     if (N > 0 && M > 0) {
-        gm_batch job = {B, N, M, E1, E2, un, qq, e1, e2, xs, res, failed, cfg};
         mf_parallel_for(B, 1, gm_range, &job);
-        for (int64_t b = 0; b < B; b++)
+        for (int64_t b = 0; b < B; b++) {
+            if (job.bad_u[b] >= 0 || job.bad_q[b] >= 0) {
+                const bool isu = job.bad_u[b] >= 0;
+                st = MF_ERR(MF_ERR_INVALID,
+                            "gm: %s cost at batch %lld (entry %lld) is not finite; costs must be finite",
+                            isu ? "unary" : "quadratic", (long long)b, (long long)(isu ? job.bad_u[b] : job.bad_q[b]));
+                goto cleanup;
+            }
             if (failed[b]) {
                 st = MF_ERR(MF_ERR_NOMEM, "gm: batch %lld of %s could not be solved (out of memory)", (long long)b,
                             MF_SHAPE(u));
                 goto cleanup;
             }
+        }
     }
-    MF_CHECK(hio_write_f64(x, xs));
+    if (xs)
+        MF_CHECK(hio_write_f64(x, xs));
     if (stats) {
         *stats = (mf_solver_stats){0};
         for (int64_t b = 0; b < B; b++) {
@@ -493,6 +566,7 @@ cleanup:
     free(xs);
     free(res);
     free(failed);
+    free(bad);
     return st;
 }
 
