@@ -40,7 +40,7 @@ static const mf_key_spec k_norm[] = {NAME_KEY, P_KEY("1.0"),
     {"std", MF_KEY_LIST, "[0.5]", "per-channel std", NOL, NOL, NULL, NULL, false}};
 static const mf_key_spec k_float[] = {NAME_KEY, P_KEY("1.0")};
 static const mf_key_spec k_crop3[] = {NAME_KEY, P_KEY("1.0"),
-    {"size", MF_KEY_LIST, NULL, "crop size [d, h, w]", NOL, NOL, NULL, NULL, false}};
+    {"size", MF_KEY_ANY, NULL, "crop size: one side or [d, h, w]", NOL, NOL, NULL, NULL, false}};
 static const mf_key_spec k_flip3[] = {NAME_KEY, P_KEY("0.5"),
     {"axes", MF_KEY_LIST, "[0, 1, 2]", "axes flipped independently with probability p (0 = x)", NOL, NOL, NULL, NULL,
      false}};
