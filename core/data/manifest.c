@@ -328,7 +328,8 @@ static mf_status index_classes(mf_manifest *m) {
             return MF_ERR(MF_ERR_NOMEM, "%s: out of memory", m->name);
         m->n_classes++;
     }
-    qsort(m->class_names, (size_t)m->n_classes, sizeof(char *), cmp_str);
+    if (m->n_classes > 1)
+        qsort(m->class_names, (size_t)m->n_classes, sizeof(char *), cmp_str);
     for (int64_t i = 0; i < m->n; i++) {
         mf_manifest_row *r = &m->rows[i];
         if (r->class_name)
