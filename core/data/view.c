@@ -113,6 +113,60 @@ mf_status mf_aug_to_float(mf_aug *v) {
             }                                                                                                 \
     }
 
+typedef struct tap {
+    int64_t i0, i1;
+    float f;
+    bool in;
+} tap;
+
+static void taps(double a, double b, int64_t n_out, int64_t n_in, tap *t) {
+    for (int64_t o = 0; o < n_out; o++) {
+        double s = a * (double)o + b;
+        t[o].in = !(s < -0.5 || s > (double)n_in - 0.5);
+        s = s < 0 ? 0 : s > (double)(n_in - 1) ? (double)(n_in - 1) : s;
+        t[o].i0 = (int64_t)s;
+        t[o].i1 = t[o].i0 + 1 < n_in ? t[o].i0 + 1 : t[o].i0;
+        t[o].f = (float)(s - (double)t[o].i0);
+    }
+}
+
+#define SEP_BODY(T)                                                                                  \
+    for (int64_t c = 0; c < C; c++) {                                                                \
+        const T *s = (const T *)src + c * H * W;                                                     \
+        float *o = dst + c * oh * ow;                                                                \
+        for (int64_t y = 0; y < oh; y++) {                                                           \
+            const tap *ty = &tyv[y];                                                                 \
+            const T *r0 = s + ty->i0 * W, *r1 = s + ty->i1 * W;                                      \
+            float fy = ty->f, *orow = o + y * ow;                                                    \
+            for (int64_t x = 0; x < ow; x++) {                                                       \
+                const tap *tx = &txv[x];                                                             \
+                float a = r0[tx->i0], b = r0[tx->i1], cc = r1[tx->i0], d = r1[tx->i1];               \
+                float top = a + tx->f * (b - a), bot = cc + tx->f * (d - cc);                        \
+                orow[x] = (ty->in && tx->in) ? (top + fy * (bot - top)) * scale : 0.0f;              \
+            }                                                                                        \
+        }                                                                                            \
+    }
+
+static mf_status warp_separable(const void *src, mf_dtype dt, int64_t C, int64_t H, int64_t W, float *dst, int64_t oh,
+                                int64_t ow, const double m[2][3], float scale) {
+    tap *txv = malloc(sizeof(tap) * (size_t)ow), *tyv = malloc(sizeof(tap) * (size_t)oh);
+    if (!txv || !tyv) {
+        free(txv);
+        free(tyv);
+        return MF_ERR(MF_ERR_NOMEM, "warp: out of memory");
+    }
+    taps(m[0][0], m[0][2], ow, W, txv);
+    taps(m[1][1], m[1][2], oh, H, tyv);
+    if (dt == MF_U8) {
+        SEP_BODY(uint8_t)
+    } else {
+        SEP_BODY(float)
+    }
+    free(txv);
+    free(tyv);
+    return MF_OK;
+}
+
 static mf_status warp(mf_aug *v, int64_t oh, int64_t ow, const double m[2][3], const char *op) {
     if (v->dims != 2)
         return MF_ERR(MF_ERR_INVALID, "%s: needs a 2-D view, got a %d-D one", op, v->dims);
@@ -134,7 +188,13 @@ static mf_status warp(mf_aug *v, int64_t oh, int64_t ow, const double m[2][3], c
         const void *src = mf_tensor_data(src_t);
         float *dst = mf_tensor_data(out);
         float scale = int_scale(x->dtype);
-        if (x->dtype == MF_U8) {
+        if (m[0][1] == 0 && m[1][0] == 0) {
+            /* axis-aligned (crops, resizes, flips): per-column and per-row
+             * tables, so the inner loop is two lerps */
+            st = warp_separable(src, x->dtype, C, H, W, dst, oh, ow, m, scale);
+            if (st != MF_OK)
+                goto cleanup;
+        } else if (x->dtype == MF_U8) {
             WARP_BODY(uint8_t)
         } else {
             WARP_BODY(float)
