@@ -47,10 +47,17 @@ typedef struct phantom_ctx {
     mf_phantom_opts o;
     char modality[16];
     uint64_t seed;
+    int64_t offset;
 } phantom_ctx;
+
+void mf_source_phantom_set_offset(mf_source *s, int64_t offset) {
+    if (s && s->get && s->ctx && !strncmp(s->type, "phantom", 7))
+        ((phantom_ctx *)s->ctx)->offset = offset;
+}
 
 static mf_status phantom_get(const mf_source *s, int64_t index, mf_rng *rng, mf_sample *out) {
     const phantom_ctx *c = s->ctx;
+    index += c->offset;
     snprintf(out->id, sizeof out->id, "phantom%dd-%lld", c->o.dims, (long long)index);
     return mf_phantom(&c->o, c->seed, index, &out->image, &out->mask, &out->label);
 }
@@ -62,7 +69,7 @@ static int64_t phantom_label(const mf_source *s, int64_t index) {
     mf_phantom_opts o = c->o;
     o.size = 8;
     o.dims = 2;
-    if (mf_phantom(&o, c->seed, index, NULL, NULL, &cls) != MF_OK)
+    if (mf_phantom(&o, c->seed, index + c->offset, NULL, NULL, &cls) != MF_OK)
         return -1;
     return cls;
 }

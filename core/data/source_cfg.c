@@ -14,7 +14,10 @@
         {"num_classes", MF_KEY_INT, "2", "classes: number of lesions seen, capped", 1, 8, NULL, NULL, false}, \
         {"noise", MF_KEY_FLOAT, "0.03", "noise std relative to the intensity range", 0, 1, NULL, NULL, false}, \
         {"modality", MF_KEY_CHOICE, "mixed", "contrast table", NOL, NOL, "ct|mr|mixed", NULL, false},          \
-        {"seed", MF_KEY_INT, "~", "generator seed (default: the run's seed)", NOL, NOL, NULL, NULL, true}
+        {"seed", MF_KEY_INT, "0", "generator seed (the data set; augmentations follow the run's seed)", NOL, NOL, NULL, \
+         NULL, false},                                                                                          \
+        {"offset", MF_KEY_INT, "0", "first generator index: disjoint offsets give disjoint train/val sets", 0, 1e15, \
+         NULL, NULL, false}
 
 static const mf_key_spec k_ph2[] = {PHANTOM_KEYS("64")};
 static const mf_key_spec k_ph3[] = {PHANTOM_KEYS("32")};
@@ -77,12 +80,12 @@ mf_status mf_source_from_cfg(mf_cfg *sec, uint64_t seed, mf_source **out) {
         o.num_classes = (int)v;
         MF_TRY(mf_cfg_get_float(sec, "noise", o.noise, &o.noise));
         MF_TRY(mf_cfg_get_string(sec, "modality", "mixed", &o.modality));
-        const mf_cfg *sd = mf_cfg_find(sec, "seed");
-        if (sd && sd->kind == MF_CFG_SCALAR) {
-            MF_TRY(mf_cfg_as_int(sd, &v));
-            seed = (uint64_t)v;
-        }
-        st = mf_source_phantom(&o, seed, count, out);
+        int64_t gseed, offset;
+        MF_TRY(mf_cfg_get_int(sec, "seed", 0, &gseed));
+        MF_TRY(mf_cfg_get_int(sec, "offset", 0, &offset));
+        st = mf_source_phantom(&o, (uint64_t)gseed, count, out);
+        if (st == MF_OK)
+            mf_source_phantom_set_offset(*out, offset);
     } else if (!strcmp(type, "image_folder")) {
         MF_TRY(mf_cfg_get_string(sec, "root", NULL, &s));
         st = mf_source_image_folder(s, out);

@@ -146,6 +146,9 @@ mf_status mf_source_get(const mf_source *s, int64_t index, mf_rng *rng, mf_sampl
 void mf_source_free(mf_source *s);
 
 mf_status mf_source_phantom(const mf_phantom_opts *o, uint64_t seed, int64_t count, mf_source **out);
+/* Sample i of a phantom source is generator index offset + i (disjoint
+ * offsets give disjoint train / val sets). */
+void mf_source_phantom_set_offset(mf_source *s, int64_t offset);
 /* root/<class>/<image>: classes sorted by folder name. */
 mf_status mf_source_image_folder(const char *root, mf_source **out);
 /* root/images/<x>.png + root/masks/<x>.<png|...> matched by file stem. */
@@ -158,7 +161,9 @@ mf_status mf_source_manifest(const char *path, const char *split, mf_source **ou
 mf_status mf_source_slices(mf_source *volumes, mf_plane plane, double fg_prob, int64_t per_volume, mf_source **out);
 
 /* Builds a source from a `source:` config section ({type: phantom2d, ...}),
- * checked against that type's schema (unknown keys are errors). */
+ * checked against that type's schema (unknown keys are errors). Phantoms
+ * take their data seed from their own `seed` key (default 0), so the data
+ * set stays fixed while the run's seed varies the augmentations. */
 mf_status mf_source_from_cfg(mf_cfg *section, uint64_t seed, mf_source **out);
 /* Schema of a source type, or NULL. */
 const mf_schema *mf_source_schema(const char *type);

@@ -153,3 +153,68 @@ Test(manifest, folders_of_classes_and_of_images_with_masks) {
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
     cr_assert_eq(system(cmd), 0);
 }
+
+static void write_text(const char *path, const char *text) {
+    FILE *f = fopen(path, "w");
+    fputs(text, f);
+    fclose(f);
+}
+
+Test(manifest, med3dinsight_rows_give_volume_slice_plane_and_text_embedding) {
+    char dir[] = "/tmp/medfm_m3d_XXXXXX", p[256], m[256];
+    cr_assert(mkdtemp(dir));
+    double vals[4 * 5 * 6];
+    for (int i = 0; i < 120; i++)
+        vals[i] = i;
+    mf_tensor *v = t_from(3, (int64_t[]){4, 5, 6}, MF_F32, vals);
+    double aff[4][4] = {{1, 0, 0, 0}, {0, 1, 0, 0}, {0, 0, 1, 0}, {0, 0, 0, 1}};
+    snprintf(p, sizeof p, "%s/v.nii.gz", dir);
+    MF_OK_OR_FAIL(mf_nifti_write(p, v, aff));
+    snprintf(m, sizeof m, "%s/m.jsonl", dir);
+    write_text(m, "{\"volume\": \"v.nii.gz\", \"plane\": \"axial\", \"slice\": 2, \"text\": \"a\", \"text_embedding\": [1, 2]}\n"
+                  "{\"volume\": \"v.nii.gz\", \"plane\": \"axial\", \"slice\": 3, \"text\": \"b\", \"text_embedding\": [3, 4]}\n");
+    char yaml[512];
+    snprintf(yaml, sizeof yaml, "d: {source: {type: manifest, path: %s}, batch_size: 2, shuffle: false, workers: 0}\n", m);
+    mf_cfg *c = NULL;
+    MF_OK_OR_FAIL(mf_cfg_parse_string(yaml, "m3d.yaml", &c));
+    mf_loader *l = NULL;
+    MF_OK_OR_FAIL(mf_loader_from_cfg(mf_cfg_find(c, "d"), 0, &l));
+    mf_batch b = {0};
+    bool done;
+    MF_OK_OR_FAIL(mf_loader_next(l, &b, &done));
+    mf_tensor *img = mf_batch_get(&b, "image"), *sl = mf_batch_get(&b, "slice_image"), *te = mf_batch_get(&b, "text_embedding");
+    cr_assert(img && img->ndim == 5 && img->shape[2] == 4);
+    cr_assert(sl && sl->shape[0] == 2 && sl->shape[2] == 5 && sl->shape[3] == 6);
+    /* slice 2 of the axial plane starts at voxel (2, 0, 0) = 60 */
+    cr_assert_float_eq(mf_tensor_get_flat(sl, 0), 60, 1e-6);
+    cr_assert_float_eq(mf_tensor_get_flat(te, 3), 4, 0);
+    cr_assert_eq(mf_tensor_get_flat(mf_batch_get(&b, "slice"), 1), 3);
+    cr_assert(strstr(b.sample_ids[0], "v.nii.gz@axial:2"));
+    mf_batch_clear(&b);
+    mf_loader_free(l);
+    mf_cfg_free(c);
+    /* a truncated volume and a mask of the wrong size name their line */
+    snprintf(p, sizeof p, "%s/bad.nii.gz", dir);
+    write_text(p, "\x1f\x8b garbage");
+    write_text(m, "{\"volume\": \"v.nii.gz\"}\n{\"volume\": \"bad.nii.gz\"}\n");
+    mf_source *s = NULL;
+    MF_OK_OR_FAIL(mf_source_manifest(m, NULL, &s));
+    mf_sample smp;
+    cr_assert_neq(mf_source_get(s, 1, NULL, &smp), MF_OK);
+    cr_assert(strstr(mf_last_error(), "m.jsonl:2") && strstr(mf_last_error(), "bad.nii.gz"), "%s", mf_last_error());
+    mf_source_free(s);
+    mf_tensor *small = t_from(3, (int64_t[]){2, 2, 2}, MF_U8, (double[]){0, 1, 0, 1, 0, 1, 0, 1});
+    snprintf(p, sizeof p, "%s/small.nii.gz", dir);
+    MF_OK_OR_FAIL(mf_nifti_write(p, small, aff));
+    write_text(m, "{\"image\": \"v.nii.gz\", \"label\": \"small.nii.gz\"}\n");
+    MF_OK_OR_FAIL(mf_source_manifest(m, NULL, &s));
+    cr_assert_eq(s->dims, 3);
+    cr_assert_eq(mf_source_get(s, 0, NULL, &smp), MF_ERR_SHAPE);
+    cr_assert(strstr(mf_last_error(), "m.jsonl:1") && strstr(mf_last_error(), "does not match"), "%s", mf_last_error());
+    mf_source_free(s);
+    mf_tensor_release(small);
+    mf_tensor_release(v);
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    cr_assert_eq(system(cmd), 0);
+}
