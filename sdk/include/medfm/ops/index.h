@@ -17,11 +17,14 @@ mf_status mf_split(const mf_tensor *x, int n, const int64_t *sizes, int dim, mf_
  * number of pieces made is written to *n_out (may be < n). */
 mf_status mf_chunk(const mf_tensor *x, int n, int dim, mf_tensor **outs, int *n_out);
 mf_status mf_index_select(const mf_tensor *x, int dim, const mf_tensor *index, mf_tensor **out);
+/* out[c] = x[c with c[dim] = index[c]]: index has x's rank and is no larger
+ * than x outside dim; out has index's shape. */
 mf_status mf_gather(const mf_tensor *x, int dim, const mf_tensor *index, mf_tensor **out);
 /* out = x with src added at index along dim (differentiable in x and src). */
 mf_status mf_scatter_add(const mf_tensor *x, int dim, const mf_tensor *index, const mf_tensor *src,
                          mf_tensor **out);
-/* x with `value` where mask (bool, broadcast) is true. */
+/* x with `value` where mask (bool) is true; x and mask broadcast together
+ * and the output has the broadcast shape. */
 mf_status mf_masked_fill(const mf_tensor *x, const mf_tensor *mask, double value, mf_tensor **out);
 
 #ifdef __cplusplus

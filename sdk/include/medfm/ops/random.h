@@ -16,6 +16,9 @@ typedef struct mf_rng {
 } mf_rng;
 
 void mf_rng_init(mf_rng *rng, uint64_t seed);
+/* Element i of a draw reads block (key = seed, counter = offset + i / 4)
+ * for f32 (i / 2 for f64, which takes 64 bits per value); the exact layout
+ * every backend reproduces is in core/backend/kern_random.h. */
 /* One Philox4x32-10 block: 4 words from (key, counter). */
 void mf_philox4x32(uint64_t key, uint64_t counter_hi, uint64_t counter_lo, uint32_t out[4]);
 
@@ -27,7 +30,9 @@ mf_status mf_rand_gumbel_(mf_tensor *t, mf_rng *rng, double loc, double scale);
 mf_status mf_rand_trunc_normal_(mf_tensor *t, mf_rng *rng, double mean, double std, double a, double b);
 
 /* Inverted dropout: zeroes with probability p and scales by 1/(1-p) when
- * training; identity otherwise. */
+ * training; identity otherwise (then *out is x itself with one more
+ * reference, like mf_contiguous). The mask uses one 32-bit word per
+ * element whatever the dtype, so f32 and f64 runs drop the same elements. */
 mf_status mf_dropout(const mf_tensor *x, double p, bool training, mf_rng *rng, mf_tensor **out);
 /* Stochastic depth: drops whole samples (dim 0) with probability p. */
 mf_status mf_drop_path(const mf_tensor *x, double p, bool training, mf_rng *rng, mf_tensor **out);

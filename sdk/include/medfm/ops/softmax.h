@@ -1,4 +1,6 @@
-/* Softmax family along one dim. */
+/* Softmax family along one dim (negative dims count from the end), with
+ * torch semantics: stable (max subtracted), a row of all -inf gives NaN,
+ * f32 and f64, any layout. Differentiable. */
 #ifndef MEDFM_OPS_SOFTMAX_H
 #define MEDFM_OPS_SOFTMAX_H
 

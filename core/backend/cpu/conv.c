@@ -1,0 +1,400 @@
+/* CPU conv kernels: im2col + GEMM, split over chunks of images on the medfm
+ * pool with single-threaded OpenBLAS inside (policy: core/backend/cpu/blas.h).
+ * Where an image has few output positions, a chunk of images is packed side
+ * by side into one GEMM operand so the products stay wide; a 1x1 stride-1
+ * unpadded conv on a single image is a plain GEMM on the tensor itself. */
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/backend/cpu/blas.h"
+#include "core/backend/cpu/conv_im2col.h"
+#include "medfm/parallel.h"
+
+/* Per-thread scratch buffers that only grow: fresh multi-megabyte buffers
+ * on every call cost a page fault per 4 KiB, which dominated small convs.
+ * Freed when the thread exits (pthread key destructor). */
+#define MF_CONV_WS_SLOTS 3
+typedef struct {
+    void *p[MF_CONV_WS_SLOTS];
+    size_t n[MF_CONV_WS_SLOTS];
+} workspace;
+static _Thread_local workspace *tls_ws;
+static pthread_key_t ws_key;
+static pthread_once_t ws_once = PTHREAD_ONCE_INIT;
+
+static void ws_free(void *v) {
+    workspace *w = v;
+    for (int i = 0; i < MF_CONV_WS_SLOTS; i++)
+        free(w->p[i]);
+    free(w);
+}
+
+static void ws_key_init(void) { (void)pthread_key_create(&ws_key, ws_free); }
+
+/* Scratch of at least `bytes` in this thread's slot; NULL when out of memory. */
+static void *ws_get(int slot, size_t bytes) {
+    if (!tls_ws) {
+        pthread_once(&ws_once, ws_key_init);
+        tls_ws = calloc(1, sizeof *tls_ws);
+        if (!tls_ws)
+            return NULL;
+        (void)pthread_setspecific(ws_key, tls_ws);
+    }
+    if (tls_ws->n[slot] >= bytes && tls_ws->p[slot])
+        return tls_ws->p[slot];
+    free(tls_ws->p[slot]);
+    size_t n = (bytes + 4095) & ~(size_t)4095;
+    tls_ws->p[slot] = aligned_alloc(64, n ? n : 64);
+    tls_ws->n[slot] = tls_ws->p[slot] ? n : 0;
+    return tls_ws->p[slot];
+}
+
+/* Columns a GEMM operand should reach before packing images stops paying. */
+#define MF_CONV_TARGET_COLS 512
+
+typedef void (*gemm_fn)(mf_dtype, bool, bool, int64_t, int64_t, int64_t, double, const void *, int64_t,
+                        const void *, int64_t, double, void *, int64_t);
+
+typedef struct {
+    const mf_conv_geom *g;
+    mf_dtype dt;
+    size_t es;
+    int64_t cg, og, kc, P, I, nb, nchunks;
+    bool direct; /* 1x1, stride 1, no padding */
+    bool par;    /* fewer chunks than threads: split each GEMM instead */
+    const char *x, *w, *bias, *gy;
+    char *y, *gx, *gw;
+    pthread_mutex_t lock;
+    bool failed;
+} plan;
+
+static void plan_init(plan *p, const mf_conv_geom *g, mf_dtype dt) {
+    memset(p, 0, sizeof *p);
+    p->g = g;
+    p->dt = dt;
+    p->es = mf_dtype_size(dt);
+    p->cg = g->cin / g->groups;
+    p->og = g->cout / g->groups;
+    int64_t kk = g->k[0] * g->k[1] * g->k[2];
+    p->kc = p->cg * kk;
+    p->P = g->out[0] * g->out[1] * g->out[2];
+    p->I = g->in[0] * g->in[1] * g->in[2];
+    p->direct = kk == 1;
+    for (int d = 0; d < 3; d++)
+        if (g->stride[d] != 1 || g->pad[d] != 0)
+            p->direct = false;
+    int64_t T = mf_num_threads();
+    int64_t want = (MF_CONV_TARGET_COLS + p->P - 1) / (p->P > 0 ? p->P : 1);
+    int64_t fair = (g->n + T - 1) / T;
+    p->nb = want < fair ? want : fair;
+    if (p->nb < 1)
+        p->nb = 1;
+    p->nchunks = (g->n + p->nb - 1) / p->nb;
+    p->par = p->nchunks < T;
+    pthread_mutex_init(&p->lock, NULL);
+}
+
+/* Runs fn over all chunks on the pool. */
+static mf_status plan_run(plan *p, mf_range_fn fn) {
+    mf_parallel_for(p->nchunks, 1, fn, p);
+    pthread_mutex_destroy(&p->lock);
+    return p->failed ? MF_ERR(MF_ERR_NOMEM, "conv: out of memory for the im2col buffers") : MF_OK;
+}
+
+#define AT(base, elems) ((base) + (int64_t)(elems) * (int64_t)p->es)
+
+static void fail(plan *p) {
+    pthread_mutex_lock(&p->lock);
+    p->failed = true;
+    pthread_mutex_unlock(&p->lock);
+}
+
+/* Adds bias[c] to every position of channel c of images [n0, n1). */
+static void add_bias(const plan *p, char *t, int64_t n0, int64_t n1, int64_t channels, int64_t positions) {
+    for (int64_t n = n0; n < n1; n++)
+        for (int64_t c = 0; c < channels; c++) {
+            int64_t base = (n * channels + c) * positions;
+            if (p->dt == MF_F32) {
+                float b = ((const float *)p->bias)[c], *q = (float *)t + base;
+                for (int64_t i = 0; i < positions; i++)
+                    q[i] += b;
+            } else {
+                double b = ((const double *)p->bias)[c], *q = (double *)t + base;
+                for (int64_t i = 0; i < positions; i++)
+                    q[i] += b;
+            }
+        }
+}
+
+/* Copies rows [c0, c0+rows) of images [n0, n0+nb) of t (channels x len per
+ * image) into a (rows x nb*len) matrix, or back when `to_images`. */
+static void pack_images(const plan *p, char *t, int64_t channels, int64_t len, int64_t n0, int64_t nb, int64_t c0,
+                        int64_t rows, char *m, int64_t ld, bool to_images) {
+    size_t bytes = (size_t)len * p->es;
+    for (int64_t i = 0; i < nb; i++)
+        for (int64_t r = 0; r < rows; r++) {
+            char *img = AT(t, ((n0 + i) * channels + c0 + r) * len);
+            char *mat = AT(m, r * ld + i * len);
+            if (to_images)
+                memcpy(img, mat, bytes);
+            else
+                memcpy(mat, img, bytes);
+        }
+}
+
+/* ---------------------------------------------------------------- forward */
+
+static void fwd_range(void *vp, int64_t begin, int64_t end) {
+    plan *p = vp;
+    gemm_fn gemm = p->par ? mf__gemm_par : mf__gemm;
+    const mf_conv_geom *g = p->g;
+    int64_t cols = p->nb * p->P;
+    char *col = ws_get(0, (size_t)(p->kc * cols) * p->es);
+    char *tmp = p->nb > 1 ? ws_get(1, (size_t)(p->og * cols) * p->es) : NULL;
+    if (!col || (p->nb > 1 && !tmp)) {
+        fail(p);
+        return;
+    }
+    for (int64_t ch = begin; ch < end; ch++) {
+        int64_t n0 = ch * p->nb, nb = g->n - n0 < p->nb ? g->n - n0 : p->nb, ld = nb * p->P;
+        for (int64_t gi = 0; gi < g->groups; gi++) {
+            const char *B;
+            if (p->direct && nb == 1) {
+                B = AT(p->x, (n0 * g->cin + gi * p->cg) * p->I);
+            } else {
+                for (int64_t i = 0; i < nb; i++)
+                    mf__im2col(p->dt, AT(p->x, ((n0 + i) * g->cin + gi * p->cg) * p->I), g, p->cg,
+                               AT(col, i * p->P), ld);
+                B = col;
+            }
+            const char *A = AT(p->w, gi * p->og * p->kc);
+            if (nb == 1) {
+                gemm(p->dt, false, false, p->og, p->P, p->kc, 1.0, A, p->kc, B, ld, 0.0,
+                         AT(p->y, (n0 * g->cout + gi * p->og) * p->P), p->P);
+            } else {
+                gemm(p->dt, false, false, p->og, ld, p->kc, 1.0, A, p->kc, B, ld, 0.0, tmp, ld);
+                pack_images(p, p->y, g->cout, p->P, n0, nb, gi * p->og, p->og, tmp, ld, true);
+            }
+        }
+        if (p->bias)
+            add_bias(p, p->y, n0, n0 + nb, g->cout, p->P);
+    }
+}
+
+static mf_status cpu_forward(mf_tensor *y, const mf_tensor *x, const mf_tensor *w, const mf_tensor *bias,
+                             const mf_conv_geom *g) {
+    plan p;
+    plan_init(&p, g, y->dtype);
+    p.x = mf_tensor_data(x), p.w = mf_tensor_data(w), p.bias = bias ? mf_tensor_data(bias) : NULL;
+    p.y = mf_tensor_data(y);
+    return plan_run(&p, fwd_range);
+}
+
+/* ---------------------------------------------------------- backward data */
+
+static void bwd_data_range(void *vp, int64_t begin, int64_t end) {
+    plan *p = vp;
+    gemm_fn gemm = p->par ? mf__gemm_par : mf__gemm;
+    const mf_conv_geom *g = p->g;
+    int64_t cols = p->nb * p->P;
+    char *col = ws_get(0, (size_t)(p->kc * cols) * p->es);
+    char *tmp = p->nb > 1 ? ws_get(1, (size_t)(p->og * cols) * p->es) : NULL;
+    if (!col || (p->nb > 1 && !tmp)) {
+        fail(p);
+        return;
+    }
+    for (int64_t ch = begin; ch < end; ch++) {
+        int64_t n0 = ch * p->nb, nb = g->n - n0 < p->nb ? g->n - n0 : p->nb, ld = nb * p->P;
+        for (int64_t gi = 0; gi < g->groups; gi++) {
+            const char *B;
+            if (nb == 1) {
+                B = AT(p->gy, (n0 * g->cout + gi * p->og) * p->P);
+            } else {
+                pack_images(p, (char *)p->gy, g->cout, p->P, n0, nb, gi * p->og, p->og, tmp, ld, false);
+                B = tmp;
+            }
+            const char *A = AT(p->w, gi * p->og * p->kc); /* (og x kc), used transposed */
+            if (p->direct && nb == 1) {
+                gemm(p->dt, true, false, p->kc, p->P, p->og, 1.0, A, p->kc, B, ld, 0.0,
+                         AT(p->gx, (n0 * g->cin + gi * p->cg) * p->I), p->I);
+                continue;
+            }
+            gemm(p->dt, true, false, p->kc, ld, p->og, 1.0, A, p->kc, B, ld, 0.0, col, ld);
+            for (int64_t i = 0; i < nb; i++) {
+                char *img = AT(p->gx, ((n0 + i) * g->cin + gi * p->cg) * p->I);
+                memset(img, 0, (size_t)(p->cg * p->I) * p->es);
+                mf__col2im(p->dt, AT(col, i * p->P), ld, g, p->cg, img);
+            }
+        }
+        if (p->bias)
+            add_bias(p, p->gx, n0, n0 + nb, g->cin, p->I);
+    }
+}
+
+static mf_status cpu_backward_data(mf_tensor *gx, const mf_tensor *gy, const mf_tensor *w, const mf_tensor *bias,
+                                   const mf_conv_geom *g) {
+    plan p;
+    plan_init(&p, g, gx->dtype);
+    p.gy = mf_tensor_data(gy), p.w = mf_tensor_data(w), p.bias = bias ? mf_tensor_data(bias) : NULL;
+    p.gx = mf_tensor_data(gx);
+    return plan_run(&p, bwd_data_range);
+}
+
+/* -------------------------------------------------------- backward weight */
+
+/* Two strategies. Where all images' columns fit in a modest buffer (deep
+ * layers, few positions), they are packed side by side once and one GEMM
+ * with OpenBLAS's threads writes gw: the product stays wide and no partial
+ * gradients exist. Otherwise (shallow layers: many positions, small
+ * weights) each worker accumulates its chunks into a private gradient that
+ * is added to the shared one under the lock. */
+#define MF_CONV_PACK_ALL_LIMIT ((int64_t)16 << 20) /* elements */
+
+typedef struct {
+    plan *p;
+    int64_t gi;
+    char *col, *gyall;
+} pack_all_ctx;
+
+static void pack_all_range(void *vc, int64_t begin, int64_t end) {
+    pack_all_ctx *c = vc;
+    plan *p = c->p;
+    const mf_conv_geom *g = p->g;
+    int64_t ld = g->n * p->P;
+    for (int64_t n = begin; n < end; n++) {
+        mf__im2col(p->dt, AT(p->x, (n * g->cin + c->gi * p->cg) * p->I), g, p->cg, AT(c->col, n * p->P), ld);
+        pack_images(p, (char *)p->gy, g->cout, p->P, n, 1, c->gi * p->og, p->og, AT(c->gyall, n * p->P), ld, false);
+    }
+}
+
+static mf_status bwd_weight_pack_all(plan *p) {
+    const mf_conv_geom *g = p->g;
+    int64_t ld = g->n * p->P;
+    pack_all_ctx c = {.p = p};
+    c.col = ws_get(0, (size_t)(p->kc * ld) * p->es);
+    c.gyall = ws_get(1, (size_t)(p->og * ld) * p->es);
+    if (!c.col || !c.gyall)
+        return MF_ERR(MF_ERR_NOMEM, "conv backward: out of memory for the im2col buffers");
+    for (c.gi = 0; c.gi < g->groups; c.gi++) {
+        mf_parallel_for(g->n, 1, pack_all_range, &c);
+        mf__gemm_par(p->dt, false, true, p->og, p->kc, ld, 1.0, c.gyall, ld, c.col, ld, 0.0,
+                 AT(p->gw, c.gi * p->og * p->kc), p->kc);
+    }
+    return MF_OK;
+}
+
+static void bwd_weight_range(void *vp, int64_t begin, int64_t end) {
+    plan *p = vp;
+    const mf_conv_geom *g = p->g;
+    int64_t cols = p->nb * p->P, wsize = g->cout * p->kc;
+    char *col = ws_get(0, (size_t)(p->kc * cols) * p->es);
+    char *tmp = p->nb > 1 ? ws_get(1, (size_t)(p->og * cols) * p->es) : NULL;
+    char *part = ws_get(2, (size_t)wsize * p->es);
+    if (!col || !part || (p->nb > 1 && !tmp)) {
+        fail(p);
+        return;
+    }
+    memset(part, 0, (size_t)wsize * p->es);
+    for (int64_t ch = begin; ch < end; ch++) {
+        int64_t n0 = ch * p->nb, nb = g->n - n0 < p->nb ? g->n - n0 : p->nb, ld = nb * p->P;
+        for (int64_t gi = 0; gi < g->groups; gi++) {
+            const char *A, *B;
+            if (nb == 1) {
+                A = AT(p->gy, (n0 * g->cout + gi * p->og) * p->P);
+            } else {
+                pack_images(p, (char *)p->gy, g->cout, p->P, n0, nb, gi * p->og, p->og, tmp, ld, false);
+                A = tmp;
+            }
+            if (p->direct && nb == 1) {
+                B = AT(p->x, (n0 * g->cin + gi * p->cg) * p->I);
+            } else {
+                for (int64_t i = 0; i < nb; i++)
+                    mf__im2col(p->dt, AT(p->x, ((n0 + i) * g->cin + gi * p->cg) * p->I), g, p->cg,
+                               AT(col, i * p->P), ld);
+                B = col;
+            }
+            /* part_g (og x kc) += gy (og x cols) @ col^T (cols x kc) */
+            mf__gemm(p->dt, false, true, p->og, p->kc, ld, 1.0, A, ld, B, ld, 1.0, AT(part, gi * p->og * p->kc),
+                     p->kc);
+        }
+    }
+    pthread_mutex_lock(&p->lock);
+    if (p->dt == MF_F32) {
+        float *d = (float *)p->gw;
+        const float *s = (const float *)part;
+        for (int64_t i = 0; i < wsize; i++)
+            d[i] += s[i];
+    } else {
+        double *d = (double *)p->gw;
+        const double *s = (const double *)part;
+        for (int64_t i = 0; i < wsize; i++)
+            d[i] += s[i];
+    }
+    pthread_mutex_unlock(&p->lock);
+}
+
+static mf_status cpu_backward_weight(mf_tensor *gw, const mf_tensor *x, const mf_tensor *gy,
+                                     const mf_conv_geom *g) {
+    plan p;
+    plan_init(&p, g, gw->dtype);
+    p.x = mf_tensor_data(x), p.gy = mf_tensor_data(gy), p.gw = mf_tensor_data(gw);
+    /* pack all when private gradients would move about as much memory as
+     * the columns themselves (wide weights, few positions) */
+    int64_t T = mf_num_threads();
+    bool fits = g->n * p.P * (p.kc + p.og) <= MF_CONV_PACK_ALL_LIMIT;
+    if (p.nchunks == 1 || (fits && 4 * T * g->cout >= g->n * p.P)) {
+        mf_status st = bwd_weight_pack_all(&p);
+        pthread_mutex_destroy(&p.lock);
+        return st;
+    }
+    memset(p.gw, 0, (size_t)mf_tensor_numel(gw) * p.es);
+    return plan_run(&p, bwd_weight_range);
+}
+
+/* ---------------------------------------------------------- backward bias */
+
+typedef struct {
+    const mf_tensor *gb, *gy;
+} bias_ctx;
+
+static void bias_range(void *vc, int64_t begin, int64_t end) {
+    const bias_ctx *c = vc;
+    const mf_tensor *gy = c->gy;
+    int64_t n = gy->shape[0], ch = gy->shape[1], len = mf_tensor_numel(gy) / (n * ch > 0 ? n * ch : 1);
+    for (int64_t k = begin; k < end; k++) {
+        double acc = 0;
+        for (int64_t i = 0; i < n; i++) {
+            int64_t base = (i * ch + k) * len;
+            if (gy->dtype == MF_F32) {
+                const float *s = (const float *)mf_tensor_data(gy) + base;
+                float a = 0;
+                for (int64_t j = 0; j < len; j++)
+                    a += s[j];
+                acc += a;
+            } else {
+                const double *s = (const double *)mf_tensor_data(gy) + base;
+                for (int64_t j = 0; j < len; j++)
+                    acc += s[j];
+            }
+        }
+        if (gy->dtype == MF_F32)
+            ((float *)mf_tensor_data(c->gb))[k] = (float)acc;
+        else
+            ((double *)mf_tensor_data(c->gb))[k] = acc;
+    }
+}
+
+static mf_status cpu_backward_bias(mf_tensor *gb, const mf_tensor *gy) {
+    bias_ctx c = {gb, gy};
+    int64_t per = mf_tensor_numel(gy) / (gy->shape[1] > 0 ? gy->shape[1] : 1);
+    mf_parallel_for(gy->shape[1], 1 + 32768 / (per + 1), bias_range, &c);
+    return MF_OK;
+}
+
+const struct mf_kern_conv mf_cpu_conv = {
+    .forward = cpu_forward,
+    .backward_data = cpu_backward_data,
+    .backward_weight = cpu_backward_weight,
+    .backward_bias = cpu_backward_bias,
+};

@@ -1,0 +1,120 @@
+/* Scaled dot-product attention softmax(q k^T scale + bias) v: argument
+ * checks, forward dispatch and the fused backward (one kernel for the
+ * gradients of q, k, v and the scores; the bias gradient is the score
+ * gradient summed back to the bias's broadcast shape). Kernels: the
+ * `attention` table. Rows masked entirely by -inf give 0 (not NaN) in the
+ * output and 0 gradients; torch's math path gives NaN there. */
+#include <math.h>
+
+#include "core/backend/kern_attention.h"
+#include "core/ops/internal.h"
+
+#define OP "attention"
+
+static mf_status check_args(const mf_tensor *q, const mf_tensor *k, const mf_tensor *v, const mf_tensor *bias,
+                            int64_t *sshape) {
+    MF_TRY(mf__need_float(OP, q));
+    MF_TRY(mf__need_rank(OP, "q", q, 4));
+    MF_TRY(mf__need_rank(OP, "k", k, 4));
+    MF_TRY(mf__need_rank(OP, "v", v, 4));
+    MF_TRY(mf__same_device(OP, q, k));
+    MF_TRY(mf__same_device(OP, q, v));
+    MF_TRY(mf__same_dtype(OP, q, k));
+    MF_TRY(mf__same_dtype(OP, q, v));
+    if (k->shape[0] != q->shape[0] || k->shape[1] != q->shape[1] || k->shape[3] != q->shape[3])
+        return MF_ERR(MF_ERR_SHAPE, OP ": k %s must be (B, H, Lk, D) matching q %s in batch, heads and head dim",
+                      MF_SHAPE(k), MF_SHAPE(q));
+    if (v->shape[0] != k->shape[0] || v->shape[1] != k->shape[1] || v->shape[2] != k->shape[2])
+        return MF_ERR(MF_ERR_SHAPE, OP ": v %s must be (B, H, Lk, Dv) matching k %s in batch, heads and length",
+                      MF_SHAPE(v), MF_SHAPE(k));
+    sshape[0] = q->shape[0];
+    sshape[1] = q->shape[1];
+    sshape[2] = q->shape[2];
+    sshape[3] = k->shape[2];
+    if (bias) {
+        MF_TRY(mf__same_device(OP, q, bias));
+        MF_TRY(mf__same_dtype(OP, q, bias));
+        bool ok = bias->ndim <= 4;
+        for (int i = 0; ok && i < bias->ndim; i++) {
+            int64_t b = bias->shape[bias->ndim - 1 - i];
+            ok = b == 1 || b == sshape[3 - i];
+        }
+        if (!ok)
+            return MF_ERR(MF_ERR_SHAPE, OP ": bias %s does not broadcast to the scores' shape %s", MF_SHAPE(bias),
+                          mf_shape_str(4, sshape));
+    }
+    return MF_OK;
+}
+
+/* saved: q, k, v, p (all contiguous); farg[0] = scale */
+static mf_status attention_backward(mf_node *n, const mf_tensor *g, mf_tensor **gin) {
+    const mf_tensor *q = n->saved[0], *k = n->saved[1], *v = n->saved[2], *p = n->saved[3];
+    const mf_backend *be;
+    MF_TRY(mf_backend_of(q, &be));
+    mf_status (*fn)(mf_tensor *, mf_tensor *, mf_tensor *, mf_tensor *, const mf_tensor *, const mf_tensor *,
+                    const mf_tensor *, const mf_tensor *, const mf_tensor *, double);
+    MF_KERNEL(fn, be, attention, backward, n->op);
+    mf_tensor *gc = NULL, *g4[4] = {NULL, NULL, NULL, NULL};
+    const mf_tensor *like[4] = {q, k, v, p};
+    mf_status st;
+    MF_CHECK(mf__contiguous_raw(g, &gc));
+    for (int i = 0; i < 4; i++)
+        if (n->in[i]) /* zeros: the kernel writes nothing when Lq == 0 */
+            MF_CHECK(q->shape[2] == 0 ? mf_tensor_zeros_like(like[i], &g4[i]) : mf_tensor_empty_like(like[i], &g4[i]));
+    MF_CHECK(fn(g4[0], g4[1], g4[2], g4[3], gc, q, k, v, p, n->farg[0]));
+    for (int i = 0; i < 3; i++) {
+        gin[i] = g4[i];
+        g4[i] = NULL;
+    }
+    if (g4[3])
+        MF_CHECK(mf_sum_to_shape(g4[3], n->in_ndim[3], n->in_shape[3], &gin[3]));
+cleanup:
+    mf_tensor_release(gc);
+    for (int i = 0; i < 4; i++)
+        mf_tensor_release(g4[i]);
+    return st;
+}
+
+mf_status mf_attention(const mf_tensor *q, const mf_tensor *k, const mf_tensor *v, const mf_tensor *bias,
+                       double scale, mf_tensor **out) {
+    int64_t sshape[4];
+    MF_TRY(check_args(q, k, v, bias, sshape));
+    if (!(scale > 0))
+        scale = q->shape[3] > 0 ? 1.0 / sqrt((double)q->shape[3]) : 1.0;
+    const mf_backend *be;
+    MF_TRY(mf_backend_of(q, &be));
+    mf_status (*fn)(mf_tensor *, mf_tensor *, const mf_tensor *, const mf_tensor *, const mf_tensor *,
+                    const mf_tensor *, double);
+    MF_KERNEL(fn, be, attention, forward, OP);
+    mf_tensor *qc = NULL, *kc = NULL, *vc = NULL, *bv = NULL, *p = NULL, *y = NULL;
+    mf_status st;
+    int64_t oshape[4] = {q->shape[0], q->shape[1], q->shape[2], v->shape[3]};
+    MF_CHECK(mf__contiguous_raw(q, &qc));
+    MF_CHECK(mf__contiguous_raw(k, &kc));
+    MF_CHECK(mf__contiguous_raw(v, &vc));
+    if (bias)
+        MF_CHECK(mf__expand_raw(bias, 4, sshape, &bv));
+    MF_CHECK(mf__new_like_shape(q, 4, sshape, q->dtype, &p));
+    MF_CHECK(mf__new_like_shape(q, 4, oshape, q->dtype, &y));
+    MF_CHECK(fn(y, p, qc, kc, vc, bv, scale));
+    mf_node *n;
+    mf_tensor *ins[4] = {(mf_tensor *)q, (mf_tensor *)k, (mf_tensor *)v, (mf_tensor *)bias};
+    MF_CHECK(mf_autograd_record(OP, y, 4, ins, attention_backward, &n));
+    if (n) {
+        n->farg[0] = scale;
+        MF_CHECK(mf_node_save(n, qc));
+        MF_CHECK(mf_node_save(n, kc));
+        MF_CHECK(mf_node_save(n, vc));
+        MF_CHECK(mf_node_save(n, p));
+    }
+    *out = y;
+    y = NULL;
+cleanup:
+    mf_tensor_release(qc);
+    mf_tensor_release(kc);
+    mf_tensor_release(vc);
+    mf_tensor_release(bv);
+    mf_tensor_release(p);
+    mf_tensor_release(y);
+    return st;
+}

@@ -1,0 +1,122 @@
+/* Batch normalisation over (N, C, ...) with PyTorch's semantics: batch
+ * statistics (biased variance) in training, running statistics blended in
+ * place with the unbiased variance, running statistics in eval; and its
+ * backward for x, weight and bias. Kernels: core/backend/<dev>/norm. */
+#include "core/backend/kern_norm.h"
+#include "core/ops/internal.h"
+
+/* A contiguous (N, C, S) view of x (copied when x is strided). */
+static mf_status as_ncs(const mf_tensor *x, mf_tensor **out) {
+    mf_tensor *c;
+    MF_TRY(mf__contiguous_raw(x, &c));
+    int64_t s = 1;
+    for (int d = 2; d < x->ndim; d++)
+        s *= x->shape[d];
+    int64_t shape[3] = {x->shape[0], x->shape[1], s}, stride[3] = {x->shape[1] * s, s, 1};
+    mf_status st = mf__view_raw(c, 3, shape, stride, c->offset, out);
+    mf_tensor_release(c);
+    return st;
+}
+
+static mf_status check_vec(const char *what, const mf_tensor *v, const mf_tensor *x) {
+    if (!v)
+        return MF_OK;
+    if (v->ndim != 1 || v->shape[0] != x->shape[1])
+        return MF_ERR(MF_ERR_SHAPE, "batch_norm: %s of shape %s does not match the %lld channels of input %s", what,
+                      MF_SHAPE(v), (long long)x->shape[1], MF_SHAPE(x));
+    MF_TRY(mf__same_dtype("batch_norm", v, x));
+    return mf__same_device("batch_norm", v, x);
+}
+
+/* saved: x, weight (may be empty), mean, invstd; iarg[0] = training */
+static mf_status batch_norm_backward(mf_node *n, const mf_tensor *g, mf_tensor **gin) {
+    const mf_backend *be;
+    MF_TRY(mf_backend_of(g, &be));
+    mf_status (*fn)(mf_tensor *, mf_tensor *, mf_tensor *, const mf_tensor *, const mf_tensor *, const mf_tensor *,
+                    const mf_tensor *, const mf_tensor *, bool);
+    MF_KERNEL(fn, be, norm, batch_backward, n->op);
+    const mf_tensor *x3 = n->saved[0]; /* (N, C, S) */
+    mf_tensor *g3 = NULL, *gx = NULL, *gx3 = NULL, *gw = NULL, *gb = NULL;
+    mf_status st;
+    MF_CHECK(as_ncs(g, &g3));
+    int64_t C = x3->shape[1];
+    if (n->in[0]) {
+        MF_CHECK(mf__new_like_shape(x3, n->in_ndim[0], n->in_shape[0], x3->dtype, &gx));
+        MF_CHECK(as_ncs(gx, &gx3));
+    }
+    if (n->in[1])
+        MF_CHECK(mf__new_like_shape(x3, 1, &C, x3->dtype, &gw));
+    if (n->in[2])
+        MF_CHECK(mf__new_like_shape(x3, 1, &C, x3->dtype, &gb));
+    MF_CHECK(fn(gx3, gw, gb, g3, x3, n->saved[2], n->saved[3], n->saved[1], n->iarg[0] != 0));
+    gin[0] = gx;
+    gin[1] = gw;
+    gin[2] = gb;
+    gx = gw = gb = NULL;
+cleanup:
+    mf_tensor_release(g3);
+    mf_tensor_release(gx3);
+    mf_tensor_release(gx);
+    mf_tensor_release(gw);
+    mf_tensor_release(gb);
+    return st;
+}
+
+mf_status mf_batch_norm(const mf_tensor *x, mf_tensor *running_mean, mf_tensor *running_var,
+                        const mf_tensor *weight, const mf_tensor *bias, bool training, double momentum, double eps,
+                        mf_tensor **out) {
+    MF_TRY(mf__need_float("batch_norm", x));
+    if (x->ndim < 2)
+        return MF_ERR(MF_ERR_SHAPE, "batch_norm: input must be (N, C, ...), got shape %s", MF_SHAPE(x));
+    MF_TRY(check_vec("weight", weight, x));
+    MF_TRY(check_vec("bias", bias, x));
+    MF_TRY(check_vec("running_mean", running_mean, x));
+    MF_TRY(check_vec("running_var", running_var, x));
+    if (!(eps >= 0))
+        return MF_ERR(MF_ERR_INVALID, "batch_norm: eps must be >= 0, got %g", eps);
+    int64_t per_channel = mf_tensor_numel(x) / (x->shape[1] ? x->shape[1] : 1);
+    if (training && per_channel < 2)
+        return MF_ERR(MF_ERR_SHAPE, "batch_norm: training needs more than one value per channel, got input %s",
+                      MF_SHAPE(x));
+    if (!training && (!running_mean || !running_var))
+        return MF_ERR(MF_ERR_INVALID, "batch_norm: eval mode needs running_mean and running_var");
+    const mf_backend *be;
+    MF_TRY(mf_backend_of(x, &be));
+    mf_status (*fn)(mf_tensor *, mf_tensor *, mf_tensor *, const mf_tensor *, const mf_tensor *, const mf_tensor *,
+                    mf_tensor *, mf_tensor *, bool, double, double);
+    MF_KERNEL(fn, be, norm, batch_forward, "batch_norm");
+    int64_t C = x->shape[1];
+    mf_tensor *x3 = NULL, *y = NULL, *y3 = NULL, *mean = NULL, *invstd = NULL, *wc = NULL, *bc = NULL;
+    mf_node *node;
+    mf_status st;
+    MF_CHECK(as_ncs(x, &x3));
+    MF_CHECK(mf__new_like_shape(x, x->ndim, x->shape, x->dtype, &y));
+    MF_CHECK(as_ncs(y, &y3));
+    MF_CHECK(mf__new_like_shape(x, 1, &C, x->dtype, &mean));
+    MF_CHECK(mf__new_like_shape(x, 1, &C, x->dtype, &invstd));
+    if (weight)
+        MF_CHECK(mf__contiguous_raw(weight, &wc));
+    if (bias)
+        MF_CHECK(mf__contiguous_raw(bias, &bc));
+    MF_CHECK(fn(y3, mean, invstd, x3, wc, bc, running_mean, running_var, training, momentum, eps));
+    mf_tensor *ins[3] = {(mf_tensor *)x, (mf_tensor *)weight, (mf_tensor *)bias};
+    MF_CHECK(mf_autograd_record("batch_norm", y, 3, ins, batch_norm_backward, &node));
+    if (node) {
+        MF_CHECK(mf_node_save(node, x3));
+        MF_CHECK(mf_node_save(node, wc));
+        MF_CHECK(mf_node_save(node, mean));
+        MF_CHECK(mf_node_save(node, invstd));
+        node->iarg[0] = training;
+    }
+    *out = y;
+    y = NULL;
+cleanup:
+    mf_tensor_release(x3);
+    mf_tensor_release(y);
+    mf_tensor_release(y3);
+    mf_tensor_release(mean);
+    mf_tensor_release(invstd);
+    mf_tensor_release(wc);
+    mf_tensor_release(bc);
+    return st;
+}

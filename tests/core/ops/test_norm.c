@@ -1,0 +1,247 @@
+/* Batch, layer and group norm: PyTorch golden values for outputs, input
+ * and affine gradients and running statistics (f64, and f32 for the fast
+ * path), finite-difference gradients, bad input. Cases mirror
+ * tools/fixtures/gen_norm.py. */
+#include <math.h>
+#include <string.h>
+
+#include "tests/core/ops/golden.h"
+
+#define FX "norm.safetensors"
+
+typedef enum { BN, LN, GN } kind;
+
+typedef struct {
+    const char *name;
+    kind k;
+    bool affine;
+    bool training;
+    double momentum, eps;
+    int64_t arg; /* layer norm: n_norm; group norm: groups */
+    mf_tensor *rm, *rv; /* batch norm running stats (may be NULL) */
+} ncase;
+
+/* inputs: x, weight, bias (weight/bias NULL without affine) */
+static mf_status run_case(void *ctx, mf_tensor *const *in, mf_tensor **out) {
+    const ncase *c = ctx;
+    const mf_tensor *w = c->affine ? in[1] : NULL, *b = c->affine ? in[2] : NULL;
+    switch (c->k) {
+    case BN: return mf_batch_norm(in[0], c->rm, c->rv, w, b, c->training, c->momentum, c->eps, out);
+    case LN: return mf_layer_norm(in[0], (int)c->arg, w, b, c->eps, out);
+    case GN: return mf_group_norm(in[0], c->arg, w, b, c->eps, out);
+    }
+    return MF_ERR_INVALID;
+}
+
+static ncase cases[] = {
+    {"bn_train", BN, true, true, 0.1, 1e-5, 0, NULL, NULL},
+    {"bn_eval", BN, true, false, 0.1, 1e-5, 0, NULL, NULL},
+    {"bn_plain", BN, false, true, 0.1, 1e-3, 0, NULL, NULL},
+    {"ln_affine", LN, true, false, 0, 1e-5, 2, NULL, NULL},
+    {"ln_plain", LN, false, false, 0, 1e-3, 1, NULL, NULL},
+    {"gn_affine", GN, true, false, 0, 1e-5, 3, NULL, NULL},
+    {"gn_plain", GN, false, false, 0, 1e-3, 2, NULL, NULL},
+};
+#define N_CASES (sizeof cases / sizeof cases[0])
+
+/* Running stats of a batch norm case in dtype dt: the pre-update values
+ * for training cases, the fixed ones for eval. */
+static void load_running(ncase *c, mf_dtype dt) {
+    c->rm = c->rv = NULL;
+    if (c->k != BN || !strcmp(c->name, "bn_plain"))
+        return;
+    bool train = c->training;
+    c->rm = t_golden_load(FX, c->name, train ? "rm0" : "rm", dt);
+    c->rv = t_golden_load(FX, c->name, train ? "rv0" : "rv", dt);
+}
+
+static void check_case(ncase *c, mf_dtype dt) {
+    double atol = dt == MF_F64 ? 1e-12 : 2e-5, rtol = dt == MF_F64 ? 1e-10 : 1e-4;
+    load_running(c, dt);
+    mf_tensor *in[3] = {t_param(t_golden_load(FX, c->name, "x", dt)), NULL, NULL};
+    if (c->affine) {
+        in[1] = t_param(t_golden_load(FX, c->name, "w", dt));
+        in[2] = t_param(t_golden_load(FX, c->name, "b", dt));
+    }
+    mf_tensor *y;
+    MF_OK_OR_FAIL(run_case(c, in, &y));
+    const char *fields[] = {"y", "gx", "gw", "gb"};
+    mf_tensor *got[4] = {y, NULL, NULL, NULL};
+    mf_tensor *g = t_golden_load(FX, c->name, "g", dt);
+    MF_OK_OR_FAIL(mf_backward(y, g, false));
+    for (int i = 0; i < 3; i++)
+        got[i + 1] = in[i] ? in[i]->grad : NULL;
+    char what[128];
+    for (int i = 0; i < 4; i++) {
+        if (!got[i] && i >= 2)
+            continue;
+        cr_assert_not_null(got[i], "%s: missing %s", c->name, fields[i]);
+        mf_tensor *want = t_golden_load(FX, c->name, fields[i], MF_F64);
+        snprintf(what, sizeof what, "%s.%s (%s)", c->name, fields[i], mf_dtype_name(dt));
+        t_assert_close(got[i], want, atol, rtol, what);
+        mf_tensor_release(want);
+    }
+    if (c->training && c->rm) { /* updated in place, unbiased variance */
+        mf_tensor *rm = t_golden_load(FX, c->name, "rm", MF_F64), *rv = t_golden_load(FX, c->name, "rv", MF_F64);
+        snprintf(what, sizeof what, "%s running_mean (%s)", c->name, mf_dtype_name(dt));
+        t_assert_close(c->rm, rm, atol, rtol, what);
+        snprintf(what, sizeof what, "%s running_var (%s)", c->name, mf_dtype_name(dt));
+        t_assert_close(c->rv, rv, atol, rtol, what);
+        mf_tensor_release(rm);
+        mf_tensor_release(rv);
+    }
+    for (int i = 0; i < 3; i++)
+        mf_tensor_release(in[i]);
+    mf_tensor_release(y);
+    mf_tensor_release(g);
+    mf_tensor_clear(&c->rm);
+    mf_tensor_clear(&c->rv);
+}
+
+Test(norm, outputs_and_grads_match_torch_in_f64) {
+    for (size_t i = 0; i < N_CASES; i++)
+        check_case(&cases[i], MF_F64);
+}
+
+Test(norm, outputs_and_grads_match_torch_in_f32) {
+    for (size_t i = 0; i < N_CASES; i++)
+        check_case(&cases[i], MF_F32);
+}
+
+Test(norm, grads_match_finite_difference_for_every_op_and_mode) {
+    for (size_t i = 0; i < N_CASES; i++) {
+        ncase *c = &cases[i];
+        load_running(c, MF_F64);
+        mf_tensor *in[3] = {t_param(t_golden_load(FX, c->name, "x", MF_F64)), NULL, NULL};
+        int n = 1;
+        if (c->affine) {
+            in[1] = t_param(t_golden_load(FX, c->name, "w", MF_F64));
+            in[2] = t_param(t_golden_load(FX, c->name, "b", MF_F64));
+            n = 3;
+        }
+        if (c->training) { /* running stats would drift across the perturbed evaluations */
+            mf_tensor_clear(&c->rm);
+            mf_tensor_clear(&c->rv);
+        }
+        t_gradcheck(c->name, run_case, c, n, in, 1e-6, 1e-8, 1e-5);
+        for (int k = 0; k < 3; k++)
+            mf_tensor_release(in[k]);
+        mf_tensor_clear(&c->rm);
+        mf_tensor_clear(&c->rv);
+    }
+}
+
+Test(norm, batch_norm_running_stats_match_torch_after_three_steps) {
+    mf_dtype dts[2] = {MF_F64, MF_F32};
+    for (int t = 0; t < 2; t++) {
+        mf_tensor *rm = t_golden_load(FX, "bn_steps", "rm0", dts[t]), *rv = t_golden_load(FX, "bn_steps", "rv0", dts[t]);
+        for (int step = 0; step < 3; step++) {
+            char f[8];
+            snprintf(f, sizeof f, "x%d", step);
+            mf_tensor *x = t_golden_load(FX, "bn_steps", f, dts[t]), *y;
+            MF_OK_OR_FAIL(mf_batch_norm(x, rm, rv, NULL, NULL, true, 0.3, 1e-5, &y));
+            mf_tensor_release(x);
+            mf_tensor_release(y);
+        }
+        mf_tensor *wm = t_golden_load(FX, "bn_steps", "rm", MF_F64), *wv = t_golden_load(FX, "bn_steps", "rv", MF_F64);
+        double tol = dts[t] == MF_F64 ? 1e-12 : 1e-5;
+        t_assert_close(rm, wm, tol, tol, "running_mean after 3 steps");
+        t_assert_close(rv, wv, tol, tol, "running_var after 3 steps");
+        mf_tensor_release(rm);
+        mf_tensor_release(rv);
+        mf_tensor_release(wm);
+        mf_tensor_release(wv);
+    }
+}
+
+Test(norm, layer_norm_rows_have_zero_mean_and_unit_variance_in_f32) {
+    mf_tensor *x = t_uniform(4, 2, (int64_t[]){64, 257}, MF_F32, 100, 101), *y, *m, *v;
+    MF_OK_OR_FAIL(mf_layer_norm(x, 1, NULL, NULL, 0.0, &y));
+    MF_OK_OR_FAIL(mf_mean(y, 1, (int[]){1}, false, &m));
+    for (int64_t i = 0; i < 64; i++)
+        cr_assert(fabs(mf_tensor_get_flat(m, i)) < 1e-5, "row %lld mean %g", (long long)i, mf_tensor_get_flat(m, i));
+    MF_OK_OR_FAIL(mf_mul(y, y, &v));
+    mf_tensor_release(m);
+    MF_OK_OR_FAIL(mf_mean(v, 1, (int[]){1}, false, &m));
+    for (int64_t i = 0; i < 64; i++)
+        cr_assert(fabs(mf_tensor_get_flat(m, i) - 1) < 1e-3, "row %lld var %g", (long long)i,
+                  mf_tensor_get_flat(m, i));
+    mf_tensor_release(x);
+    mf_tensor_release(y);
+    mf_tensor_release(m);
+    mf_tensor_release(v);
+}
+
+Test(norm, weight_channel_mismatch_is_a_shape_error) {
+    mf_tensor *x = t_uniform(1, 4, (int64_t[]){2, 3, 4, 4}, MF_F32, 0, 1), *w = t_uniform(2, 1, (int64_t[]){4}, MF_F32, 0, 1);
+    mf_tensor *y = NULL;
+    cr_assert_eq(mf_batch_norm(x, NULL, NULL, w, NULL, true, 0.1, 1e-5, &y), MF_ERR_SHAPE);
+    cr_assert(strstr(mf_last_error(), "batch_norm") && strstr(mf_last_error(), "[4]"), "%s", mf_last_error());
+    cr_assert_eq(mf_group_norm(x, 3, w, NULL, 1e-5, &y), MF_ERR_SHAPE);
+    cr_assert(strstr(mf_last_error(), "group_norm"), "%s", mf_last_error());
+    cr_assert_eq(mf_layer_norm(x, 2, w, NULL, 1e-5, &y), MF_ERR_SHAPE);
+    cr_assert(strstr(mf_last_error(), "layer_norm"), "%s", mf_last_error());
+    cr_assert_null(y);
+    mf_tensor_release(x);
+    mf_tensor_release(w);
+}
+
+Test(norm, groups_that_do_not_divide_channels_are_a_shape_error) {
+    mf_tensor *x = t_uniform(1, 3, (int64_t[]){2, 6, 5}, MF_F32, 0, 1), *y = NULL;
+    cr_assert_eq(mf_group_norm(x, 4, NULL, NULL, 1e-5, &y), MF_ERR_SHAPE);
+    cr_assert(strstr(mf_last_error(), "group_norm") && strstr(mf_last_error(), "4 groups"), "%s", mf_last_error());
+    cr_assert_eq(mf_group_norm(x, 0, NULL, NULL, 1e-5, &y), MF_ERR_SHAPE);
+    cr_assert_null(y);
+    mf_tensor_release(x);
+}
+
+Test(norm, wrong_rank_and_degenerate_batches_are_rejected) {
+    mf_tensor *v = t_uniform(1, 1, (int64_t[]){5}, MF_F32, 0, 1), *one = t_uniform(2, 3, (int64_t[]){1, 3, 1}, MF_F32, 0, 1);
+    mf_tensor *y = NULL;
+    cr_assert_eq(mf_batch_norm(v, NULL, NULL, NULL, NULL, true, 0.1, 1e-5, &y), MF_ERR_SHAPE);
+    cr_assert(strstr(mf_last_error(), "batch_norm") && strstr(mf_last_error(), "[5]"), "%s", mf_last_error());
+    cr_assert_eq(mf_batch_norm(one, NULL, NULL, NULL, NULL, true, 0.1, 1e-5, &y), MF_ERR_SHAPE);
+    cr_assert(strstr(mf_last_error(), "more than one value"), "%s", mf_last_error());
+    cr_assert_eq(mf_batch_norm(one, NULL, NULL, NULL, NULL, false, 0.1, 1e-5, &y), MF_ERR_INVALID);
+    cr_assert_eq(mf_layer_norm(v, 2, NULL, NULL, 1e-5, &y), MF_ERR_SHAPE);
+    cr_assert(strstr(mf_last_error(), "layer_norm"), "%s", mf_last_error());
+    cr_assert_eq(mf_group_norm(v, 1, NULL, NULL, 1e-5, &y), MF_ERR_SHAPE);
+    cr_assert_null(y);
+    mf_tensor_release(v);
+    mf_tensor_release(one);
+}
+
+Test(norm, strided_input_gives_the_same_result_as_contiguous) {
+    mf_tensor *x = t_uniform(8, 4, (int64_t[]){3, 4, 6, 5}, MF_F32, -1, 1);
+    mf_tensor *xt, *xc, *a, *b;
+    MF_OK_OR_FAIL(mf_transpose(x, 2, 3, &xt));
+    MF_OK_OR_FAIL(mf_contiguous(xt, &xc));
+    MF_OK_OR_FAIL(mf_group_norm(xt, 2, NULL, NULL, 1e-5, &a));
+    MF_OK_OR_FAIL(mf_group_norm(xc, 2, NULL, NULL, 1e-5, &b));
+    t_assert_close(a, b, 1e-6, 1e-5, "group_norm on a transposed view");
+    mf_tensor_release(a);
+    mf_tensor_release(b);
+    MF_OK_OR_FAIL(mf_layer_norm(xt, 2, NULL, NULL, 1e-5, &a));
+    MF_OK_OR_FAIL(mf_layer_norm(xc, 2, NULL, NULL, 1e-5, &b));
+    t_assert_close(a, b, 1e-6, 1e-5, "layer_norm on a transposed view");
+    mf_tensor_release(x);
+    mf_tensor_release(xt);
+    mf_tensor_release(xc);
+    mf_tensor_release(a);
+    mf_tensor_release(b);
+}
+
+Test(norm, eval_mode_leaves_the_running_stats_alone) {
+    mf_tensor *x = t_uniform(8, 3, (int64_t[]){4, 2, 5}, MF_F32, -1, 1), *y;
+    mf_tensor *rm = t_from(1, (int64_t[]){2}, MF_F32, (double[]){0.25, -0.5});
+    mf_tensor *rv = t_from(1, (int64_t[]){2}, MF_F32, (double[]){2.0, 0.5});
+    MF_OK_OR_FAIL(mf_batch_norm(x, rm, rv, NULL, NULL, false, 0.1, 0.0, &y));
+    cr_assert(mf_tensor_get_flat(rm, 0) == 0.25 && mf_tensor_get_flat(rv, 1) == 0.5);
+    /* y = (x - rm) / sqrt(rv) */
+    double want = (mf_tensor_get_flat(x, 5) + 0.5) / sqrt(0.5);
+    cr_assert(fabs(mf_tensor_get_flat(y, 5) - want) < 1e-6, "%g vs %g", mf_tensor_get_flat(y, 5), want);
+    mf_tensor_release(x);
+    mf_tensor_release(y);
+    mf_tensor_release(rm);
+    mf_tensor_release(rv);
+}
