@@ -390,7 +390,7 @@ void mf_loader_free(mf_loader *l) {
     stop_workers(l);
     pthread_mutex_destroy(&l->mu);
     pthread_cond_destroy(&l->cv);
-    mf_source_free(l->src);
+    mf_source_release(l->src);
     mf_pipeline_free(l->pipe);
     for (int v = 0; v < l->n_views; v++)
         mf_pipeline_free(l->views[v]);
@@ -500,7 +500,7 @@ mf_status mf_loader_new(mf_source *src, mf_pipeline *pipe, int n_views, mf_pipel
     *out = l;
     return MF_OK;
 fail:
-    mf_source_free(src);
+    mf_source_release(src);
     mf_pipeline_free(pipe);
     for (int v = 0; v < n_views; v++)
         mf_pipeline_free(views[v]);

@@ -97,7 +97,7 @@ mf_status mf_loader_from_cfg(mf_cfg *sec, uint64_t seed, mf_loader **out) {
     return st;
 cleanup:
     free(w);
-    mf_source_free(src);
+    mf_source_release(src);
     mf_pipeline_free(pipe);
     for (int i = 0; i < nv; i++)
         mf_pipeline_free(views[i]);

@@ -35,7 +35,7 @@ mf_status mf_source_get(const mf_source *s, int64_t index, mf_rng *rng, mf_sampl
     return st;
 }
 
-void mf_source_free(mf_source *s) {
+void mf_source_release(mf_source *s) {
     if (!s)
         return;
     if (s->destroy)

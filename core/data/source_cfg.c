@@ -40,7 +40,7 @@ static const mf_schema schemas[] = {SCHEMA("phantom2d", k_ph2),       SCHEMA("ph
                                     SCHEMA("manifest", k_man),        SCHEMA("slices", k_slices)};
 #define NS ((int)(sizeof schemas / sizeof schemas[0]))
 
-const mf_schema *mf_source_schema(const char *type) {
+const mf_schema *mf_source_type_schema(const char *type) {
     for (int i = 0; i < NS; i++)
         if (type && !strcmp(schemas[i].name, type))
             return &schemas[i];
@@ -52,7 +52,7 @@ mf_status mf_source_from_cfg(mf_cfg *sec, uint64_t seed, mf_source **out) {
     if (!sec || sec->kind != MF_CFG_MAP || mf_cfg_get_string(sec, "type", NULL, &type) != MF_OK || !type)
         return MF_ERR(MF_ERR_CONFIG, "%s: %s: a source is a map with a 'type'", sec ? mf_cfg_where(sec) : "?",
                       sec ? mf_cfg_path(sec) : "source");
-    const mf_schema *sc = mf_source_schema(type);
+    const mf_schema *sc = mf_source_type_schema(type);
     if (!sc) {
         const char *names[NS];
         for (int i = 0; i < NS; i++)

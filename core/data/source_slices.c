@@ -17,7 +17,7 @@ typedef struct slices_ctx {
 
 static void slices_destroy(mf_source *s) {
     slices_ctx *c = s->ctx;
-    mf_source_free(c->vol);
+    mf_source_release(c->vol);
     free(c);
 }
 
@@ -125,7 +125,7 @@ mf_status mf_source_slices(mf_source *volumes, mf_plane plane, double fg_prob, i
     if (st != MF_OK) {
         free(s);
         free(c);
-        mf_source_free(volumes);
+        mf_source_release(volumes);
         return st;
     }
     c->vol = volumes;

@@ -143,7 +143,7 @@ struct mf_source {
     void *ctx;
 };
 mf_status mf_source_get(const mf_source *s, int64_t index, mf_rng *rng, mf_sample *out);
-void mf_source_free(mf_source *s);
+void mf_source_release(mf_source *s);
 
 mf_status mf_source_phantom(const mf_phantom_opts *o, uint64_t seed, int64_t count, mf_source **out);
 /* Sample i of a phantom source is generator index offset + i (disjoint
@@ -166,7 +166,7 @@ mf_status mf_source_slices(mf_source *volumes, mf_plane plane, double fg_prob, i
  * set stays fixed while the run's seed varies the augmentations. */
 mf_status mf_source_from_cfg(mf_cfg *section, uint64_t seed, mf_source **out);
 /* Schema of a source type, or NULL. */
-const mf_schema *mf_source_schema(const char *type);
+const mf_schema *mf_source_type_schema(const char *type);
 
 #ifdef __cplusplus
 }

@@ -94,7 +94,7 @@ Test(manifest, missing_files_are_errors_naming_them) {
     mf_sample smp;
     cr_assert_neq(mf_source_get(s, 0, NULL, &smp), MF_OK);
     cr_assert(strstr(mf_last_error(), "m.csv:2") && strstr(mf_last_error(), "missing.png"), "%s", mf_last_error());
-    mf_source_free(s);
+    mf_source_release(s);
     unlink(path);
     rmdir(dir);
 }
@@ -131,7 +131,7 @@ Test(manifest, folders_of_classes_and_of_images_with_masks) {
     cr_assert_eq(smp.label, 1);
     cr_assert_eq(smp.image->shape[1], 16);
     mf_sample_clear(&smp);
-    mf_source_free(s);
+    mf_source_release(s);
     /* seg folder: images/ and masks/ */
     char seg[600];
     snprintf(seg, sizeof seg, "%s/seg", dir);
@@ -143,7 +143,7 @@ Test(manifest, folders_of_classes_and_of_images_with_masks) {
     cr_assert_eq(smp.mask->ndim, 2);
     cr_assert_gt(mf_tensor_get_flat(smp.mask, 8 * 16 + 8), 0);
     mf_sample_clear(&smp);
-    mf_source_free(s);
+    mf_source_release(s);
     char p[700];
     snprintf(p, sizeof p, "%s/masks/img1.png", seg);
     unlink(p);
@@ -202,7 +202,7 @@ Test(manifest, med3dinsight_rows_give_volume_slice_plane_and_text_embedding) {
     mf_sample smp;
     cr_assert_neq(mf_source_get(s, 1, NULL, &smp), MF_OK);
     cr_assert(strstr(mf_last_error(), "m.jsonl:2") && strstr(mf_last_error(), "bad.nii.gz"), "%s", mf_last_error());
-    mf_source_free(s);
+    mf_source_release(s);
     mf_tensor *small = t_from(3, (int64_t[]){2, 2, 2}, MF_U8, (double[]){0, 1, 0, 1, 0, 1, 0, 1});
     snprintf(p, sizeof p, "%s/small.nii.gz", dir);
     MF_OK_OR_FAIL(mf_nifti_write(p, small, aff));
@@ -211,7 +211,7 @@ Test(manifest, med3dinsight_rows_give_volume_slice_plane_and_text_embedding) {
     cr_assert_eq(s->dims, 3);
     cr_assert_eq(mf_source_get(s, 0, NULL, &smp), MF_ERR_SHAPE);
     cr_assert(strstr(mf_last_error(), "m.jsonl:1") && strstr(mf_last_error(), "does not match"), "%s", mf_last_error());
-    mf_source_free(s);
+    mf_source_release(s);
     mf_tensor_release(small);
     mf_tensor_release(v);
     char cmd[300];
