@@ -40,8 +40,26 @@ typedef struct mf_loader mf_loader;
  * "plane"/"slice" for slice sources, "text_embedding" when present. */
 mf_status mf_loader_new(mf_source *src, mf_pipeline *pipe, int n_views, mf_pipeline **views,
                         const mf_loader_opts *o, mf_loader **out);
-/* From a `data.<split>` section: {source: {...}, transforms: [...],
- * views: [{count: n, transforms: [...]}], batch_size, workers, ...}. */
+/* From a `data.<split>` section, e.g. LVM-Med's multi-crop:
+ *
+ *   train:
+ *     source: {type: phantom2d, size: 64, count: 512}
+ *     views:
+ *       - count: 2                      # global views -> view0, view1
+ *         transforms:
+ *           - {name: random_resized_crop, size: 64, scale: [0.4, 1.0]}
+ *           - {name: hflip}
+ *           - {name: color_jitter}
+ *           - {name: gaussian_blur}
+ *           - {name: normalize, mean: [0.5], std: [0.25]}
+ *       - count: 4                      # local views -> view2..view5
+ *         transforms: [{name: random_resized_crop, size: 32, scale: [0.05, 0.4]}]
+ *     batch_size: 32
+ *     workers: 2
+ *
+ * Without `views`, `transforms` gives "image". Validation phantoms take a
+ * disjoint `offset:`. Keys are checked (mf_loader_schema, and one schema per
+ * source type and transform): unknown keys are errors naming file:line. */
 mf_status mf_loader_from_cfg(mf_cfg *section, uint64_t seed, mf_loader **out);
 const mf_schema *mf_loader_schema(void);
 
