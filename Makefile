@@ -5,7 +5,7 @@ BUILD ?= build
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
-.PHONY: all deps configure build run test sanitize bench clean
+.PHONY: all deps configure build run test sanitize bench fuzz clean
 
 all: build
 
@@ -41,6 +41,22 @@ sanitize: deps
 bench: build
 	bench/cpu/run_resnet50.sh $(BUILD)
 	bench/cpu/run.sh $(BUILD)
+
+# libFuzzer targets (clang): the manifest parser and the image readers,
+# instrumented and linked against the library, ~20 s each.
+FUZZ_CC ?= clang
+FUZZ_TIME ?= 20
+FUZZ_FLAGS = -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -DMEDFM_FUZZ -Isdk/include -I. -I/usr/include/nifti
+FUZZ_LINK = -L$(BUILD)/lib -lmedfm -lcjson -lpng -ljpeg -Wl,-rpath,$(abspath $(BUILD))/lib
+fuzz: build
+	@command -v $(FUZZ_CC) >/dev/null || { echo "make fuzz needs clang (apt-get install clang)"; exit 1; }
+	mkdir -p $(BUILD)/fuzz/manifest $(BUILD)/fuzz/image
+	$(FUZZ_CC) $(FUZZ_FLAGS) tests/fuzz/fuzz_manifest.c core/data/manifest.c core/data/csv.c $(FUZZ_LINK) -o $(BUILD)/fuzz/fuzz_manifest
+	$(FUZZ_CC) $(FUZZ_FLAGS) tests/fuzz/fuzz_image.c core/data/image_read.c core/data/image_png.c core/data/image_jpeg.c $(FUZZ_LINK) -o $(BUILD)/fuzz/fuzz_image
+	cp tests/fuzz/corpus/manifest/* $(BUILD)/fuzz/manifest/
+	cp tests/fuzz/corpus/image/* $(BUILD)/fuzz/image/
+	ASAN_OPTIONS=detect_leaks=1 $(BUILD)/fuzz/fuzz_manifest -max_total_time=$(FUZZ_TIME) -max_len=4096 $(BUILD)/fuzz/manifest
+	ASAN_OPTIONS=detect_leaks=1 $(BUILD)/fuzz/fuzz_image -max_total_time=$(FUZZ_TIME) -max_len=65536 $(BUILD)/fuzz/image
 
 clean:
 	rm -rf $(BUILD) build-sanitize

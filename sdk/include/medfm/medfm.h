@@ -4,13 +4,17 @@
 #define MEDFM_MEDFM_H
 
 #include "medfm/autograd.h"
+#include "medfm/batch.h"
+#include "medfm/data.h"
 #include "medfm/image.h"
 #include "medfm/io.h"
+#include "medfm/loader.h"
 #include "medfm/optim.h"
 #include "medfm/ops.h"
 #include "medfm/parallel.h"
 #include "medfm/status.h"
 #include "medfm/tensor.h"
+#include "medfm/transforms.h"
 #include "medfm/version.h"
 #include "medfm/volume.h"
 
