@@ -1,0 +1,15 @@
+/* Helpers shared by the layer files in core/nn: parameter allocation and
+ * the typed view of a module. Not installed. */
+#ifndef MF_NN_INTERNAL_H
+#define MF_NN_INTERNAL_H
+
+#include "medfm/medfm.h"
+#include "medfm/nn.h"
+
+/* New f32 CPU tensor of zeros. */
+mf_status mf__nn_zeros(int ndim, const int64_t *shape, mf_tensor **out);
+/* Registers a fresh f32 tensor filled with `value` as a parameter. */
+mf_status mf__nn_param_const(mf_module *m, const char *name, int ndim, const int64_t *shape, double value,
+                             int *slot);
+
+#endif
