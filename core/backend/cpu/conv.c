@@ -1,5 +1,5 @@
 /* CPU conv kernels: im2col + GEMM, split over chunks of images on the medfm
- * pool with single-threaded OpenBLAS inside (core/backend/cpu/blas.h).
+ * pool with single-threaded OpenBLAS inside (policy: core/backend/cpu/blas.h).
  * Where an image has few output positions, a chunk of images is packed side
  * by side into one GEMM operand so the products stay wide; a 1x1 stride-1
  * unpadded conv on a single image is a plain GEMM on the tensor itself. */
@@ -11,6 +11,45 @@
 #include "core/backend/cpu/conv_im2col.h"
 #include "medfm/parallel.h"
 
+/* Per-thread scratch buffers that only grow: fresh multi-megabyte buffers
+ * on every call cost a page fault per 4 KiB, which dominated small convs.
+ * Freed when the thread exits (pthread key destructor). */
+#define MF_CONV_WS_SLOTS 3
+typedef struct {
+    void *p[MF_CONV_WS_SLOTS];
+    size_t n[MF_CONV_WS_SLOTS];
+} workspace;
+static _Thread_local workspace *tls_ws;
+static pthread_key_t ws_key;
+static pthread_once_t ws_once = PTHREAD_ONCE_INIT;
+
+static void ws_free(void *v) {
+    workspace *w = v;
+    for (int i = 0; i < MF_CONV_WS_SLOTS; i++)
+        free(w->p[i]);
+    free(w);
+}
+
+static void ws_key_init(void) { (void)pthread_key_create(&ws_key, ws_free); }
+
+/* Scratch of at least `bytes` in this thread's slot; NULL when out of memory. */
+static void *ws_get(int slot, size_t bytes) {
+    if (!tls_ws) {
+        pthread_once(&ws_once, ws_key_init);
+        tls_ws = calloc(1, sizeof *tls_ws);
+        if (!tls_ws)
+            return NULL;
+        (void)pthread_setspecific(ws_key, tls_ws);
+    }
+    if (tls_ws->n[slot] >= bytes && tls_ws->p[slot])
+        return tls_ws->p[slot];
+    free(tls_ws->p[slot]);
+    size_t n = (bytes + 4095) & ~(size_t)4095;
+    tls_ws->p[slot] = aligned_alloc(64, n ? n : 64);
+    tls_ws->n[slot] = tls_ws->p[slot] ? n : 0;
+    return tls_ws->p[slot];
+}
+
 /* Columns a GEMM operand should reach before packing images stops paying. */
 #define MF_CONV_TARGET_COLS 512
 
@@ -20,6 +59,7 @@ typedef struct {
     size_t es;
     int64_t cg, og, kc, P, I, nb, nchunks;
     bool direct; /* 1x1, stride 1, no padding */
+    bool par;    /* fewer chunks than threads: split each GEMM instead */
     const char *x, *w, *bias, *gy;
     char *y, *gx, *gw;
     pthread_mutex_t lock;
@@ -48,19 +88,13 @@ static void plan_init(plan *p, const mf_conv_geom *g, mf_dtype dt) {
     if (p->nb < 1)
         p->nb = 1;
     p->nchunks = (g->n + p->nb - 1) / p->nb;
+    p->par = p->nchunks < T;
     pthread_mutex_init(&p->lock, NULL);
 }
 
-/* Runs fn over all chunks: on the pool with single-threaded BLAS when there
- * are enough chunks to fill it, else serially with BLAS's own threads. */
+/* Runs fn over all chunks on the pool. */
 static mf_status plan_run(plan *p, mf_range_fn fn) {
-    if (p->nchunks > 1 && mf_num_threads() > 1) {
-        int prev = mf__blas_single();
-        mf_parallel_for(p->nchunks, 1, fn, p);
-        mf__blas_restore(prev);
-    } else {
-        fn(p, 0, p->nchunks);
-    }
+    mf_parallel_for(p->nchunks, 1, fn, p);
     pthread_mutex_destroy(&p->lock);
     return p->failed ? MF_ERR(MF_ERR_NOMEM, "conv: out of memory for the im2col buffers") : MF_OK;
 }
@@ -93,12 +127,12 @@ static void add_bias(const plan *p, char *t, int64_t n0, int64_t n1, int64_t cha
 /* Copies rows [c0, c0+rows) of images [n0, n0+nb) of t (channels x len per
  * image) into a (rows x nb*len) matrix, or back when `to_images`. */
 static void pack_images(const plan *p, char *t, int64_t channels, int64_t len, int64_t n0, int64_t nb, int64_t c0,
-                        int64_t rows, char *m, bool to_images) {
+                        int64_t rows, char *m, int64_t ld, bool to_images) {
     size_t bytes = (size_t)len * p->es;
     for (int64_t i = 0; i < nb; i++)
         for (int64_t r = 0; r < rows; r++) {
             char *img = AT(t, ((n0 + i) * channels + c0 + r) * len);
-            char *mat = AT(m, r * nb * len + i * len);
+            char *mat = AT(m, r * ld + i * len);
             if (to_images)
                 memcpy(img, mat, bytes);
             else
@@ -112,11 +146,11 @@ static void fwd_range(void *vp, int64_t begin, int64_t end) {
     plan *p = vp;
     const mf_conv_geom *g = p->g;
     int64_t cols = p->nb * p->P;
-    char *col = malloc((size_t)(p->kc * cols) * p->es);
-    char *tmp = p->nb > 1 ? malloc((size_t)(p->og * cols) * p->es) : NULL;
+    char *col = ws_get(0, (size_t)(p->kc * cols) * p->es);
+    char *tmp = p->nb > 1 ? ws_get(1, (size_t)(p->og * cols) * p->es) : NULL;
     if (!col || (p->nb > 1 && !tmp)) {
         fail(p);
-        goto done;
+        return;
     }
     for (int64_t ch = begin; ch < end; ch++) {
         int64_t n0 = ch * p->nb, nb = g->n - n0 < p->nb ? g->n - n0 : p->nb, ld = nb * p->P;
@@ -132,19 +166,16 @@ static void fwd_range(void *vp, int64_t begin, int64_t end) {
             }
             const char *A = AT(p->w, gi * p->og * p->kc);
             if (nb == 1) {
-                mf__gemm(p->dt, false, false, p->og, p->P, p->kc, 1.0, A, p->kc, B, ld, 0.0,
+                (p->par ? mf__gemm_par : mf__gemm)(p->dt, false, false, p->og, p->P, p->kc, 1.0, A, p->kc, B, ld, 0.0,
                          AT(p->y, (n0 * g->cout + gi * p->og) * p->P), p->P);
             } else {
-                mf__gemm(p->dt, false, false, p->og, ld, p->kc, 1.0, A, p->kc, B, ld, 0.0, tmp, ld);
-                pack_images(p, p->y, g->cout, p->P, n0, nb, gi * p->og, p->og, tmp, true);
+                (p->par ? mf__gemm_par : mf__gemm)(p->dt, false, false, p->og, ld, p->kc, 1.0, A, p->kc, B, ld, 0.0, tmp, ld);
+                pack_images(p, p->y, g->cout, p->P, n0, nb, gi * p->og, p->og, tmp, ld, true);
             }
         }
         if (p->bias)
             add_bias(p, p->y, n0, n0 + nb, g->cout, p->P);
     }
-done:
-    free(col);
-    free(tmp);
 }
 
 static mf_status cpu_forward(mf_tensor *y, const mf_tensor *x, const mf_tensor *w, const mf_tensor *bias,
@@ -162,11 +193,11 @@ static void bwd_data_range(void *vp, int64_t begin, int64_t end) {
     plan *p = vp;
     const mf_conv_geom *g = p->g;
     int64_t cols = p->nb * p->P;
-    char *col = malloc((size_t)(p->kc * cols) * p->es);
-    char *tmp = p->nb > 1 ? malloc((size_t)(p->og * cols) * p->es) : NULL;
+    char *col = ws_get(0, (size_t)(p->kc * cols) * p->es);
+    char *tmp = p->nb > 1 ? ws_get(1, (size_t)(p->og * cols) * p->es) : NULL;
     if (!col || (p->nb > 1 && !tmp)) {
         fail(p);
-        goto done;
+        return;
     }
     for (int64_t ch = begin; ch < end; ch++) {
         int64_t n0 = ch * p->nb, nb = g->n - n0 < p->nb ? g->n - n0 : p->nb, ld = nb * p->P;
@@ -175,16 +206,16 @@ static void bwd_data_range(void *vp, int64_t begin, int64_t end) {
             if (nb == 1) {
                 B = AT(p->gy, (n0 * g->cout + gi * p->og) * p->P);
             } else {
-                pack_images(p, (char *)p->gy, g->cout, p->P, n0, nb, gi * p->og, p->og, tmp, false);
+                pack_images(p, (char *)p->gy, g->cout, p->P, n0, nb, gi * p->og, p->og, tmp, ld, false);
                 B = tmp;
             }
             const char *A = AT(p->w, gi * p->og * p->kc); /* (og x kc), used transposed */
             if (p->direct && nb == 1) {
-                mf__gemm(p->dt, true, false, p->kc, p->P, p->og, 1.0, A, p->kc, B, ld, 0.0,
+                (p->par ? mf__gemm_par : mf__gemm)(p->dt, true, false, p->kc, p->P, p->og, 1.0, A, p->kc, B, ld, 0.0,
                          AT(p->gx, (n0 * g->cin + gi * p->cg) * p->I), p->I);
                 continue;
             }
-            mf__gemm(p->dt, true, false, p->kc, ld, p->og, 1.0, A, p->kc, B, ld, 0.0, col, ld);
+            (p->par ? mf__gemm_par : mf__gemm)(p->dt, true, false, p->kc, ld, p->og, 1.0, A, p->kc, B, ld, 0.0, col, ld);
             for (int64_t i = 0; i < nb; i++) {
                 char *img = AT(p->gx, ((n0 + i) * g->cin + gi * p->cg) * p->I);
                 memset(img, 0, (size_t)(p->cg * p->I) * p->es);
@@ -194,9 +225,6 @@ static void bwd_data_range(void *vp, int64_t begin, int64_t end) {
         if (p->bias)
             add_bias(p, p->gx, n0, n0 + nb, g->cin, p->I);
     }
-done:
-    free(col);
-    free(tmp);
 }
 
 static mf_status cpu_backward_data(mf_tensor *gx, const mf_tensor *gy, const mf_tensor *w, const mf_tensor *bias,
@@ -210,19 +238,59 @@ static mf_status cpu_backward_data(mf_tensor *gx, const mf_tensor *gy, const mf_
 
 /* -------------------------------------------------------- backward weight */
 
-/* Each worker accumulates its chunks into a private gradient, then adds it
- * to the shared one under the lock. */
+/* Two strategies. Where all images' columns fit in a modest buffer (deep
+ * layers, few positions), they are packed side by side once and one GEMM
+ * with OpenBLAS's threads writes gw: the product stays wide and no partial
+ * gradients exist. Otherwise (shallow layers: many positions, small
+ * weights) each worker accumulates its chunks into a private gradient that
+ * is added to the shared one under the lock. */
+#define MF_CONV_PACK_ALL_LIMIT ((int64_t)16 << 20) /* elements */
+
+typedef struct {
+    plan *p;
+    int64_t gi;
+    char *col, *gyall;
+} pack_all_ctx;
+
+static void pack_all_range(void *vc, int64_t begin, int64_t end) {
+    pack_all_ctx *c = vc;
+    plan *p = c->p;
+    const mf_conv_geom *g = p->g;
+    int64_t ld = g->n * p->P;
+    for (int64_t n = begin; n < end; n++) {
+        mf__im2col(p->dt, AT(p->x, (n * g->cin + c->gi * p->cg) * p->I), g, p->cg, AT(c->col, n * p->P), ld);
+        pack_images(p, (char *)p->gy, g->cout, p->P, n, 1, c->gi * p->og, p->og, AT(c->gyall, n * p->P), ld, false);
+    }
+}
+
+static mf_status bwd_weight_pack_all(plan *p) {
+    const mf_conv_geom *g = p->g;
+    int64_t ld = g->n * p->P;
+    pack_all_ctx c = {.p = p};
+    c.col = ws_get(0, (size_t)(p->kc * ld) * p->es);
+    c.gyall = ws_get(1, (size_t)(p->og * ld) * p->es);
+    if (!c.col || !c.gyall)
+        return MF_ERR(MF_ERR_NOMEM, "conv backward: out of memory for the im2col buffers");
+    for (c.gi = 0; c.gi < g->groups; c.gi++) {
+        mf_parallel_for(g->n, 1, pack_all_range, &c);
+        mf__gemm_par(p->dt, false, true, p->og, p->kc, ld, 1.0, c.gyall, ld, c.col, ld, 0.0,
+                 AT(p->gw, c.gi * p->og * p->kc), p->kc);
+    }
+    return MF_OK;
+}
+
 static void bwd_weight_range(void *vp, int64_t begin, int64_t end) {
     plan *p = vp;
     const mf_conv_geom *g = p->g;
     int64_t cols = p->nb * p->P, wsize = g->cout * p->kc;
-    char *col = malloc((size_t)(p->kc * cols) * p->es);
-    char *tmp = p->nb > 1 ? malloc((size_t)(p->og * cols) * p->es) : NULL;
-    char *part = calloc((size_t)wsize, p->es);
+    char *col = ws_get(0, (size_t)(p->kc * cols) * p->es);
+    char *tmp = p->nb > 1 ? ws_get(1, (size_t)(p->og * cols) * p->es) : NULL;
+    char *part = ws_get(2, (size_t)wsize * p->es);
     if (!col || !part || (p->nb > 1 && !tmp)) {
         fail(p);
-        goto done;
+        return;
     }
+    memset(part, 0, (size_t)wsize * p->es);
     for (int64_t ch = begin; ch < end; ch++) {
         int64_t n0 = ch * p->nb, nb = g->n - n0 < p->nb ? g->n - n0 : p->nb, ld = nb * p->P;
         for (int64_t gi = 0; gi < g->groups; gi++) {
@@ -230,7 +298,7 @@ static void bwd_weight_range(void *vp, int64_t begin, int64_t end) {
             if (nb == 1) {
                 A = AT(p->gy, (n0 * g->cout + gi * p->og) * p->P);
             } else {
-                pack_images(p, (char *)p->gy, g->cout, p->P, n0, nb, gi * p->og, p->og, tmp, false);
+                pack_images(p, (char *)p->gy, g->cout, p->P, n0, nb, gi * p->og, p->og, tmp, ld, false);
                 A = tmp;
             }
             if (p->direct && nb == 1) {
@@ -259,10 +327,6 @@ static void bwd_weight_range(void *vp, int64_t begin, int64_t end) {
             d[i] += s[i];
     }
     pthread_mutex_unlock(&p->lock);
-done:
-    free(col);
-    free(tmp);
-    free(part);
 }
 
 static mf_status cpu_backward_weight(mf_tensor *gw, const mf_tensor *x, const mf_tensor *gy,
@@ -270,6 +334,15 @@ static mf_status cpu_backward_weight(mf_tensor *gw, const mf_tensor *x, const mf
     plan p;
     plan_init(&p, g, gw->dtype);
     p.x = mf_tensor_data(x), p.gy = mf_tensor_data(gy), p.gw = mf_tensor_data(gw);
+    /* pack all when private gradients would move about as much memory as
+     * the columns themselves (wide weights, few positions) */
+    int64_t T = mf_num_threads();
+    bool fits = g->n * p.P * (p.kc + p.og) <= MF_CONV_PACK_ALL_LIMIT;
+    if (p.nchunks == 1 || (fits && 4 * T * g->cout >= g->n * p.P)) {
+        mf_status st = bwd_weight_pack_all(&p);
+        pthread_mutex_destroy(&p.lock);
+        return st;
+    }
     memset(p.gw, 0, (size_t)mf_tensor_numel(gw) * p.es);
     return plan_run(&p, bwd_weight_range);
 }

@@ -2,6 +2,7 @@
  * whose last two dims are a transposed matrix goes to BLAS as a transpose
  * flag, so matmul(a, b^T) and the backward products never copy. */
 #include <cblas.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -9,8 +10,12 @@
 #include "core/backend/kern_linalg.h"
 #include "medfm/parallel.h"
 
+static pthread_once_t blas_once = PTHREAD_ONCE_INIT;
+static void blas_single(void) { openblas_set_num_threads(1); }
+
 void mf__gemm(mf_dtype dt, bool ta, bool tb, int64_t m, int64_t n, int64_t k, double alpha, const void *a,
               int64_t lda, const void *b, int64_t ldb, double beta, void *c, int64_t ldc) {
+    pthread_once(&blas_once, blas_single);
     if (m <= 0 || n <= 0)
         return;
     if (k <= 0) { /* BLAS would still scale by beta; be explicit */
@@ -35,16 +40,52 @@ void mf__gemm(mf_dtype dt, bool ta, bool tb, int64_t m, int64_t n, int64_t k, do
                     (int)ldc);
 }
 
-int mf__blas_single(void) {
-    int prev = openblas_get_num_threads();
-    if (prev != 1)
-        openblas_set_num_threads(1);
-    return prev;
+typedef struct {
+    mf_dtype dt;
+    bool ta, tb, by_rows;
+    int64_t m, n, k, lda, ldb, ldc, step;
+    double alpha, beta;
+    const char *a, *b;
+    char *c;
+} par_ctx;
+
+static void par_range(void *vc, int64_t begin, int64_t end) {
+    const par_ctx *p = vc;
+    int64_t es = (int64_t)mf_dtype_size(p->dt);
+    for (int64_t part = begin; part < end; part++) {
+        int64_t lo = part * p->step, hi = lo + p->step;
+        if (p->by_rows) {
+            if (hi > p->m)
+                hi = p->m;
+            if (lo >= hi)
+                continue;
+            const char *a = p->a + (p->ta ? lo : lo * p->lda) * es;
+            mf__gemm(p->dt, p->ta, p->tb, hi - lo, p->n, p->k, p->alpha, a, p->lda, p->b, p->ldb, p->beta,
+                     p->c + lo * p->ldc * es, p->ldc);
+        } else {
+            if (hi > p->n)
+                hi = p->n;
+            if (lo >= hi)
+                continue;
+            const char *b = p->b + (p->tb ? lo * p->ldb : lo) * es;
+            mf__gemm(p->dt, p->ta, p->tb, p->m, hi - lo, p->k, p->alpha, p->a, p->lda, b, p->ldb, p->beta,
+                     p->c + lo * es, p->ldc);
+        }
+    }
 }
 
-void mf__blas_restore(int prev) {
-    if (prev != openblas_get_num_threads())
-        openblas_set_num_threads(prev);
+void mf__gemm_par(mf_dtype dt, bool ta, bool tb, int64_t m, int64_t n, int64_t k, double alpha, const void *a,
+                  int64_t lda, const void *b, int64_t ldb, double beta, void *c, int64_t ldc) {
+    int64_t T = mf_num_threads();
+    if (T <= 1 || (double)m * (double)n * (double)k < 1.0e6 || (m < 32 && n < 32)) {
+        mf__gemm(dt, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+        return;
+    }
+    par_ctx p = {dt, ta, tb, m >= n, m, n, k, lda, ldb, ldc, 0, alpha, beta, a, b, c};
+    int64_t len = p.by_rows ? m : n, align = p.by_rows ? 8 : 16;
+    p.step = (len + T - 1) / T;
+    p.step = (p.step + align - 1) / align * align;
+    mf_parallel_for((len + p.step - 1) / p.step, 1, par_range, &p);
 }
 
 /* BLAS description of a rows x cols matrix with strides (rs, cs), or false
@@ -68,7 +109,7 @@ typedef struct {
     double beta;
     int nb; /* batch dims */
     int64_t m, n, k;
-    bool ta, tb, copy_a, copy_b;
+    bool ta, tb, copy_a, copy_b, par;
     int64_t lda, ldb;
 } mm_ctx;
 
@@ -116,8 +157,8 @@ static void mm_range(void *vctx, int64_t begin, int64_t end) {
             pack(dt, B, c->k, c->n, c->b->stride[nd], c->b->stride[nd + 1], pb);
             B = pb, tb = false, ldb = c->n > 0 ? c->n : 1;
         }
-        mf__gemm(dt, ta, tb, c->m, c->n, c->k, 1.0, A, lda, B, ldb, c->beta, C0 + i * c->m * c->n * (int64_t)es,
-                 c->n > 0 ? c->n : 1);
+        (c->par ? mf__gemm_par : mf__gemm)(dt, ta, tb, c->m, c->n, c->k, 1.0, A, lda, B, ldb, c->beta,
+                                          C0 + i * c->m * c->n * (int64_t)es, c->n > 0 ? c->n : 1);
     }
     free(pa);
     free(pb);
@@ -136,13 +177,12 @@ static mf_status cpu_matmul(mf_tensor *out, const mf_tensor *a, const mf_tensor 
     if (batch == 0)
         return MF_OK;
     double flops = (double)c.m * (double)c.n * (double)c.k;
-    if (batch > 1 && flops < 4.0e6 && mf_num_threads() > 1) {
-        /* many small products: split the batch over the pool */
-        int prev = mf__blas_single();
+    if (batch >= mf_num_threads() || (batch > 1 && flops < 4.0e6)) {
+        /* enough products to split the batch over the pool */
         int64_t grain = (int64_t)(2.0e5 / (flops + 1.0)) + 1;
         mf_parallel_for(batch, grain, mm_range, &c);
-        mf__blas_restore(prev);
     } else {
+        c.par = true; /* few big products: split each one */
         mm_range(&c, 0, batch);
     }
     return MF_OK;

@@ -179,22 +179,48 @@ Test(conv, transposed_grads_match_finite_difference_with_output_padding) {
                    params(3, (int64_t[]){2, 1, 2}, (int64_t[]){0, 1, 0}, NULL, (int64_t[]){1, 0, 0}, 1), 14);
 }
 
-Test(conv, f32_agrees_with_f64) {
+/* Runs the conv with x, w as leaves and returns y, x.grad, w.grad as f64. */
+static void run_with_grads(const conv_case *c, mf_tensor *x, mf_tensor *w, const mf_tensor *gy64, mf_tensor **res) {
+    MF_OK_OR_FAIL(mf_tensor_set_requires_grad(x, true));
+    MF_OK_OR_FAIL(mf_tensor_set_requires_grad(w, true));
+    mf_tensor *y, *gy;
+    MF_OK_OR_FAIL(call_conv((void *)c, (mf_tensor *[]){x, w, NULL}, &y));
+    MF_OK_OR_FAIL(mf_to_dtype(gy64, x->dtype, &gy));
+    MF_OK_OR_FAIL(mf_backward(y, gy, false));
+    MF_OK_OR_FAIL(mf_to_dtype(y, MF_F64, &res[0]));
+    MF_OK_OR_FAIL(mf_to_dtype(x->grad, MF_F64, &res[1]));
+    MF_OK_OR_FAIL(mf_to_dtype(w->grad, MF_F64, &res[2]));
+    mf_tensor_release(y);
+    mf_tensor_release(gy);
+}
+
+Test(conv, f32_agrees_with_f64_forward_and_backward) {
     for (int tr = 0; tr < 2; tr++) {
-        int64_t xs[4] = {4, 6, 7, 7}, ws[4] = {6, 3, 3, 3};
-        mf_conv_params p = params(2, (int64_t[]){2, 2}, (int64_t[]){1, 1}, NULL, tr ? (int64_t[]){1, 1} : NULL, 2);
-        mf_tensor *x64 = t_uniform(40, 4, xs, MF_F64, -1, 1), *w64 = t_uniform(41, 4, ws, MF_F64, -1, 1);
-        mf_tensor *x32, *w32, *y32, *y64, *y32d;
-        MF_OK_OR_FAIL(mf_to_dtype(x64, MF_F32, &x32));
-        MF_OK_OR_FAIL(mf_to_dtype(w64, MF_F32, &w32));
-        conv_case c = {tr, p, true};
-        MF_OK_OR_FAIL(call_conv(&c, (mf_tensor *[]){x64, w64, NULL}, &y64));
-        MF_OK_OR_FAIL(call_conv(&c, (mf_tensor *[]){x32, w32, NULL}, &y32));
-        MF_OK_OR_FAIL(mf_to_dtype(y32, MF_F64, &y32d));
-        t_assert_close(y32d, y64, 1e-5, 1e-5, tr ? "conv_transpose f32" : "conv f32");
-        mf_tensor *all[] = {x64, w64, x32, w32, y32, y64, y32d};
-        for (size_t i = 0; i < 7; i++)
-            mf_tensor_release(all[i]);
+        for (int big = 0; big < 2; big++) { /* small: images packed; big: one image per GEMM */
+            int64_t hw = big ? 24 : 7;
+            int64_t xs[4] = {4, 6, hw, hw}, ws[4] = {6, 3, 3, 3};
+            mf_conv_params p = params(2, (int64_t[]){2, 2}, (int64_t[]){1, 1}, NULL, tr ? (int64_t[]){1, 1} : NULL, 2);
+            mf_tensor *x64 = t_uniform(40, 4, xs, MF_F64, -1, 1), *w64 = t_uniform(41, 4, ws, MF_F64, -1, 1);
+            mf_tensor *x32, *w32;
+            MF_OK_OR_FAIL(mf_to_dtype(x64, MF_F32, &x32));
+            MF_OK_OR_FAIL(mf_to_dtype(w64, MF_F32, &w32));
+            conv_case c = {tr, p, true};
+            mf_tensor *y;
+            MF_OK_OR_FAIL(call_conv(&c, (mf_tensor *[]){x64, w64, NULL}, &y));
+            mf_tensor *gy = t_uniform(42, y->ndim, y->shape, MF_F64, -1, 1);
+            mf_tensor *r64[3], *r32[3];
+            run_with_grads(&c, x64, w64, gy, r64);
+            run_with_grads(&c, x32, w32, gy, r32);
+            const char *what[3] = {"y", "grad x", "grad w"};
+            for (int i = 0; i < 3; i++) {
+                t_assert_close(r32[i], r64[i], 1e-4, 1e-4, what[i]);
+                mf_tensor_release(r32[i]);
+                mf_tensor_release(r64[i]);
+            }
+            mf_tensor *all[] = {x64, w64, x32, w32, y, gy};
+            for (size_t i = 0; i < 6; i++)
+                mf_tensor_release(all[i]);
+        }
     }
 }
 
