@@ -22,7 +22,7 @@ build: deps configure
 
 run: build
 	$(BUILD)/bin/medfm --version
-	$(BUILD)/bin/medfm demo
+	$(BUILD)/bin/medfm run configs/quickstart.yaml
 
 test: build
 	$(BUILD)/bin/medfm_tests --jobs $(JOBS)

@@ -53,6 +53,9 @@ static void *ws_get(int slot, size_t bytes) {
 /* Columns a GEMM operand should reach before packing images stops paying. */
 #define MF_CONV_TARGET_COLS 512
 
+typedef void (*gemm_fn)(mf_dtype, bool, bool, int64_t, int64_t, int64_t, double, const void *, int64_t,
+                        const void *, int64_t, double, void *, int64_t);
+
 typedef struct {
     const mf_conv_geom *g;
     mf_dtype dt;
@@ -144,6 +147,7 @@ static void pack_images(const plan *p, char *t, int64_t channels, int64_t len, i
 
 static void fwd_range(void *vp, int64_t begin, int64_t end) {
     plan *p = vp;
+    gemm_fn gemm = p->par ? mf__gemm_par : mf__gemm;
     const mf_conv_geom *g = p->g;
     int64_t cols = p->nb * p->P;
     char *col = ws_get(0, (size_t)(p->kc * cols) * p->es);
@@ -166,10 +170,10 @@ static void fwd_range(void *vp, int64_t begin, int64_t end) {
             }
             const char *A = AT(p->w, gi * p->og * p->kc);
             if (nb == 1) {
-                (p->par ? mf__gemm_par : mf__gemm)(p->dt, false, false, p->og, p->P, p->kc, 1.0, A, p->kc, B, ld, 0.0,
+                gemm(p->dt, false, false, p->og, p->P, p->kc, 1.0, A, p->kc, B, ld, 0.0,
                          AT(p->y, (n0 * g->cout + gi * p->og) * p->P), p->P);
             } else {
-                (p->par ? mf__gemm_par : mf__gemm)(p->dt, false, false, p->og, ld, p->kc, 1.0, A, p->kc, B, ld, 0.0, tmp, ld);
+                gemm(p->dt, false, false, p->og, ld, p->kc, 1.0, A, p->kc, B, ld, 0.0, tmp, ld);
                 pack_images(p, p->y, g->cout, p->P, n0, nb, gi * p->og, p->og, tmp, ld, true);
             }
         }
@@ -191,6 +195,7 @@ static mf_status cpu_forward(mf_tensor *y, const mf_tensor *x, const mf_tensor *
 
 static void bwd_data_range(void *vp, int64_t begin, int64_t end) {
     plan *p = vp;
+    gemm_fn gemm = p->par ? mf__gemm_par : mf__gemm;
     const mf_conv_geom *g = p->g;
     int64_t cols = p->nb * p->P;
     char *col = ws_get(0, (size_t)(p->kc * cols) * p->es);
@@ -211,11 +216,11 @@ static void bwd_data_range(void *vp, int64_t begin, int64_t end) {
             }
             const char *A = AT(p->w, gi * p->og * p->kc); /* (og x kc), used transposed */
             if (p->direct && nb == 1) {
-                (p->par ? mf__gemm_par : mf__gemm)(p->dt, true, false, p->kc, p->P, p->og, 1.0, A, p->kc, B, ld, 0.0,
+                gemm(p->dt, true, false, p->kc, p->P, p->og, 1.0, A, p->kc, B, ld, 0.0,
                          AT(p->gx, (n0 * g->cin + gi * p->cg) * p->I), p->I);
                 continue;
             }
-            (p->par ? mf__gemm_par : mf__gemm)(p->dt, true, false, p->kc, ld, p->og, 1.0, A, p->kc, B, ld, 0.0, col, ld);
+            gemm(p->dt, true, false, p->kc, ld, p->og, 1.0, A, p->kc, B, ld, 0.0, col, ld);
             for (int64_t i = 0; i < nb; i++) {
                 char *img = AT(p->gx, ((n0 + i) * g->cin + gi * p->cg) * p->I);
                 memset(img, 0, (size_t)(p->cg * p->I) * p->es);

@@ -1,0 +1,156 @@
+/* medfm embed CONFIG --input X.safetensors --output F.safetensors [--all] */
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "cli/cli.h"
+#include "medfm/autograd.h"
+#include "medfm/io.h"
+#include "medfm/nn.h"
+
+static const char help[] =
+    "usage: medfm embed CONFIG --input X.safetensors [--input ...] --output F.safetensors\n"
+    "                   [--all] [--tensor NAME] [key.sub=value ...]\n"
+    "\n"
+    "Runs the configured encoder (encoder.weights=FILE loads weights) in eval\n"
+    "mode on the input tensor (N,C,H,W or N,C,D,H,W; the file's only tensor or\n"
+    "--tensor NAME) as is, and writes `pooled` (N,D) and with --all each stage\n"
+    "as `features.<i>`. Several inputs are concatenated in order.\n"
+    "Image and volume files will go through the config's eval transforms once\n"
+    "the data layer provides them.\n";
+
+int cmd_embed(int argc, char **argv) {
+    const char *config = NULL, *output = NULL, *tname = NULL;
+    const char **inputs = calloc((size_t)argc, sizeof *inputs), **over = calloc((size_t)argc, sizeof *over);
+    int n_in = 0, n_over = 0, rc = EXIT_USAGE;
+    bool all = false;
+    mf_experiment *e = NULL;
+    mf_encoder *enc = NULL;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (cli_is_help(a)) {
+            fputs(help, stdout);
+            rc = EXIT_OK;
+            goto done;
+        } else if (!strcmp(a, "--input") && i + 1 < argc) {
+            inputs[n_in++] = argv[++i];
+        } else if (!strcmp(a, "--output") && i + 1 < argc) {
+            output = argv[++i];
+        } else if (!strcmp(a, "--tensor") && i + 1 < argc) {
+            tname = argv[++i];
+        } else if (!strcmp(a, "--all")) {
+            all = true;
+        } else if (a[0] == '-') {
+            fprintf(stderr, "medfm embed: unknown option '%s'\n\n%s", a, help);
+            goto done;
+        } else if (strchr(a, '=')) {
+            over[n_over++] = a;
+        } else if (!config) {
+            config = a;
+        } else {
+            fprintf(stderr, "medfm embed: unexpected argument '%s'\n", a);
+            goto done;
+        }
+    }
+    if (!config || !n_in || !output) {
+        fprintf(stderr, "medfm embed: CONFIG, --input and --output are required\n\n%s", help);
+        goto done;
+    }
+    if (mf_experiment_load(config, n_over, over, NULL, &e) != MF_OK) {
+        fprintf(stderr, "medfm embed: %s\n", mf_last_error());
+        goto done;
+    }
+    mf_cfg *esec = mf_cfg_find(e->config, "encoder");
+    if (!esec || esec->kind != MF_CFG_MAP) {
+        fprintf(stderr, "medfm embed: %s has no encoder section\n", config);
+        goto done;
+    }
+    int64_t seed = 0;
+    mf_cfg_get_int(e->config, "seed", 0, &seed);
+    mf_rng rng;
+    mf_rng_init(&rng, (uint64_t)seed);
+    if (mf_plugin_create_encoder(e->registry, esec, &rng, &enc) != MF_OK) {
+        fprintf(stderr, "medfm embed: %s\n", mf_last_error());
+        rc = cli_exit_for(MF_ERR_CONFIG);
+        goto done;
+    }
+    rc = EXIT_RUNTIME;
+    mf_module_train(enc->module, false);
+    mf_grad_set_enabled(false);
+    /* Outputs per input, concatenated along N at the end. */
+    int n_out = 0;
+    const char *names[1 + MF_ENCODER_MAX_STAGES];
+    char stage_names[MF_ENCODER_MAX_STAGES][32];
+    mf_tensor **parts = calloc((size_t)n_in * (1 + MF_ENCODER_MAX_STAGES), sizeof *parts);
+    for (int k = 0; k < n_in; k++) {
+        mf_safetensors *f;
+        if (mf_safetensors_open(inputs[k], &f) != MF_OK) {
+            fprintf(stderr, "medfm embed: %s\n", mf_last_error());
+            free(parts);
+            goto done;
+        }
+        const char *nm = tname ? tname : (mf_safetensors_count(f) == 1 ? mf_safetensors_name(f, 0) : NULL);
+        mf_tensor *x = NULL, *x32 = NULL;
+        mf_status st = MF_OK;
+        if (!nm)
+            st = MF_ERR(MF_ERR_INVALID, "%s holds %d tensors: name one with --tensor", inputs[k],
+                        mf_safetensors_count(f));
+        if (st == MF_OK)
+            st = mf_safetensors_get(f, nm, &x);
+        mf_safetensors_close(f);
+        if (st == MF_OK)
+            st = mf_to_dtype(x, MF_F32, &x32);
+        mf_tensor_release(x);
+        mf_encoder_output out;
+        if (st == MF_OK)
+            st = enc->forward(enc, x32, all, &out);
+        mf_tensor_release(x32);
+        if (st != MF_OK) {
+            fprintf(stderr, "medfm embed: %s: %s\n", inputs[k], mf_last_error());
+            for (int i = 0; i < n_in * (1 + MF_ENCODER_MAX_STAGES); i++)
+                mf_tensor_release(parts[i]);
+            free(parts);
+            goto done;
+        }
+        n_out = 1 + (all ? out.n_stages : 0);
+        parts[k * (1 + MF_ENCODER_MAX_STAGES)] = mf_tensor_retain(out.pooled);
+        for (int s = 0; all && s < out.n_stages; s++)
+            parts[k * (1 + MF_ENCODER_MAX_STAGES) + 1 + s] = mf_tensor_retain(out.stages[s]);
+        mf_encoder_output_clear(&out);
+    }
+    mf_tensor *cat[1 + MF_ENCODER_MAX_STAGES] = {0};
+    mf_status st = MF_OK;
+    for (int j = 0; j < n_out && st == MF_OK; j++) {
+        mf_tensor *items[256];
+        int m = n_in < 256 ? n_in : 256;
+        for (int k = 0; k < m; k++)
+            items[k] = parts[k * (1 + MF_ENCODER_MAX_STAGES) + j];
+        st = m == 1 ? (cat[j] = mf_tensor_retain(items[0]), MF_OK) : mf_concat(m, items, 0, &cat[j]);
+        if (j == 0)
+            names[j] = "pooled";
+        else {
+            snprintf(stage_names[j - 1], sizeof stage_names[0], "features.%d", j - 1);
+            names[j] = stage_names[j - 1];
+        }
+    }
+    if (st == MF_OK)
+        st = mf_safetensors_save(output, n_out, names, cat, 0, NULL);
+    if (st != MF_OK)
+        fprintf(stderr, "medfm embed: %s\n", mf_last_error());
+    else {
+        printf("%s: pooled %s", output, MF_SHAPE(cat[0]));
+        printf("%s\n", n_out > 1 ? " + stage features" : "");
+        rc = EXIT_OK;
+    }
+    for (int j = 0; j < n_out; j++)
+        mf_tensor_release(cat[j]);
+    for (int i = 0; i < n_in * (1 + MF_ENCODER_MAX_STAGES); i++)
+        mf_tensor_release(parts[i]);
+    free(parts);
+done:
+    if (enc && enc->destroy)
+        enc->destroy(enc);
+    mf_experiment_free(e);
+    free(inputs);
+    free(over);
+    return rc;
+}

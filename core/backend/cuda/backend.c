@@ -1,0 +1,117 @@
+/* The CUDA backend table and the module's entry point. One compute stream
+ * per device carries every kernel and copy, so work is ordered without
+ * events and the caching allocator can reuse a block as soon as it is
+ * freed. Kernel families live in their own files (elementwise.c,
+ * reduce_sum.c, optim.c) over the kernels in *.cu. */
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "core/backend/backend.h"
+#include "core/backend/cuda/cuda_internal.h"
+
+#define EXPORT __attribute__((visibility("default")))
+
+extern const struct mf_kern_elementwise mf_cuda_elementwise;
+extern const struct mf_kern_reduce mf_cuda_reduce;
+extern const struct mf_kern_optim mf_cuda_optim;
+
+static pthread_mutex_t stream_lock = PTHREAD_MUTEX_INITIALIZER;
+static cudaStream_t streams[MF_CUDA_MAX_DEVICES];
+static int sm_count[MF_CUDA_MAX_DEVICES];
+static int device_count;
+
+mf_status mf_cuda_check(cudaError_t e, const char *what) {
+    if (e == cudaSuccess)
+        return MF_OK;
+    (void)cudaGetLastError(); /* clear a sticky launch error so later calls see their own */
+    return MF_ERR(MF_ERR_DEVICE, "%s: CUDA error %s: %s", what, cudaGetErrorName(e), cudaGetErrorString(e));
+}
+
+mf_status mf_cuda_stream(int index, cudaStream_t *out) {
+    if (index < 0 || index >= device_count)
+        return MF_ERR(MF_ERR_DEVICE, "device cuda:%d does not exist (this machine has %d CUDA device%s)", index,
+                      device_count, device_count == 1 ? "" : "s");
+    MF_TRY(mf_cuda_check(cudaSetDevice(index), "selecting the CUDA device"));
+    pthread_mutex_lock(&stream_lock);
+    cudaError_t e = cudaSuccess;
+    if (!streams[index]) {
+        e = cudaStreamCreateWithFlags(&streams[index], cudaStreamNonBlocking);
+        if (e == cudaSuccess)
+            e = cudaDeviceGetAttribute(&sm_count[index], cudaDevAttrMultiProcessorCount, index);
+    }
+    *out = streams[index];
+    pthread_mutex_unlock(&stream_lock);
+    return mf_cuda_check(e, "creating the CUDA compute stream");
+}
+
+int mf_cuda_sm_count(int index) {
+    return index >= 0 && index < MF_CUDA_MAX_DEVICES && sm_count[index] > 0 ? sm_count[index] : 132;
+}
+
+static mf_status cuda_synchronize(mf_device dev) {
+    cudaStream_t s;
+    MF_TRY(mf_cuda_stream(dev.index, &s));
+    return mf_cuda_check(cudaStreamSynchronize(s), "synchronize");
+}
+
+void mf_cuda_layout_build(mf_cuda_layout *L, int ndim, const int64_t *shape, int nops,
+                          const int64_t *const *strides) {
+    memset(L, 0, sizeof *L);
+    L->nops = nops;
+    L->n = 1;
+    int n = 0;
+    for (int d = 0; d < ndim; d++) {
+        L->n *= shape[d];
+        if (shape[d] == 1)
+            continue;
+        /* merge into the previous kept dim when contiguous with it in every operand */
+        bool merge = n > 0;
+        for (int k = 0; k < nops && merge; k++)
+            merge = L->stride[k][n - 1] == strides[k][d] * shape[d];
+        if (merge) {
+            L->shape[n - 1] *= shape[d];
+            for (int k = 0; k < nops; k++)
+                L->stride[k][n - 1] = strides[k][d];
+        } else {
+            L->shape[n] = shape[d];
+            for (int k = 0; k < nops; k++)
+                L->stride[k][n] = strides[k][d];
+            n++;
+        }
+    }
+    L->ndim = n;
+}
+
+static const mf_backend mf_cuda_backend = {
+    .size = sizeof(mf_backend),
+    .name = "cuda",
+    .device_type = MF_CUDA,
+    .alloc = mf_cuda_alloc,
+    .free = mf_cuda_free,
+    .copy = mf_cuda_copy,
+    .fill = mf_cuda_fill,
+    .synchronize = cuda_synchronize,
+    .elementwise = &mf_cuda_elementwise,
+    .reduce = &mf_cuda_reduce,
+    .optim = &mf_cuda_optim,
+};
+
+/* Called once by core/backend/registry.c. Without a device or driver it
+ * fails with a message saying why, and the caller reports MF_ERR_DEVICE. */
+EXPORT mf_status mf_cuda_backend_init(const mf_backend **out, char *err, size_t errlen) {
+    int n = 0;
+    cudaError_t e = cudaGetDeviceCount(&n);
+    if (e != cudaSuccess) {
+        snprintf(err, errlen, "no CUDA device: %s (%s)", cudaGetErrorString(e), cudaGetErrorName(e));
+        (void)cudaGetLastError();
+        return MF_ERR_DEVICE;
+    }
+    if (n <= 0) {
+        snprintf(err, errlen, "no CUDA device: the driver reports 0 devices");
+        return MF_ERR_DEVICE;
+    }
+    device_count = n < MF_CUDA_MAX_DEVICES ? n : MF_CUDA_MAX_DEVICES;
+    *out = &mf_cuda_backend;
+    return MF_OK;
+}

@@ -1,0 +1,28 @@
+/* Functions the CUDA module exports besides its entry point, for tests and
+ * tools that look them up with dlsym on libmedfm_cuda.so. Plain C, no CUDA
+ * headers, so callers need no toolkit. */
+#ifndef MF_CUDA_API_H
+#define MF_CUDA_API_H
+
+#include <stdint.h>
+
+#include "medfm/status.h"
+
+typedef struct mf_cuda_mem_stats {
+    uint32_t size;            /* sizeof(mf_cuda_mem_stats) of the caller */
+    uint64_t current_bytes;   /* handed out to tensors now (size-class bytes) */
+    uint64_t peak_bytes;      /* largest current_bytes seen */
+    uint64_t cached_bytes;    /* held in free lists, ready for reuse */
+    uint64_t device_mallocs;  /* cudaMalloc calls made so far */
+    uint64_t cache_hits;      /* allocations served from a free list */
+} mf_cuda_mem_stats;
+
+/* Allocator statistics of device `index`. */
+typedef mf_status (*mf_cuda_memory_stats_fn)(int index, mf_cuda_mem_stats *out);
+/* Returns every cached block of device `index` to the driver. */
+typedef mf_status (*mf_cuda_empty_cache_fn)(int index);
+
+#define MF_CUDA_MEMORY_STATS_SYMBOL "mf_cuda_memory_stats"
+#define MF_CUDA_EMPTY_CACHE_SYMBOL "mf_cuda_empty_cache"
+
+#endif

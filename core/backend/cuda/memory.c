@@ -1,0 +1,302 @@
+/* CUDA memory: a caching allocator (size classes, per-device free lists
+ * reused in stream order), copies between host and device and on the
+ * device (strided views, dtype conversion), and fills.
+ *
+ * Size classes: multiples of 512 B up to 1 MiB, powers of two above, so a
+ * freed block fits the next request of its class exactly. Blocks are only
+ * returned to the driver on out-of-memory or mf_cuda_empty_cache. */
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/backend/backend.h"
+#include "core/backend/cuda/cuda_api.h"
+#include "core/backend/cuda/cuda_internal.h"
+#include "core/tensor/dtype.h"
+
+#define EXPORT __attribute__((visibility("default")))
+
+#define SMALL_LIMIT ((size_t)1 << 20)
+#define SMALL_STEP 512
+#define N_SMALL (SMALL_LIMIT / SMALL_STEP)
+#define N_CLASSES ((int)N_SMALL + 64)
+
+typedef struct block {
+    void *ptr;
+    struct block *next;
+} block;
+
+typedef struct {
+    block *free_list[N_CLASSES];
+    mf_cuda_mem_stats stats;
+} device_cache;
+
+static pthread_mutex_t cache_lock = PTHREAD_MUTEX_INITIALIZER;
+static device_cache caches[MF_CUDA_MAX_DEVICES];
+
+/* Class index and rounded size of a request. */
+static int size_class(size_t n, size_t *rounded) {
+    if (n <= SMALL_LIMIT) {
+        size_t r = n ? (n + SMALL_STEP - 1) / SMALL_STEP * SMALL_STEP : SMALL_STEP;
+        *rounded = r;
+        return (int)(r / SMALL_STEP) - 1;
+    }
+    int k = 21;
+    while (((size_t)1 << k) < n)
+        k++;
+    *rounded = (size_t)1 << k;
+    return (int)N_SMALL + (k - 21);
+}
+
+/* Frees every cached block of one device; caller holds the lock. */
+static void release_cached(int index) {
+    device_cache *c = &caches[index];
+    cudaSetDevice(index);
+    for (int i = 0; i < N_CLASSES; i++) {
+        while (c->free_list[i]) {
+            block *b = c->free_list[i];
+            c->free_list[i] = b->next;
+            cudaFree(b->ptr);
+            free(b);
+        }
+    }
+    c->stats.cached_bytes = 0;
+}
+
+mf_status mf_cuda_alloc(mf_device dev, size_t nbytes, void **ptr) {
+    cudaStream_t s;
+    MF_TRY(mf_cuda_stream(dev.index, &s));
+    size_t rounded;
+    int cls = size_class(nbytes, &rounded);
+    if (cls >= N_CLASSES)
+        return MF_ERR(MF_ERR_NOMEM, "CUDA allocation of %zu bytes on cuda:%d is too large", nbytes, dev.index);
+    pthread_mutex_lock(&cache_lock);
+    device_cache *c = &caches[dev.index];
+    block *b = c->free_list[cls];
+    void *p = NULL;
+    cudaError_t e = cudaSuccess;
+    if (b) {
+        c->free_list[cls] = b->next;
+        p = b->ptr;
+        free(b);
+        c->stats.cached_bytes -= rounded;
+        c->stats.cache_hits++;
+    } else {
+        e = cudaMalloc(&p, rounded);
+        if (e == cudaErrorMemoryAllocation) {
+            (void)cudaGetLastError();
+            release_cached(dev.index);
+            e = cudaMalloc(&p, rounded);
+        }
+        if (e == cudaSuccess)
+            c->stats.device_mallocs++;
+    }
+    if (e == cudaSuccess) {
+        c->stats.current_bytes += rounded;
+        if (c->stats.current_bytes > c->stats.peak_bytes)
+            c->stats.peak_bytes = c->stats.current_bytes;
+    }
+    uint64_t in_use = c->stats.current_bytes;
+    pthread_mutex_unlock(&cache_lock);
+    if (e != cudaSuccess) {
+        (void)cudaGetLastError();
+        return MF_ERR(e == cudaErrorMemoryAllocation ? MF_ERR_NOMEM : MF_ERR_DEVICE,
+                      "CUDA allocation of %zu bytes on cuda:%d failed with %llu bytes in use: %s", rounded,
+                      dev.index, (unsigned long long)in_use, cudaGetErrorString(e));
+    }
+    *ptr = p;
+    return MF_OK;
+}
+
+/* The block goes back on its free list at once: later work that reuses it
+ * is queued on the same stream, after every kernel that used it. */
+void mf_cuda_free(mf_device dev, void *ptr, size_t nbytes) {
+    if (!ptr || dev.index < 0 || dev.index >= MF_CUDA_MAX_DEVICES)
+        return;
+    size_t rounded;
+    int cls = size_class(nbytes, &rounded);
+    block *b = malloc(sizeof *b);
+    pthread_mutex_lock(&cache_lock);
+    device_cache *c = &caches[dev.index];
+    c->stats.current_bytes -= rounded;
+    if (b) {
+        b->ptr = ptr;
+        b->next = c->free_list[cls];
+        c->free_list[cls] = b;
+        c->stats.cached_bytes += rounded;
+    } else {
+        cudaSetDevice(dev.index);
+        cudaFree(ptr);
+    }
+    pthread_mutex_unlock(&cache_lock);
+}
+
+EXPORT mf_status mf_cuda_memory_stats(int index, mf_cuda_mem_stats *out) {
+    if (index < 0 || index >= MF_CUDA_MAX_DEVICES)
+        return MF_ERR(MF_ERR_DEVICE, "memory stats: no device cuda:%d", index);
+    uint32_t size = out->size && out->size < sizeof *out ? out->size : (uint32_t)sizeof *out;
+    pthread_mutex_lock(&cache_lock);
+    mf_cuda_mem_stats s = caches[index].stats;
+    pthread_mutex_unlock(&cache_lock);
+    s.size = size;
+    memcpy(out, &s, size);
+    return MF_OK;
+}
+
+EXPORT mf_status mf_cuda_empty_cache(int index) {
+    cudaStream_t s;
+    MF_TRY(mf_cuda_stream(index, &s));
+    MF_TRY(mf_cuda_check(cudaStreamSynchronize(s), "empty_cache"));
+    pthread_mutex_lock(&cache_lock);
+    release_cached(index);
+    pthread_mutex_unlock(&cache_lock);
+    return MF_OK;
+}
+
+/* ------------------------------------------------------------- copies */
+
+static void contiguous_strides(int ndim, const int64_t *shape, int64_t *stride) {
+    int64_t s = 1;
+    for (int d = ndim - 1; d >= 0; d--) {
+        stride[d] = s;
+        s *= shape[d] > 0 ? shape[d] : 1;
+    }
+}
+
+/* dst = src on one device, any strides and dtypes. */
+static mf_status device_copy(cudaStream_t s, int ndim, const int64_t *shape, void *dst, const int64_t *dst_stride,
+                             mf_dtype dst_dt, const void *src, const int64_t *src_stride, mf_dtype src_dt) {
+    mf_cuda_layout L;
+    const int64_t *st[2] = {dst_stride, src_stride};
+    mf_cuda_layout_build(&L, ndim, shape, 2, st);
+    if (L.n == 0)
+        return MF_OK;
+    if (dst_dt == src_dt && L.ndim <= 1 && (L.ndim == 0 || (L.stride[0][0] == 1 && L.stride[1][0] == 1)))
+        return mf_cuda_check(
+            cudaMemcpyAsync(dst, src, (size_t)L.n * mf_dtype_size(dst_dt), cudaMemcpyDeviceToDevice, s), "copy");
+    return mf_cuda_check(mf_cuda_launch_copy(s, &L, dst, (int)dst_dt, src, (int)src_dt), "copy kernel");
+}
+
+/* A CPU tensor over a fresh contiguous host buffer, or over t itself when
+ * t is already contiguous. */
+static mf_status host_contiguous(const mf_tensor *t, mf_tensor **out) {
+    if (mf_tensor_is_contiguous(t))
+        return mf_tensor_detach(t, out);
+    return mf_tensor_empty(t->ndim, t->shape, t->dtype, MF_DEVICE_CPU, out);
+}
+
+static mf_status upload(cudaStream_t s, mf_tensor *dst, const mf_tensor *src) {
+    mf_device dev = dst->storage->device;
+    size_t nbytes = mf_tensor_nbytes(src);
+    mf_tensor *h = NULL;
+    void *tmp = NULL;
+    mf_status st = MF_OK;
+    MF_CHECK(host_contiguous(src, &h));
+    if (h->storage != src->storage)
+        MF_CHECK(mf_tensor_copy_(h, src));
+    if (mf_tensor_is_contiguous(dst)) {
+        MF_CHECK(mf_cuda_check(cudaMemcpyAsync(mf_tensor_data(dst), mf_tensor_data(h), nbytes,
+                                               cudaMemcpyHostToDevice, s),
+                               "copy to device"));
+    } else {
+        int64_t cs[MF_MAX_DIMS];
+        contiguous_strides(dst->ndim, dst->shape, cs);
+        MF_CHECK(mf_cuda_alloc(dev, nbytes, &tmp));
+        MF_CHECK(mf_cuda_check(cudaMemcpyAsync(tmp, mf_tensor_data(h), nbytes, cudaMemcpyHostToDevice, s),
+                               "copy to device"));
+        MF_CHECK(device_copy(s, dst->ndim, dst->shape, mf_tensor_data(dst), dst->stride, dst->dtype, tmp, cs,
+                             dst->dtype));
+    }
+    /* The caller may free or change the host memory once we return. */
+    MF_CHECK(mf_cuda_check(cudaStreamSynchronize(s), "copy to device"));
+cleanup:
+    if (tmp)
+        mf_cuda_free(dev, tmp, nbytes);
+    mf_tensor_release(h);
+    return st;
+}
+
+static mf_status download(cudaStream_t s, mf_tensor *dst, const mf_tensor *src) {
+    mf_device dev = src->storage->device;
+    size_t nbytes = mf_tensor_nbytes(src);
+    mf_tensor *h = NULL;
+    void *tmp = NULL;
+    const void *from = mf_tensor_data(src);
+    mf_status st = MF_OK;
+    if (!mf_tensor_is_contiguous(src)) {
+        int64_t cs[MF_MAX_DIMS];
+        contiguous_strides(src->ndim, src->shape, cs);
+        MF_CHECK(mf_cuda_alloc(dev, nbytes, &tmp));
+        MF_CHECK(device_copy(s, src->ndim, src->shape, tmp, cs, src->dtype, from, src->stride, src->dtype));
+        from = tmp;
+    }
+    MF_CHECK(host_contiguous(dst, &h));
+    MF_CHECK(mf_cuda_check(cudaMemcpyAsync(mf_tensor_data(h), from, nbytes, cudaMemcpyDeviceToHost, s),
+                           "copy to host"));
+    MF_CHECK(mf_cuda_check(cudaStreamSynchronize(s), "copy to host"));
+    if (h->storage != dst->storage)
+        MF_CHECK(mf_tensor_copy_(dst, h));
+cleanup:
+    if (tmp)
+        mf_cuda_free(dev, tmp, nbytes);
+    mf_tensor_release(h);
+    return st;
+}
+
+mf_status mf_cuda_copy(mf_tensor *dst, const mf_tensor *src) {
+    mf_device dd = dst->storage->device, sd = src->storage->device;
+    if (!mf_tensor_same_shape(dst, src))
+        return MF_ERR(MF_ERR_SHAPE, "copy: destination %s and source %s differ in shape", MF_SHAPE(dst),
+                      MF_SHAPE(src));
+    if (!mf_device_equal(dd, sd) && dst->dtype != src->dtype)
+        return MF_ERR(MF_ERR_DTYPE, "copy: a copy between %s and %s cannot also convert %s to %s",
+                      mf_device_name(sd), mf_device_name(dd), mf_dtype_name(src->dtype), mf_dtype_name(dst->dtype));
+    if (mf_tensor_numel(dst) == 0)
+        return MF_OK;
+    cudaStream_t s;
+    if (dd.type == MF_CUDA && sd.type == MF_CUDA) {
+        if (dd.index != sd.index) {
+            if (!mf_tensor_is_contiguous(dst) || !mf_tensor_is_contiguous(src))
+                return MF_ERR(MF_ERR_UNSUPPORTED, "copy: %s -> %s needs contiguous tensors (got %s and %s views)",
+                              mf_device_name(sd), mf_device_name(dd), MF_SHAPE(src), MF_SHAPE(dst));
+            MF_TRY(mf_cuda_stream(sd.index, &s));
+            MF_TRY(mf_cuda_check(cudaStreamSynchronize(s), "copy between devices"));
+            MF_TRY(mf_cuda_stream(dd.index, &s));
+            MF_TRY(mf_cuda_check(cudaMemcpyPeerAsync(mf_tensor_data(dst), dd.index, mf_tensor_data(src), sd.index,
+                                                     mf_tensor_nbytes(src), s),
+                                 "copy between devices"));
+            return mf_cuda_check(cudaStreamSynchronize(s), "copy between devices");
+        }
+        MF_TRY(mf_cuda_stream(dd.index, &s));
+        return device_copy(s, dst->ndim, dst->shape, mf_tensor_data(dst), dst->stride, dst->dtype,
+                           mf_tensor_data(src), src->stride, src->dtype);
+    }
+    if (dd.type == MF_CUDA && sd.type == MF_CPU) {
+        MF_TRY(mf_cuda_stream(dd.index, &s));
+        return upload(s, dst, src);
+    }
+    if (dd.type == MF_CPU && sd.type == MF_CUDA) {
+        MF_TRY(mf_cuda_stream(sd.index, &s));
+        return download(s, dst, src);
+    }
+    return MF_ERR(MF_ERR_DEVICE, "copy: the CUDA backend cannot copy %s -> %s", mf_device_name(sd),
+                  mf_device_name(dd));
+}
+
+/* -------------------------------------------------------------- fill */
+
+mf_status mf_cuda_fill(mf_tensor *t, double value) {
+    cudaStream_t s;
+    MF_TRY(mf_cuda_stream(t->storage->device.index, &s));
+    size_t es = mf_dtype_size(t->dtype);
+    uint64_t pattern = 0;
+    mf_store_from_f64(&pattern, t->dtype, value); /* little-endian: low bytes hold the element */
+    mf_cuda_layout L;
+    const int64_t *st[1] = {t->stride};
+    mf_cuda_layout_build(&L, t->ndim, t->shape, 1, st);
+    if (L.n == 0)
+        return MF_OK;
+    if (pattern == 0 && L.ndim <= 1 && (L.ndim == 0 || L.stride[0][0] == 1))
+        return mf_cuda_check(cudaMemsetAsync(mf_tensor_data(t), 0, (size_t)L.n * es, s), "fill");
+    return mf_cuda_check(mf_cuda_launch_fill(s, &L, mf_tensor_data(t), (int)es, pattern), "fill kernel");
+}

@@ -1,0 +1,42 @@
+/* Runner internals shared by its files (never installed). */
+#ifndef MEDFM_RUNNER_INTERNAL_H
+#define MEDFM_RUNNER_INTERNAL_H
+
+#include <stdio.h>
+
+#include "medfm/optim.h"
+#include "medfm/runner.h"
+
+/* Builds the optimiser over params (NULL opt: only checks the settings)
+ * and the schedule from the `optim:` section. */
+mf_status mf__runner_make_optimizer(const mf_cfg *cfg, mf_tensor *const *params, int n, mf_optimizer **opt,
+                                    mf_lr_schedule *sched, int64_t total_steps);
+
+/* Writes `text` to path atomically: temp file, fsync, rename, fsync dir. */
+mf_status mf__write_file_atomic(const char *path, const char *text);
+/* mkdir -p. */
+mf_status mf__mkdirs(const char *path);
+
+/* What a checkpoint records besides tensors. */
+typedef struct mf_ckpt_state {
+    int64_t step, epoch, trial;
+    uint64_t seed;
+    mf_rng task_rng;
+    double best_value;
+    int64_t best_step;
+    int has_best;
+    double elapsed;
+} mf_ckpt_state;
+
+/* checkpoints/step-<N>/{model,optim}.safetensors + state.json, then
+ * checkpoints/latest.json names it; older step directories beyond `keep`
+ * are removed. */
+mf_status mf__ckpt_save(const char *ckpt_dir, mf_module *model, const mf_optimizer *opt, const mf_ckpt_state *s,
+                        int keep);
+/* Loads the checkpoint that latest.json names (MF_ERR_NOT_FOUND when none). */
+mf_status mf__ckpt_load_latest(const char *ckpt_dir, mf_module *model, mf_optimizer *opt, mf_ckpt_state *s);
+/* Loads model weights from a model .safetensors or a checkpoint directory
+ * (its latest step, or best.safetensors when present). */
+mf_status mf__load_model_weights(const char *path, mf_module *model);
+
+#endif

@@ -1,0 +1,117 @@
+/* The medfm executable: exit codes, --help on every verb, validate listing
+ * several problems, plugins --describe, a tiny run. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "tests/support/testing.h"
+
+#define MEDFM MEDFM_BUILD_DIR "/bin/medfm"
+
+/* Runs `medfm args` through the shell; returns the exit code and the
+ * combined output in out. */
+static int sh(const char *args, char *out, size_t cap) {
+    char cmd[4096];
+    snprintf(cmd, sizeof cmd, "%s %s 2>&1", MEDFM, args);
+    FILE *p = popen(cmd, "r");
+    cr_assert(p);
+    size_t n = fread(out, 1, cap - 1, p);
+    out[n] = 0;
+    int rc = pclose(p);
+    return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+}
+
+static char out[1 << 16];
+
+Test(cli, version_prints_and_exits_zero) {
+    cr_assert_eq(sh("--version", out, sizeof out), 0);
+    cr_assert(strstr(out, "medfm "));
+}
+
+Test(cli, every_verb_has_help) {
+    const char *verbs[] = {"run", "validate", "plugins", "embed", "eval"};
+    for (int i = 0; i < 5; i++) {
+        char a[64];
+        snprintf(a, sizeof a, "%s --help", verbs[i]);
+        cr_assert_eq(sh(a, out, sizeof out), 0, "%s", verbs[i]);
+        cr_assert(strstr(out, "usage: medfm"), "%s: %s", verbs[i], out);
+    }
+    cr_assert_eq(sh("--help", out, sizeof out), 0);
+}
+
+Test(cli, unknown_verbs_and_missing_arguments_exit_two) {
+    cr_assert_eq(sh("rn", out, sizeof out), 2);
+    cr_assert(strstr(out, "did you mean 'run'"), "%s", out);
+    cr_assert_eq(sh("run", out, sizeof out), 2);
+    cr_assert_eq(sh("eval", out, sizeof out), 2);
+    cr_assert_eq(sh("embed cfg.yaml", out, sizeof out), 2);
+    cr_assert_eq(sh("run /nonexistent.yaml", out, sizeof out), 2);
+}
+
+static char dir[64];
+
+static void write_file(const char *name, const char *text) {
+    char p[256];
+    snprintf(p, sizeof p, "%s/%s", dir, name);
+    FILE *f = fopen(p, "w");
+    cr_assert(f);
+    fputs(text, f);
+    fclose(f);
+}
+
+static void setup(void) {
+    strcpy(dir, "/tmp/medfm_cli_XXXXXX");
+    cr_assert(mkdtemp(dir));
+}
+static void teardown(void) {
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    cr_assert_eq(system(cmd), 0);
+}
+
+Test(cli, validate_lists_every_problem_and_exits_two, .init = setup, .fini = teardown) {
+    write_file("bad.yaml", "name: t\nencoder: {plugin: simple_cnn, depht: 2}\ntask: {plugin: clasification}\n"
+                           "optim: {lr: fast}\ntrain: {steps: 1}\n");
+    char a[256];
+    snprintf(a, sizeof a, "validate %s/bad.yaml", dir);
+    cr_assert_eq(sh(a, out, sizeof out), 2);
+    cr_assert(strstr(out, "depht") && strstr(out, "clasification") && strstr(out, "optim.lr"), "%s", out);
+    cr_assert(strstr(out, "3 problems"), "%s", out);
+}
+
+static const char *tiny = "name: tiny\ndata:\n  train: {n: 16, size: 12, classes: 2, seed: 1}\n"
+                          "  val: {n: 8, size: 12, classes: 2, seed: 2}\n"
+                          "encoder: {plugin: simple_cnn, width: 4, depth: 2}\n"
+                          "task: {plugin: classification, num_classes: 2}\n"
+                          "train: {steps: 2, batch_size: 8}\n";
+
+Test(cli, validate_a_good_config_says_ok, .init = setup, .fini = teardown) {
+    write_file("ok.yaml", tiny);
+    char a[256];
+    snprintf(a, sizeof a, "validate %s/ok.yaml", dir);
+    cr_assert_eq(sh(a, out, sizeof out), 0, "%s", out);
+    cr_assert(strstr(out, "ok"));
+}
+
+Test(cli, plugins_lists_and_describes_keys) {
+    cr_assert_eq(sh("plugins --kind encoder", out, sizeof out), 0);
+    cr_assert(strstr(out, "simple_cnn") && !strstr(out, "classification"), "%s", out);
+    cr_assert_eq(sh("plugins --describe simple_cnn", out, sizeof out), 0);
+    cr_assert(strstr(out, "width") && strstr(out, "int") && strstr(out, "default: 16"), "%s", out);
+    cr_assert_eq(sh("plugins --describe simple_cn", out, sizeof out), 2);
+    cr_assert(strstr(out, "did you mean 'simple_cnn'"), "%s", out);
+}
+
+Test(cli, run_eval_and_embed_a_tiny_experiment, .init = setup, .fini = teardown) {
+    write_file("tiny.yaml", tiny);
+    char a[512];
+    snprintf(a, sizeof a, "run %s/tiny.yaml --output %s/runs train.steps=3", dir, dir);
+    cr_assert_eq(sh(a, out, sizeof out), 0, "%s", out);
+    cr_assert(strstr(out, "step 3/3"), "%s", out); /* plain lines when not a terminal */
+    snprintf(a, sizeof a, "eval %s/tiny.yaml --checkpoint %s/runs/tiny", dir, dir);
+    cr_assert_eq(sh(a, out, sizeof out), 0, "%s", out);
+    cr_assert(strstr(out, "accuracy"), "%s", out);
+    snprintf(a, sizeof a, "run --resume %s/runs/tiny", dir);
+    cr_assert_eq(sh(a, out, sizeof out), 0, "%s", out); /* already complete: nothing to do */
+}

@@ -1,0 +1,45 @@
+/* Helpers of the CUDA backend tests: skip when no CUDA backend can be had
+ * (saying why), move tensors between devices, and compare a CUDA result
+ * with the CPU one. Every CUDA test holds the device to the CPU backend. */
+#ifndef MF_TEST_CUDA_TESTING_H
+#define MF_TEST_CUDA_TESTING_H
+
+#include "core/backend/backend.h"
+#include "tests/support/testing.h"
+
+#define T_CUDA ((mf_device){MF_CUDA, 0})
+
+/* Skips the calling test unless device cuda:0 has a backend. */
+static inline void t_need_cuda(void) {
+    const mf_backend *be;
+    if (mf_backend_get(T_CUDA, &be) != MF_OK)
+        cr_skip_test("CUDA backend unavailable: %s", mf_last_error());
+}
+
+/* A copy of x on dev without autograd history; a leaf that requires grad
+ * when `param`. */
+static inline mf_tensor *t_on(const mf_tensor *x, mf_device dev, bool param) {
+    mf_tensor *y;
+    MF_OK_OR_FAIL(mf_tensor_empty(x->ndim, x->shape, x->dtype, dev, &y));
+    MF_OK_OR_FAIL(mf_tensor_copy_(y, x));
+    if (param)
+        MF_OK_OR_FAIL(mf_tensor_set_requires_grad(y, true));
+    return y;
+}
+
+/* Tolerances for comparing CUDA with CPU results of a dtype. */
+static inline double t_rtol(mf_dtype dt) { return dt == MF_F64 ? 1e-12 : dt == MF_F32 ? 1e-5 : 0.0; }
+static inline double t_atol(mf_dtype dt) { return dt == MF_F64 ? 1e-13 : dt == MF_F32 ? 1e-6 : 0.0; }
+
+/* Asserts that a CUDA tensor matches a CPU tensor within the dtype's
+ * tolerance (scaled by `slack` for long chains of ops). */
+static inline void t_assert_matches_cpu(const mf_tensor *gpu, const mf_tensor *cpu, double slack, const char *what) {
+    cr_assert_eq(gpu->storage->device.type, MF_CUDA, "%s: result is not on the CUDA device", what);
+    cr_assert_eq(gpu->dtype, cpu->dtype, "%s: dtype %s vs %s", what, mf_dtype_name(gpu->dtype),
+                 mf_dtype_name(cpu->dtype));
+    mf_tensor *h = t_on(gpu, MF_DEVICE_CPU, false);
+    t_assert_close(h, cpu, t_atol(cpu->dtype) * slack, t_rtol(cpu->dtype) * slack, what);
+    mf_tensor_release(h);
+}
+
+#endif
