@@ -10,6 +10,7 @@
 #include "medfm/encoder.h"
 #include "medfm/nn.h"
 #include "medfm/plugin.h"
+#include "medfm/runner.h"
 #include "tests/support/fixture.h"
 #include "tests/support/testing.h"
 
@@ -651,4 +652,24 @@ Test(resnet, bad_depth_and_bad_input_are_errors_naming_the_value) {
     mf_tensor_release(x);
     e->destroy(e);
     env_close(&env);
+}
+
+Test(resnet, the_runner_leaves_weights_to_the_plugin_so_prefix_and_strict_apply) {
+    const char *path = tmp_path("runner");
+    save_r18(path, true, "encoder.", NULL, NULL, true);
+    rn_env env;
+    env_open(&env);
+    char yaml[512];
+    snprintf(yaml, sizeof yaml, "plugin: resnet\ndepth: 18\nweights: %s\nweights_prefix: encoder.\n", path);
+    MF_OK_OR_FAIL(mf_cfg_parse_string(yaml, "encoder", &env.cfg));
+    mf_rng rng;
+    mf_rng_init(&rng, 1);
+    mf_encoder *e;
+    MF_OK_OR_FAIL(mf_plugin_create_encoder(env.reg, env.cfg, &rng, &e));
+    mf_tensor *want = rn_filled("layer2.1.conv2.weight", 4, (int64_t[]){128, 128, 3, 3}, MF_F32);
+    t_assert_close(state_of(e, "layer2.1.conv2.weight"), want, 0, 0, "weights through the runner");
+    mf_tensor_release(want);
+    e->destroy(e);
+    env_close(&env);
+    unlink(path);
 }
