@@ -174,6 +174,8 @@ def save_any(path, tensors):
 
 
 def convert(src, dst, args):
+    if not os.path.isfile(src):
+        raise SystemExit("convert_weights: %s: no such file" % src)
     tensors = load_any(src)
     log("read %s: %s" % (src, summary(tensors)))
     tensors = apply_rules(tensors, args)
