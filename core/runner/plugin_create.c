@@ -9,6 +9,16 @@
 #include "medfm/nn.h"
 #include "medfm/runner.h"
 
+/* Whether the plugin's own schema declares `key` (then the plugin, not the
+ * runner, handles it: e.g. an encoder that loads `weights` with its own
+ * prefix and strictness options). */
+static bool schema_has(const mf_plugin_info *info, const char *key) {
+    for (int i = 0; info->schema && i < info->schema->n_keys; i++)
+        if (!strcmp(info->schema->keys[i].name, key))
+            return true;
+    return false;
+}
+
 static mf_status section_plugin_name(mf_plugin_kind kind, const mf_cfg *section, const char **name) {
     if (!section || section->kind != MF_CFG_MAP)
         return MF_ERR(MF_ERR_CONFIG, "%s: %s: expected a map with a 'plugin' key naming the %s",
@@ -40,7 +50,7 @@ mf_status mf_plugin_check_section(const mf_registry *reg, mf_plugin_kind kind, m
         keys[n++] = info->schema->keys[i];
     keys[n++] = (mf_key_spec){"plugin", MF_KEY_STRING, NULL, "plugin name", MF_NO_LIMIT, MF_NO_LIMIT, NULL, NULL,
                               false};
-    if (kind == MF_KIND_ENCODER)
+    if (kind == MF_KIND_ENCODER && !schema_has(info, "weights"))
         keys[n++] = (mf_key_spec){"weights", MF_KEY_PATH, "~", "safetensors file of weights to load", MF_NO_LIMIT,
                                   MF_NO_LIMIT, NULL, NULL, true};
     char title[160];
@@ -69,7 +79,7 @@ mf_status mf_plugin_create_encoder(const mf_registry *reg, mf_cfg *section, mf_r
     MF_TRY(vt->create(section, rng, out));
     const char *weights = NULL;
     const mf_cfg *w = mf_cfg_find(section, "weights");
-    if (w && w->kind == MF_CFG_SCALAR)
+    if (w && w->kind == MF_CFG_SCALAR && !schema_has(info, "weights"))
         MF_TRY(mf_cfg_as_string(w, &weights));
     if (weights && (*out)->module) {
         mf_named_tensors st = {0};
