@@ -288,8 +288,7 @@ static mf_status create(const mf_task_env *env, const mf_cfg *cfg, mf_task **out
         goto cleanup;
     }
     s->root = (model *)root;
-    s->root->enc = enc; /* owned from here on */
-    enc = NULL;
+    s->root->enc = enc; /* owned from here on, once creation succeeds */
     st = mf_module_add_child(root, "encoder", s->root->enc->module, NULL);
     if (st == MF_OK) {
         int64_t sizes[2] = {hidden, classes};
@@ -311,6 +310,7 @@ static mf_status create(const mf_task_env *env, const mf_cfg *cfg, mf_task **out
         mf_named_tensors_free(&ps);
     }
     if (st != MF_OK) {
+        s->root->enc = NULL; /* a task that fails to be created leaves the encoder to the caller */
         destroy(t);
         return st;
     }
@@ -325,9 +325,7 @@ static mf_status create(const mf_task_env *env, const mf_cfg *cfg, mf_task **out
     *out = t;
     return MF_OK;
 cleanup:
-    if (enc && enc->destroy)
-        enc->destroy(enc);
-    return st;
+    return st; /* the caller still owns the encoder */
 }
 
 static const mf_task_vtable vtable = {sizeof vtable, create};
