@@ -1,5 +1,7 @@
 /* classification: a linear or MLP head on the encoder's pooled features,
- * trained with cross-entropy. freeze_encoder gives a linear probe (the
+ * trained with cross-entropy, or with the loss plugin named in an optional
+ * `loss:` section (it receives "logits" (N, C) and "label" (N)), so a
+ * third-party loss swaps in from the config. freeze_encoder gives a linear probe (the
  * encoder runs without gradients and keeps its batch-norm statistics).
  * Evaluation reports accuracy, balanced accuracy (mean per-class recall),
  * macro one-vs-rest AUC and the mean loss. Batches carry "image" and
@@ -13,6 +15,7 @@
 #include "medfm/ops/loss.h"
 #include "medfm/ops/softmax.h"
 #include "medfm/plugin.h"
+#include "medfm/runner.h"
 #include "medfm/task.h"
 
 #define NL MF_NO_LIMIT
@@ -22,10 +25,12 @@ static const mf_key_spec keys[] = {
     {"hidden", MF_KEY_INT, "128", "mlp head: hidden width", 1, NL, NULL, NULL, false},
     {"freeze_encoder", MF_KEY_BOOL, "false", "train only the head (linear probe)", NL, NL, NULL, NULL, false},
     {"label_smoothing", MF_KEY_FLOAT, "0.0", "cross-entropy label smoothing", 0, 1, NULL, NULL, false},
+    {"loss", MF_KEY_MAP, "~", "loss plugin section ({plugin: NAME, ...}) on logits and label; null: cross-entropy",
+     NL, NL, NULL, NULL, true},
     {"monitor", MF_KEY_CHOICE, "accuracy", "metric picking the best checkpoint", NL, NL,
      "accuracy|balanced_accuracy|auc|loss", NULL, false},
 };
-static const mf_schema schema = {"task classification", keys, 6, false};
+static const mf_schema schema = {"task classification", keys, 7, false};
 
 /* The model root: children "encoder" and "head". The encoder's module is
  * owned by its mf_encoder, so the root hands it back before freeing. */
@@ -54,6 +59,7 @@ typedef struct cls {
     int64_t classes;
     bool freeze;
     double smoothing;
+    mf_loss *loss; /* the `loss:` plugin, or NULL for built-in cross-entropy */
     /* evaluation accumulators */
     int64_t n, cap;
     float *probs;
@@ -82,6 +88,17 @@ static mf_status logits_of(cls *s, const mf_batch *b, mf_tensor **logits, mf_ten
 }
 
 static mf_status ce(cls *s, mf_tensor *logits, mf_tensor *label, mf_tensor **loss) {
+    if (s->loss) {
+        mf_batch in = {0};
+        in.size = logits->shape[0];
+        mf_status st = mf_batch_put(&in, "logits", mf_tensor_retain(logits));
+        if (st == MF_OK)
+            st = mf_batch_put(&in, "label", mf_tensor_retain(label));
+        if (st == MF_OK)
+            st = s->loss->forward(s->loss, &in, loss, NULL);
+        mf_batch_clear(&in);
+        return st;
+    }
     mf_ce_params p = mf_ce_params_default();
     p.label_smoothing = s->smoothing;
     return mf_cross_entropy(logits, label, &p, loss);
@@ -225,6 +242,8 @@ static void destroy(mf_task *t) {
     cls *s = t->state;
     if (s) {
         mf_module_free(&s->root->base);
+        if (s->loss && s->loss->destroy)
+            s->loss->destroy(s->loss);
         free(s->probs);
         free(s->labels);
         free(s);
@@ -269,8 +288,7 @@ static mf_status create(const mf_task_env *env, const mf_cfg *cfg, mf_task **out
         goto cleanup;
     }
     s->root = (model *)root;
-    s->root->enc = enc; /* owned from here on */
-    enc = NULL;
+    s->root->enc = enc; /* owned from here on, once creation succeeds */
     st = mf_module_add_child(root, "encoder", s->root->enc->module, NULL);
     if (st == MF_OK) {
         int64_t sizes[2] = {hidden, classes};
@@ -281,6 +299,9 @@ static mf_status create(const mf_task_env *env, const mf_cfg *cfg, mf_task **out
     }
     if (st == MF_OK)
         st = mf_module_add_child(root, "head", s->head, NULL);
+    mf_cfg *loss_section = mf_cfg_find(cfg, "loss");
+    if (st == MF_OK && loss_section && loss_section->kind != MF_CFG_NULL)
+        st = mf_plugin_create_loss(env->registry, loss_section, &s->loss); /* fills the section's defaults */
     if (st == MF_OK && freeze) {
         mf_named_tensors ps = {0};
         st = mf_module_named_parameters(s->root->enc->module, &ps);
@@ -289,6 +310,7 @@ static mf_status create(const mf_task_env *env, const mf_cfg *cfg, mf_task **out
         mf_named_tensors_free(&ps);
     }
     if (st != MF_OK) {
+        s->root->enc = NULL; /* a task that fails to be created leaves the encoder to the caller */
         destroy(t);
         return st;
     }
@@ -303,9 +325,7 @@ static mf_status create(const mf_task_env *env, const mf_cfg *cfg, mf_task **out
     *out = t;
     return MF_OK;
 cleanup:
-    if (enc && enc->destroy)
-        enc->destroy(enc);
-    return st;
+    return st; /* the caller still owns the encoder */
 }
 
 static const mf_task_vtable vtable = {sizeof vtable, create};
