@@ -327,11 +327,18 @@ static mf_status make_order(mf_loader *l) {
     return MF_OK;
 }
 
-mf_status mf_loader_start_epoch(mf_loader *l, int64_t epoch) {
+mf_status mf_loader_start_epoch(mf_loader *l, int64_t epoch) { return mf_loader_start_epoch_at(l, epoch, 0); }
+
+mf_status mf_loader_start_epoch_at(mf_loader *l, int64_t epoch, int64_t first_batch) {
     stop_workers(l);
     l->epoch = epoch;
     MF_TRY(make_order(l));
-    l->next_build = l->next_take = 0;
+    if (first_batch < 0 || first_batch > l->n_batches)
+        return MF_ERR(MF_ERR_INVALID, "loader: batch %lld is outside epoch %lld's %lld batches", (long long)first_batch,
+                      (long long)epoch, (long long)l->n_batches);
+    /* Batches depend only on (seed, epoch, position): starting mid-epoch
+     * gives exactly the batches an uninterrupted epoch would from there. */
+    l->next_build = l->next_take = first_batch;
     l->stop = false;
     if (l->o.workers > 0) {
         l->started = true;

@@ -25,9 +25,10 @@ static const mf_key_spec k_view[] = {
     {"transforms", MF_KEY_LIST, "[]", "the pipeline", NOL, NOL, NULL, NULL, false},
 };
 static const mf_schema s_view = {"data view", k_view, 2, false};
-static const mf_schema s_loader = {"data section", k_loader, (int)(sizeof k_loader / sizeof k_loader[0]), false};
+const mf_schema mf_loader_section_schema = {"data section", k_loader, (int)(sizeof k_loader / sizeof k_loader[0]),
+                                            false};
 
-const mf_schema *mf_loader_schema(void) { return &s_loader; }
+const mf_schema *mf_loader_schema(void) { return &mf_loader_section_schema; }
 
 mf_status mf_loader_from_cfg(mf_cfg *sec, uint64_t seed, mf_loader **out) {
     if (!sec || sec->kind != MF_CFG_MAP)

@@ -9,7 +9,7 @@
 #include <sys/stat.h>
 
 #include "core/runner/internal.h"
-#include "core/runner/source.h"
+#include "medfm/loader.h"
 #include "medfm/nn.h"
 
 #define KEY(n, t, d, doc, lo, hi) {n, t, d, doc, lo, hi, NULL, NULL, false}
@@ -58,9 +58,9 @@ static const mf_key_spec train_keys[] = {
 static const mf_schema train_schema = {"train", train_keys, 11, false};
 
 static const mf_key_spec data_keys[] = {
-    {"train", MF_KEY_SECTION, "~", "training split", NL, NL, NULL, &mf_source_schema, true},
-    {"val", MF_KEY_SECTION, "~", "validation split", NL, NL, NULL, &mf_source_schema, true},
-    {"test", MF_KEY_SECTION, "~", "test split", NL, NL, NULL, &mf_source_schema, true},
+    {"train", MF_KEY_SECTION, "~", "training split", NL, NL, NULL, &mf_loader_section_schema, true},
+    {"val", MF_KEY_SECTION, "~", "validation split", NL, NL, NULL, &mf_loader_section_schema, true},
+    {"test", MF_KEY_SECTION, "~", "test split", NL, NL, NULL, &mf_loader_section_schema, true},
 };
 static const mf_schema data_schema = {"data", data_keys, 3, false};
 
@@ -133,6 +133,33 @@ static void check_plugin_section(mf_experiment *e, mf_plugin_kind kind, const ch
     report(diag, mf_plugin_check_section(e->registry, kind, sec, NULL));
 }
 
+/* Data sections take their batch size from train: (batch_size, or
+ * eval_batch_size for val/test) unless they set one, and evaluation splits
+ * are not shuffled unless asked; written into the tree so the resolved
+ * config says what ran. */
+static void inherit_data_defaults(mf_cfg *cfg) {
+    static const char *splits[] = {"train", "val", "test"};
+    const mf_cfg *bs = mf_cfg_find(cfg, "train.batch_size"), *ebs = mf_cfg_find(cfg, "train.eval_batch_size");
+    for (int i = 0; i < 3; i++) {
+        char path[32];
+        snprintf(path, sizeof path, "data.%s", splits[i]);
+        mf_cfg *sec = mf_cfg_find(cfg, path);
+        if (!sec || sec->kind != MF_CFG_MAP)
+            continue;
+        const mf_cfg *from = i > 0 && ebs && ebs->kind == MF_CFG_SCALAR ? ebs : bs;
+        if (!mf_cfg_find(sec, "batch_size") && from && from->kind == MF_CFG_SCALAR) {
+            mf_cfg *v = mf_cfg_clone(from);
+            if (v && mf_cfg_map_put(sec, "batch_size", v) != MF_OK)
+                mf_cfg_free(v);
+        }
+        if (i > 0 && !mf_cfg_find(sec, "shuffle")) {
+            mf_cfg *v = mf_cfg_new(MF_CFG_SCALAR, "false");
+            if (v && mf_cfg_map_put(sec, "shuffle", v) != MF_OK)
+                mf_cfg_free(v);
+        }
+    }
+}
+
 mf_status mf_experiment_from_cfg(mf_cfg *cfg, const char *base_dir, mf_diag *diag, mf_experiment **out) {
     *out = NULL;
     mf_experiment *e = calloc(1, sizeof *e);
@@ -150,6 +177,7 @@ mf_status mf_experiment_from_cfg(mf_cfg *cfg, const char *base_dir, mf_diag *dia
     mf_diag *d = diag ? diag : &local;
     int before = d->n;
     report(d, mf_registry_load_defaults(e->registry));
+    inherit_data_defaults(e->config);
     mf_cfg_validate(e->config, &top_schema, d);
     load_config_plugins(e, base_dir ? base_dir : ".", d);
     check_plugin_section(e, MF_KIND_ENCODER, "encoder", d);
@@ -246,7 +274,31 @@ mf_status mf_experiment_check(mf_experiment *e, mf_diag *diag) {
         if (stat(w->value, &sb) != 0)
             mf_diag_add(diag, "%s: encoder.weights: file %s does not exist", mf_cfg_where(w), w->value);
     }
-    if (diag->n == 0) {
+    /* Building each loader checks its source (files exist, manifests
+     * parse) and its transforms; workers are not started for this. */
+    static const char *splits[] = {"train", "val", "test"};
+    for (int i = 0; i < 3; i++) {
+        char path[32];
+        snprintf(path, sizeof path, "data.%s", splits[i]);
+        mf_cfg *sec = mf_cfg_find(e->config, path);
+        if (!sec || sec->kind != MF_CFG_MAP)
+            continue;
+        mf_cfg *probe = mf_cfg_clone(sec);
+        if (!probe)
+            continue;
+        probe->parent = sec->parent; /* keep key paths in messages */
+        mf_cfg_remove(probe, "workers");
+        mf_cfg *zero = mf_cfg_new(MF_CFG_SCALAR, "0");
+        if (zero && mf_cfg_map_put(probe, "workers", zero) != MF_OK)
+            mf_cfg_free(zero);
+        mf_loader *l = NULL;
+        mf_status st = mf_loader_from_cfg(probe, 0, &l);
+        if (st != MF_OK)
+            mf_diag_add(diag, "data.%s: %s", splits[i], mf_last_error());
+        mf_loader_free(l);
+        mf_cfg_free(probe);
+    }
+    if (diag->n == before) {
         /* Building once validates the sub-plugin sections the task creates. */
         mf_rng rng;
         mf_task *t = NULL;

@@ -15,7 +15,7 @@
 #include <unistd.h>
 
 #include "core/runner/internal.h"
-#include "core/runner/source.h"
+#include "medfm/loader.h"
 #include "medfm/autograd.h"
 #include "medfm/nn.h"
 
@@ -117,7 +117,7 @@ static void metrics_str(const mf_metrics *m, char *buf, size_t n) {
         used += (size_t)snprintf(buf + used, n - used, "%s%s %.4f", i ? "  " : "", m->names[i], m->values[i]);
 }
 
-static mf_status evaluate(mf_task *t, mf_source *src, int64_t bs, mf_device dev, mf_metrics *out) {
+static mf_status evaluate(mf_task *t, mf_loader *src, mf_device dev, mf_metrics *out) {
     memset(out, 0, sizeof *out);
     if (!t->eval_begin || !t->eval_batch || !t->eval_end)
         return MF_OK;
@@ -126,22 +126,20 @@ static mf_status evaluate(mf_task *t, mf_source *src, int64_t bs, mf_device dev,
         mf_module_train(t->model, false);
     bool grad = mf_grad_set_enabled(false);
     mf_status st = t->eval_begin(t);
-    int64_t *idx = malloc(sizeof *idx * (size_t)bs);
-    if (!idx)
-        st = MF_ERR(MF_ERR_NOMEM, "evaluate: out of memory");
-    for (int64_t i = 0; st == MF_OK && i < src->n; i += bs) {
-        int cnt = (int)(src->n - i < bs ? src->n - i : bs);
-        for (int j = 0; j < cnt; j++)
-            idx[j] = i + j;
+    if (st == MF_OK)
+        st = mf_loader_start_epoch(src, 0);
+    while (st == MF_OK) {
         mf_batch b = {0};
-        st = src->get(src, idx, cnt, &b);
-        if (st == MF_OK && dev.type != MF_CPU)
+        bool done = false;
+        st = mf_loader_next(src, &b, &done);
+        if (st == MF_OK && !done && dev.type != MF_CPU)
             st = mf_batch_to_device(&b, dev);
-        if (st == MF_OK)
+        if (st == MF_OK && !done)
             st = t->eval_batch(t, &b);
         mf_batch_clear(&b);
+        if (done)
+            break;
     }
-    free(idx);
     if (st == MF_OK)
         st = t->eval_end(t, out);
     mf_grad_set_enabled(grad);
@@ -150,14 +148,17 @@ static mf_status evaluate(mf_task *t, mf_source *src, int64_t bs, mf_device dev,
     return st;
 }
 
-static mf_status open_source(const mf_cfg *cfg, const char *split, mf_source **out) {
+/* The loader of data.<split>, or NULL when the config has no such split.
+ * Augmentations follow `seed`; the data set itself is the source's. */
+static mf_status open_loader(const mf_cfg *cfg, const char *split, uint64_t seed, mf_loader **out) {
     *out = NULL;
     char path[64];
     snprintf(path, sizeof path, "data.%s", split);
-    const mf_cfg *sec = mf_cfg_find(cfg, path);
+    mf_cfg *sec = mf_cfg_find(cfg, path);
     if (!sec || sec->kind != MF_CFG_MAP)
         return MF_OK;
-    return mf_source_new(sec, out);
+    mf_status st = mf_loader_from_cfg(sec, seed, out);
+    return st == MF_OK ? MF_OK : mf_error_context(st, "data.%s", split);
 }
 
 typedef struct trial_out {
@@ -233,18 +234,17 @@ static mf_status run_trial(ctx *c, int trial, const char *dir, bool resume, tria
     uint64_t seed = (uint64_t)seed0 + (uint64_t)trial;
     mf_rng task_rng;
     mf_task *task = NULL;
-    mf_source *train = NULL, *val = NULL;
+    mf_loader *train = NULL, *val = NULL;
     mf_optimizer *opt = NULL;
     mf_tensor **params = NULL;
-    int64_t *perm = NULL;
     int n_params = 0;
     mf_status st;
     char ckdir[PATH_MAX + 32];
     snprintf(ckdir, sizeof ckdir, "%s/checkpoints", dir);
     MF_CHECK(mf__mkdirs(ckdir));
     MF_CHECK(mf_experiment_build_task(c->e, seed, &task_rng, &task));
-    MF_CHECK(open_source(cfg, "train", &train));
-    MF_CHECK(open_source(cfg, "val", &val));
+    MF_CHECK(open_loader(cfg, "train", seed, &train));
+    MF_CHECK(open_loader(cfg, "val", seed, &val));
     if (!train) {
         st = MF_ERR(MF_ERR_CONFIG, "%s: data.train: the experiment has no training data",
                     c->e->config_path ? c->e->config_path : "<config>");
@@ -254,8 +254,11 @@ static mf_status run_trial(ctx *c, int trial, const char *dir, bool resume, tria
         st = MF_ERR(MF_ERR_PLUGIN, "task plugin gave no model or train_step");
         goto cleanup;
     }
-    int64_t per_step = bs < train->n ? bs : train->n;
-    int64_t spe = train->n / per_step;
+    int64_t spe = mf_loader_num_batches(train);
+    if (spe < 1) {
+        st = MF_ERR(MF_ERR_CONFIG, "data.train yields no batch (fewer samples than batch_size with drop_last?)");
+        goto cleanup;
+    }
     int64_t total = steps > 0 ? steps : epochs * spe;
     int64_t val_steps = steps > 0 ? val_every : val_every * spe;
     MF_CHECK(mf_module_parameter_array(task->model, &params, &n_params));
@@ -289,12 +292,7 @@ static mf_status run_trial(ctx *c, int trial, const char *dir, bool resume, tria
         }
         st = MF_OK;
     }
-    perm = malloc(sizeof *perm * (size_t)train->n);
-    if (!perm) {
-        st = MF_ERR(MF_ERR_NOMEM, "runner: out of memory");
-        goto cleanup;
-    }
-    int64_t perm_epoch = -1;
+    int64_t loader_epoch = -1;
     double t0 = now_s(), elapsed0 = cs.elapsed, last_draw = 0;
     int64_t step0 = cs.step;
     mf_metrics last_eval = {0};
@@ -310,13 +308,18 @@ static mf_status run_trial(ctx *c, int trial, const char *dir, bool resume, tria
                         mf_runner_signal(), (long long)cs.step);
             goto cleanup;
         }
+        /* The data position is the step: batches depend only on (seed,
+         * epoch, batch index), so a resumed run sees the same batches. */
         int64_t epoch = cs.step / spe;
-        if (epoch != perm_epoch) {
-            mf_source_permutation(seed, epoch, train->n, perm);
-            perm_epoch = epoch;
+        if (epoch != loader_epoch) {
+            MF_CHECK(mf_loader_start_epoch_at(train, epoch, cs.step % spe));
+            loader_epoch = epoch;
         }
         mf_batch b = {0};
-        st = train->get(train, perm + (cs.step % spe) * per_step, (int)per_step, &b);
+        bool done = false;
+        st = mf_loader_next(train, &b, &done);
+        if (st == MF_OK && done)
+            st = MF_ERR(MF_ERR_STATE, "data.train ran out of batches at step %lld", (long long)cs.step);
         if (st == MF_OK && dev.type != MF_CPU)
             st = mf_batch_to_device(&b, dev);
         if (st == MF_OK)
@@ -376,7 +379,7 @@ static mf_status run_trial(ctx *c, int trial, const char *dir, bool resume, tria
         bool eval_due = val && ((val_steps > 0 && cs.step % val_steps == 0) || cs.step == total);
         if (eval_due) {
             mf_metrics m;
-            MF_CHECK(evaluate(task, val, ebs, dev, &m));
+            MF_CHECK(evaluate(task, val, dev, &m));
             if (m.n) {
                 event(c, "eval", trial, cs.step, cs.epoch, &m, -1);
                 char ms[1024];
@@ -445,11 +448,10 @@ static mf_status run_trial(ctx *c, int trial, const char *dir, bool resume, tria
         mf_named_tensors_free(&ns);
     }
 cleanup:
-    free(perm);
     free(params);
     mf_optimizer_free(opt);
-    mf_source_free(train);
-    mf_source_free(val);
+    mf_loader_free(train);
+    mf_loader_free(val);
     if (task && task->destroy)
         task->destroy(task);
     return st;
@@ -602,21 +604,20 @@ mf_status mf_run_resume(const char *run_dir_arg, const mf_run_options *opt, mf_r
 
 mf_status mf_experiment_eval(mf_experiment *e, const char *checkpoint, const char *split, mf_metrics *out) {
     memset(out, 0, sizeof *out);
-    int64_t seed, bs;
+    int64_t seed;
     MF_TRY(mf_cfg_get_int(e->config, "seed", 0, &seed));
-    MF_TRY(mf_cfg_get_int(e->config, "train.batch_size", 32, &bs));
     const char *dev_name;
     mf_device dev;
     MF_TRY(mf_cfg_get_string(e->config, "device", "cpu", &dev_name));
     MF_TRY(mf_device_parse(dev_name, &dev));
     mf_rng rng;
     mf_task *task = NULL;
-    mf_source *src = NULL;
+    mf_loader *src = NULL;
     mf_status st;
     MF_CHECK(mf_experiment_build_task(e, (uint64_t)seed, &rng, &task));
     if (checkpoint)
         MF_CHECK(mf__load_model_weights(checkpoint, task->model));
-    MF_CHECK(open_source(e->config, split ? split : "val", &src));
+    MF_CHECK(open_loader(e->config, split ? split : "val", (uint64_t)seed, &src));
     if (!src) {
         st = MF_ERR(MF_ERR_CONFIG, "eval: the experiment has no data.%s section", split ? split : "val");
         goto cleanup;
@@ -625,9 +626,9 @@ mf_status mf_experiment_eval(mf_experiment *e, const char *checkpoint, const cha
         st = MF_ERR(MF_ERR_UNSUPPORTED, "eval: the task has no evaluation");
         goto cleanup;
     }
-    st = evaluate(task, src, bs, dev, out);
+    st = evaluate(task, src, dev, out);
 cleanup:
-    mf_source_free(src);
+    mf_loader_free(src);
     if (task && task->destroy)
         task->destroy(task);
     return st;

@@ -80,8 +80,8 @@ Test(cli, validate_lists_every_problem_and_exits_two, .init = setup, .fini = tea
     cr_assert(strstr(out, "3 problems"), "%s", out);
 }
 
-static const char *tiny = "name: tiny\ndata:\n  train: {n: 16, size: 12, classes: 2, seed: 1}\n"
-                          "  val: {n: 8, size: 12, classes: 2, seed: 2}\n"
+static const char *tiny = "name: tiny\ndata:\n  train: {source: {type: phantom2d, count: 16, size: 12, num_classes: 2, seed: 1}, workers: 0}\n"
+                          "  val: {source: {type: phantom2d, count: 8, size: 12, num_classes: 2, seed: 1, offset: 1000}, workers: 0}\n"
                           "encoder: {plugin: simple_cnn, width: 4, depth: 2}\n"
                           "task: {plugin: classification, num_classes: 2}\n"
                           "train: {steps: 2, batch_size: 8}\n";

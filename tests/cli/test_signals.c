@@ -22,8 +22,8 @@
  * resuming stays quick. Checkpoints fsync, so they are kept few. */
 static const char *config = "name: sig\n"
                             "data:\n"
-                            "  train: {n: 64, size: 12, classes: 2, seed: 1}\n"
-                            "  val: {n: 8, size: 12, classes: 2, seed: 2}\n"
+                            "  train: {source: {type: phantom2d, count: 64, size: 12, num_classes: 2, seed: 1}, workers: 0}\n"
+                            "  val: {source: {type: phantom2d, count: 8, size: 12, num_classes: 2, seed: 1, offset: 1000}, workers: 0}\n"
                             "encoder: {plugin: simple_cnn, width: 4, depth: 2}\n"
                             "task: {plugin: classification, num_classes: 2}\n"
                             "train: {steps: 500, batch_size: 8, val_every: 0, checkpoint_every: 50, log_every: 50}\n";

@@ -62,9 +62,13 @@ mf_status mf_loader_new(mf_source *src, mf_pipeline *pipe, int n_views, mf_pipel
  * source type and transform): unknown keys are errors naming file:line. */
 mf_status mf_loader_from_cfg(mf_cfg *section, uint64_t seed, mf_loader **out);
 const mf_schema *mf_loader_schema(void);
+/* The same schema as an object, for embedding in other schemas. */
+extern const mf_schema mf_loader_section_schema;
 
 /* Starts epoch e (stops and restarts the workers). */
 mf_status mf_loader_start_epoch(mf_loader *l, int64_t epoch);
+/* Starts epoch e at batch `first_batch` (resuming a run mid-epoch). */
+mf_status mf_loader_start_epoch_at(mf_loader *l, int64_t epoch, int64_t first_batch);
 /* Next batch of the epoch into *b (cleared first); *done when none left. */
 mf_status mf_loader_next(mf_loader *l, mf_batch *b, bool *done);
 int64_t mf_loader_num_batches(const mf_loader *l);

@@ -18,8 +18,8 @@ static const char *tiny =
     "name: tiny\n"
     "seed: 3\n"
     "data:\n"
-    "  train: {n: 24, size: 12, classes: 3, seed: 1}\n"
-    "  val: {n: 12, size: 12, classes: 3, seed: 2}\n"
+    "  train: {source: {type: phantom2d, count: 24, size: 12, num_classes: 3, seed: 1}, workers: 0}\n"
+    "  val: {source: {type: phantom2d, count: 12, size: 12, num_classes: 3, seed: 1, offset: 1000}, workers: 0}\n"
     "encoder: {plugin: simple_cnn, width: 4, depth: 2}\n"
     "task: {plugin: classification, num_classes: 3}\n"
     "optim: {name: adam, lr: 0.01}\n"
@@ -86,7 +86,7 @@ Test(runner, an_unknown_plugin_name_suggests_the_closest_one) {
 
 Test(runner, an_unknown_key_in_a_plugin_section_names_file_line_and_column) {
     const char *text = "name: t\nencoder: {plugin: simple_cnn, widht: 4}\ntask: {plugin: classification}\n"
-                       "data: {train: {n: 8}}\ntrain: {steps: 1}\n";
+                       "data: {train: {source: {type: phantom2d, count: 8}}}\ntrain: {steps: 1}\n";
     mf_diag d = load_problems(text, 0, NULL);
     cr_assert(any_has(&d, "cfg.yaml:2:", "widht"), "%s", d.n ? d.msgs[0] : "no problems");
     cr_assert(any_has(&d, "widht", "did you mean 'width'"));
