@@ -72,6 +72,13 @@ typedef struct {
 cudaError_t mf_cuda_launch_pool_gather(cudaStream_t s, int dt, const mf_gather_args *a, void *y, const void *x,
                                        int backward);
 
+/* Attention rows (attention_kernels.cu): p (rows = B*H*Lq, Lk) += bias
+ * (strides bst over (B, H, Lq, Lk), NULL for none), then softmax in place;
+ * ds = p * (ds - rowsum(ds * p)) in place. */
+cudaError_t mf_cuda_launch_attn_softmax(cudaStream_t s, int dt, int64_t rows, int64_t H, int64_t Lq, int64_t Lk,
+                                        void *p, const void *bias, const int64_t *bst);
+cudaError_t mf_cuda_launch_attn_dsoft(cudaStream_t s, int dt, int64_t rows, int64_t Lk, void *ds, const void *p);
+
 #ifdef __cplusplus
 }
 #endif
