@@ -15,6 +15,15 @@
 extern const struct mf_kern_elementwise mf_cuda_elementwise;
 extern const struct mf_kern_reduce mf_cuda_reduce;
 extern const struct mf_kern_optim mf_cuda_optim;
+extern const struct mf_kern_linalg mf_cuda_linalg;
+extern const struct mf_kern_conv mf_cuda_conv;
+extern const struct mf_kern_norm mf_cuda_norm;
+extern const struct mf_kern_loss mf_cuda_loss;
+extern const struct mf_kern_pool mf_cuda_pool;
+extern const struct mf_kern_index mf_cuda_index;
+extern const struct mf_kern_random mf_cuda_random;
+extern const struct mf_kern_attention mf_cuda_attention;
+extern const struct mf_kern_sort mf_cuda_sort;
 
 static pthread_mutex_t stream_lock = PTHREAD_MUTEX_INITIALIZER;
 static cudaStream_t streams[MF_CUDA_MAX_DEVICES];
@@ -95,6 +104,15 @@ static const mf_backend mf_cuda_backend = {
     .elementwise = &mf_cuda_elementwise,
     .reduce = &mf_cuda_reduce,
     .optim = &mf_cuda_optim,
+    .linalg = &mf_cuda_linalg,
+    .conv = &mf_cuda_conv,
+    .norm = &mf_cuda_norm,
+    .loss = &mf_cuda_loss,
+    .pool = &mf_cuda_pool,
+    .index = &mf_cuda_index,
+    .random = &mf_cuda_random,
+    .attention = &mf_cuda_attention,
+    .sort = &mf_cuda_sort,
 };
 
 /* Called once by core/backend/registry.c. Without a device or driver it

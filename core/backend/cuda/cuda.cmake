@@ -25,7 +25,9 @@ set_target_properties(medfm_cuda PROPERTIES
   CUDA_VISIBILITY_PRESET hidden)
 target_include_directories(medfm_cuda PRIVATE ${CMAKE_SOURCE_DIR}/sdk/include ${CMAKE_SOURCE_DIR})
 # Linked by the C driver, so the C++ runtime that nvcc's host code needs is named here.
-target_link_libraries(medfm_cuda PRIVATE medfm CUDA::cudart CUDA::cublas stdc++ Threads::Threads ${M_LIB})
+# cuDNN ships with the toolkit here; elsewhere point CUDNN_LIBRARY at it.
+find_library(CUDNN_LIBRARY cudnn HINTS ${CUDAToolkit_LIBRARY_DIR} REQUIRED)
+target_link_libraries(medfm_cuda PRIVATE medfm CUDA::cudart CUDA::cublas ${CUDNN_LIBRARY} stdc++ Threads::Threads ${M_LIB})
 target_link_options(medfm_cuda PRIVATE -Wl,--no-undefined)
 
 # The directory-wide options (-Wall -Werror, sanitizers) are gcc flags that

@@ -22,6 +22,11 @@ typedef mf_status (*mf_cuda_memory_stats_fn)(int index, mf_cuda_mem_stats *out);
 /* Returns every cached block of device `index` to the driver. */
 typedef mf_status (*mf_cuda_empty_cache_fn)(int index);
 
+/* TF32 for f32 matmul and convolution: 1 allows (the default), 0 forbids
+ * (exact f32), -1 goes back to the environment (MEDFM_CUDA_TF32=0 forbids). */
+typedef void (*mf_cuda_set_tf32_fn)(int enabled);
+
+#define MF_CUDA_SET_TF32_SYMBOL "mf_cuda_set_tf32"
 #define MF_CUDA_MEMORY_STATS_SYMBOL "mf_cuda_memory_stats"
 #define MF_CUDA_EMPTY_CACHE_SYMBOL "mf_cuda_empty_cache"
 

@@ -6,6 +6,7 @@
 #define MF_CUDA_INTERNAL_H
 
 #include <cuda_runtime_api.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -51,6 +52,14 @@ void mf_cuda_free(mf_device dev, void *ptr, size_t nbytes);
 mf_status mf_cuda_copy(mf_tensor *dst, const mf_tensor *src);
 mf_status mf_cuda_fill(mf_tensor *t, double value);
 int mf_cuda_sm_count(int index);
+/* Whether f32 matmul and conv may use TF32 tensor cores (linalg.c). */
+int mf_cuda_tf32_enabled(void);
+/* Row-major batched GEMM on cuBLAS (linalg.c): for each of `batch`
+ * products, C = alpha op(A) op(B) + beta C with op a transpose when ta/tb;
+ * sa, sb, sc are element strides between products. dt f32 or f64. */
+mf_status mf_cuda_gemm(int index, int dt, bool ta, bool tb, int64_t m, int64_t n, int64_t k, double alpha,
+                       const void *a, int64_t lda, int64_t sa, const void *b, int64_t ldb, int64_t sb, double beta,
+                       void *c, int64_t ldc, int64_t sc, int64_t batch);
 
 /* ---- launchers (CUDA) ---- */
 /* dst = convert(src); same dtype copies bits. Layout ops: dst, src. */

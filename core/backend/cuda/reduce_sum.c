@@ -131,9 +131,13 @@ static mf_status cuda_norm(mf_tensor *out, const mf_tensor *x, uint32_t mask, do
     return run_reduce(out, x, mask, &A);
 }
 
+/* sort.c: a thread per line along dim. */
+mf_status mf_cuda_arg_extreme(mf_tensor *values, mf_tensor *indices, const mf_tensor *x, int dim, bool want_max);
+
 const struct mf_kern_reduce mf_cuda_reduce = {
     .sum = cuda_sum,
     .extreme = cuda_extreme,
+    .arg_extreme = mf_cuda_arg_extreme,
     .var = cuda_var,
     .logsumexp = cuda_logsumexp,
     .norm = cuda_norm,

@@ -1,0 +1,325 @@
+/* CUDA conv family on cuDNN (its convolution API): forward, backward data,
+ * backward filter and bias for 1-D/2-D/3-D, grouped and dilated
+ * convolutions. A 1-D conv runs as a 2-D one with a unit height; 2-D and
+ * 1-D use 4-D descriptors, 3-D uses 5-D ones. The algorithm of each
+ * (direction, dtype, geometry, math mode) is picked once from cuDNN's
+ * heuristics and cached. f32 may use TF32 tensor cores unless
+ * mf_cuda_tf32_enabled() says no, in which case only FMA algorithms run. */
+#include <cudnn.h>
+#include <pthread.h>
+#include <string.h>
+
+#include "core/backend/cuda/cuda_internal.h"
+#include "core/backend/kern_conv.h"
+#include "core/backend/kern_reduce.h"
+#include "medfm/ops/view.h"
+
+extern const struct mf_kern_reduce mf_cuda_reduce;
+
+enum { DIR_FWD, DIR_BWD_DATA, DIR_BWD_FILTER };
+
+static pthread_mutex_t conv_lock = PTHREAD_MUTEX_INITIALIZER;
+static cudnnHandle_t handles[MF_CUDA_MAX_DEVICES];
+
+typedef struct {
+    int dir, dt, exact, dev;
+    mf_conv_geom g;
+} algo_key;
+
+typedef struct {
+    algo_key key;
+    int algo;
+    cudnnMathType_t math;
+    size_t ws;
+} algo_entry;
+
+#define CACHE_SIZE 512
+static algo_entry cache[CACHE_SIZE];
+static int cache_n, cache_next;
+
+static mf_status dnn_check(cudnnStatus_t s, const char *what) {
+    if (s == CUDNN_STATUS_SUCCESS)
+        return MF_OK;
+    return MF_ERR(MF_ERR_DEVICE, "%s: cuDNN error %d (%s)", what, (int)s, cudnnGetErrorString(s));
+}
+
+static mf_status dnn_handle(int index, cudnnHandle_t *out) {
+    cudaStream_t s;
+    MF_TRY(mf_cuda_stream(index, &s));
+    pthread_mutex_lock(&conv_lock);
+    cudnnStatus_t e = CUDNN_STATUS_SUCCESS;
+    if (!handles[index])
+        e = cudnnCreate(&handles[index]);
+    if (e == CUDNN_STATUS_SUCCESS)
+        e = cudnnSetStream(handles[index], s);
+    *out = handles[index];
+    pthread_mutex_unlock(&conv_lock);
+    return dnn_check(e, "conv: creating the cuDNN handle");
+}
+
+/* Descriptors of one call. */
+typedef struct {
+    cudnnHandle_t h;
+    cudnnTensorDescriptor_t x, y;
+    cudnnFilterDescriptor_t w;
+    cudnnConvolutionDescriptor_t c;
+    cudnnDataType_t ty;
+    int dev, dt, exact;
+    double one_d, zero_d;
+    float one_f, zero_f;
+} conv_call;
+
+static void call_free(conv_call *c) {
+    if (c->x)
+        cudnnDestroyTensorDescriptor(c->x);
+    if (c->y)
+        cudnnDestroyTensorDescriptor(c->y);
+    if (c->w)
+        cudnnDestroyFilterDescriptor(c->w);
+    if (c->c)
+        cudnnDestroyConvolutionDescriptor(c->c);
+}
+
+static const void *one(const conv_call *c) {
+    return c->dt == MF_F64 ? (const void *)&c->one_d : (const void *)&c->one_f;
+}
+static const void *zero(const conv_call *c) {
+    return c->dt == MF_F64 ? (const void *)&c->zero_d : (const void *)&c->zero_f;
+}
+
+static mf_status tensor_desc(cudnnTensorDescriptor_t d, cudnnDataType_t ty, int nd, const int *dims) {
+    int strides[5];
+    strides[nd - 1] = 1;
+    for (int i = nd - 2; i >= 0; i--)
+        strides[i] = strides[i + 1] * dims[i + 1];
+    return dnn_check(cudnnSetTensorNdDescriptor(d, ty, nd, dims, strides), "conv: tensor descriptor");
+}
+
+static bool fits_int(const mf_conv_geom *g) {
+    int64_t big = (int64_t)1 << 31;
+    int64_t xi = g->n * g->cin * g->in[0] * g->in[1] * g->in[2];
+    int64_t yo = g->n * g->cout * g->out[0] * g->out[1] * g->out[2];
+    return xi < big && yo < big;
+}
+
+static mf_status call_init(conv_call *c, const mf_conv_geom *g, const mf_tensor *any) {
+    memset(c, 0, sizeof *c);
+    c->one_d = 1.0;
+    c->one_f = 1.0f;
+    c->dev = any->storage->device.index;
+    c->dt = (int)any->dtype;
+    if (c->dt != MF_F32 && c->dt != MF_F64)
+        return MF_ERR(MF_ERR_UNSUPPORTED, "conv: dtype %s not supported on the cuda backend",
+                      mf_dtype_name(any->dtype));
+    if (!fits_int(g))
+        return MF_ERR(MF_ERR_UNSUPPORTED, "conv: tensors over 2^31 elements are not supported on the cuda backend");
+    c->ty = c->dt == MF_F64 ? CUDNN_DATA_DOUBLE : CUDNN_DATA_FLOAT;
+    c->exact = c->dt == MF_F64 || !mf_cuda_tf32_enabled();
+    MF_TRY(dnn_handle(c->dev, &c->h));
+    int sp = g->nsp == 3 ? 3 : 2, s0 = 3 - sp;
+    int xd[5] = {(int)g->n, (int)g->cin}, yd[5] = {(int)g->n, (int)g->cout};
+    int wd[5] = {(int)g->cout, (int)(g->cin / g->groups)};
+    int pad[3], str[3], dil[3];
+    for (int i = 0; i < sp; i++) {
+        xd[2 + i] = (int)g->in[s0 + i];
+        yd[2 + i] = (int)g->out[s0 + i];
+        wd[2 + i] = (int)g->k[s0 + i];
+        pad[i] = (int)g->pad[s0 + i];
+        str[i] = (int)g->stride[s0 + i];
+        dil[i] = (int)g->dil[s0 + i];
+    }
+    mf_status st = MF_OK;
+    if (cudnnCreateTensorDescriptor(&c->x) != CUDNN_STATUS_SUCCESS ||
+        cudnnCreateTensorDescriptor(&c->y) != CUDNN_STATUS_SUCCESS ||
+        cudnnCreateFilterDescriptor(&c->w) != CUDNN_STATUS_SUCCESS ||
+        cudnnCreateConvolutionDescriptor(&c->c) != CUDNN_STATUS_SUCCESS) {
+        st = MF_ERR(MF_ERR_NOMEM, "conv: cannot create cuDNN descriptors");
+        goto cleanup;
+    }
+    MF_CHECK(tensor_desc(c->x, c->ty, sp + 2, xd));
+    MF_CHECK(tensor_desc(c->y, c->ty, sp + 2, yd));
+    MF_CHECK(
+        dnn_check(cudnnSetFilterNdDescriptor(c->w, c->ty, CUDNN_TENSOR_NCHW, sp + 2, wd), "conv: filter descriptor"));
+    MF_CHECK(dnn_check(cudnnSetConvolutionNdDescriptor(c->c, sp, pad, str, dil, CUDNN_CROSS_CORRELATION, c->ty),
+                       "conv: convolution descriptor"));
+    MF_CHECK(dnn_check(cudnnSetConvolutionGroupCount(c->c, (int)g->groups), "conv: group count"));
+    return MF_OK;
+cleanup:
+    call_free(c);
+    return st;
+}
+
+static bool key_eq(const algo_key *a, const algo_key *b) { return memcmp(a, b, sizeof *a) == 0; }
+
+#define N_PERF 16
+/* The algorithm for one direction: cached, else the first of cuDNN's
+ * ranked heuristics that works, fits 1 GiB of workspace and, in exact
+ * mode, uses no tensor-core math. */
+static mf_status pick_algo(conv_call *c, int dir, const mf_conv_geom *g, int *algo, size_t *ws) {
+    algo_key key;
+    memset(&key, 0, sizeof key);
+    key.dir = dir, key.dt = c->dt, key.exact = c->exact, key.dev = c->dev, key.g = *g;
+    pthread_mutex_lock(&conv_lock);
+    for (int i = 0; i < cache_n; i++)
+        if (key_eq(&cache[i].key, &key)) {
+            *algo = cache[i].algo;
+            *ws = cache[i].ws;
+            cudnnMathType_t m = cache[i].math;
+            pthread_mutex_unlock(&conv_lock);
+            return dnn_check(cudnnSetConvolutionMathType(c->c, m), "conv: math type");
+        }
+    pthread_mutex_unlock(&conv_lock);
+    MF_TRY(dnn_check(cudnnSetConvolutionMathType(c->c, c->exact ? CUDNN_FMA_MATH : CUDNN_DEFAULT_MATH),
+                     "conv: math type"));
+    int n = 0, found = -1;
+    cudnnMathType_t math = CUDNN_DEFAULT_MATH;
+    size_t mem = 0;
+    cudnnStatus_t e;
+    const size_t cap = (size_t)1 << 30;
+#define PICK(PERF_T, GETTER, ...)                                                                                      \
+    do {                                                                                                               \
+        PERF_T perf[N_PERF];                                                                                           \
+        e = GETTER(c->h, __VA_ARGS__, N_PERF, &n, perf);                                                               \
+        for (int i = 0; e == CUDNN_STATUS_SUCCESS && i < n && found < 0; i++) {                                        \
+            if (perf[i].status != CUDNN_STATUS_SUCCESS || perf[i].memory > cap)                                        \
+                continue;                                                                                              \
+            if (c->exact && perf[i].mathType != CUDNN_FMA_MATH && perf[i].mathType != CUDNN_DEFAULT_MATH)              \
+                continue;                                                                                              \
+            found = (int)perf[i].algo, math = c->exact ? CUDNN_FMA_MATH : perf[i].mathType, mem = perf[i].memory;      \
+        }                                                                                                              \
+    } while (0)
+    if (dir == DIR_FWD)
+        PICK(cudnnConvolutionFwdAlgoPerf_t, cudnnGetConvolutionForwardAlgorithm_v7, c->x, c->w, c->c, c->y);
+    else if (dir == DIR_BWD_DATA)
+        PICK(cudnnConvolutionBwdDataAlgoPerf_t, cudnnGetConvolutionBackwardDataAlgorithm_v7, c->w, c->y, c->c, c->x);
+    else
+        PICK(cudnnConvolutionBwdFilterAlgoPerf_t, cudnnGetConvolutionBackwardFilterAlgorithm_v7, c->x, c->y, c->c,
+             c->w);
+#undef PICK
+    MF_TRY(dnn_check(e, "conv: algorithm heuristics"));
+    if (found < 0)
+        return MF_ERR(MF_ERR_UNSUPPORTED, "conv: cuDNN offers no algorithm for this geometry (%s)",
+                      dir == DIR_FWD        ? "forward"
+                      : dir == DIR_BWD_DATA ? "backward data"
+                                            : "backward filter");
+    MF_TRY(dnn_check(cudnnSetConvolutionMathType(c->c, math), "conv: math type"));
+    /* the heuristics' memory figure may be a lower bound: ask for the exact size */
+    if (dir == DIR_FWD)
+        e = cudnnGetConvolutionForwardWorkspaceSize(c->h, c->x, c->w, c->c, c->y, (cudnnConvolutionFwdAlgo_t)found,
+                                                    &mem);
+    else if (dir == DIR_BWD_DATA)
+        e = cudnnGetConvolutionBackwardDataWorkspaceSize(c->h, c->w, c->y, c->c, c->x,
+                                                         (cudnnConvolutionBwdDataAlgo_t)found, &mem);
+    else
+        e = cudnnGetConvolutionBackwardFilterWorkspaceSize(c->h, c->x, c->y, c->c, c->w,
+                                                           (cudnnConvolutionBwdFilterAlgo_t)found, &mem);
+    MF_TRY(dnn_check(e, "conv: workspace size"));
+    pthread_mutex_lock(&conv_lock);
+    int slot = cache_n < CACHE_SIZE ? cache_n++ : (cache_next++ % CACHE_SIZE);
+    cache[slot] = (algo_entry){key, found, math, mem};
+    pthread_mutex_unlock(&conv_lock);
+    *algo = found;
+    *ws = mem;
+    return MF_OK;
+}
+
+/* t += bias broadcast over channel dim of an (N, C, spatial...) tensor. */
+static mf_status add_bias(conv_call *c, void *t, cudnnTensorDescriptor_t td, const mf_tensor *bias, int nd,
+                          int64_t channels) {
+    cudnnTensorDescriptor_t bd;
+    MF_TRY(dnn_check(cudnnCreateTensorDescriptor(&bd), "conv: bias descriptor"));
+    int dims[5] = {1, (int)channels, 1, 1, 1};
+    mf_status st = tensor_desc(bd, c->ty, nd, dims);
+    if (st == MF_OK)
+        st = dnn_check(cudnnAddTensor(c->h, one(c), bd, mf_tensor_data(bias), one(c), td, t), "conv: bias add");
+    cudnnDestroyTensorDescriptor(bd);
+    return st;
+}
+
+static int desc_rank(const mf_conv_geom *g) { return g->nsp == 3 ? 5 : 4; }
+
+static mf_status run_dir(int dir, const mf_conv_geom *g, const mf_tensor *any, const void *in1, const void *in2,
+                         void *out, const mf_tensor *bias) {
+    conv_call c;
+    MF_TRY(call_init(&c, g, any));
+    mf_status st = MF_OK;
+    void *ws = NULL;
+    size_t wsb = 0;
+    int algo;
+    mf_device dev = any->storage->device;
+    MF_CHECK(pick_algo(&c, dir, g, &algo, &wsb));
+    if (wsb)
+        MF_CHECK(mf_cuda_alloc(dev, wsb, &ws));
+    cudnnStatus_t e;
+    if (dir == DIR_FWD)
+        e = cudnnConvolutionForward(c.h, one(&c), c.x, in1, c.w, in2, c.c, (cudnnConvolutionFwdAlgo_t)algo, ws, wsb,
+                                    zero(&c), c.y, out);
+    else if (dir == DIR_BWD_DATA)
+        e = cudnnConvolutionBackwardData(c.h, one(&c), c.w, in2, c.y, in1, c.c, (cudnnConvolutionBwdDataAlgo_t)algo, ws,
+                                         wsb, zero(&c), c.x, out);
+    else
+        e = cudnnConvolutionBackwardFilter(c.h, one(&c), c.x, in1, c.y, in2, c.c, (cudnnConvolutionBwdFilterAlgo_t)algo,
+                                           ws, wsb, zero(&c), c.w, out);
+    MF_CHECK(dnn_check(e, dir == DIR_FWD        ? "conv forward"
+                          : dir == DIR_BWD_DATA ? "conv backward data"
+                                                : "conv backward filter"));
+    if (bias)
+        MF_CHECK(add_bias(&c, out, dir == DIR_FWD ? c.y : c.x, bias, desc_rank(g), dir == DIR_FWD ? g->cout : g->cin));
+cleanup:
+    if (ws)
+        mf_cuda_free(dev, ws, wsb);
+    call_free(&c);
+    return st;
+}
+
+static bool empty_geom(const mf_conv_geom *g) {
+    return g->n == 0 || g->cin == 0 || g->cout == 0 || g->out[0] * g->out[1] * g->out[2] == 0;
+}
+
+static mf_status cuda_forward(mf_tensor *y, const mf_tensor *x, const mf_tensor *w, const mf_tensor *bias,
+                              const mf_conv_geom *g) {
+    if (empty_geom(g))
+        return mf_tensor_numel(y) ? mf_cuda_fill(y, 0.0) : MF_OK;
+    return run_dir(DIR_FWD, g, x, mf_tensor_data(x), mf_tensor_data(w), mf_tensor_data(y), bias);
+}
+
+static mf_status cuda_backward_data(mf_tensor *gx, const mf_tensor *gy, const mf_tensor *w, const mf_tensor *bias,
+                                    const mf_conv_geom *g) {
+    if (empty_geom(g))
+        return mf_tensor_numel(gx) ? mf_cuda_fill(gx, 0.0) : MF_OK;
+    return run_dir(DIR_BWD_DATA, g, gy, mf_tensor_data(gy), mf_tensor_data(w), mf_tensor_data(gx), bias);
+}
+
+static mf_status cuda_backward_weight(mf_tensor *gw, const mf_tensor *x, const mf_tensor *gy, const mf_conv_geom *g) {
+    if (empty_geom(g))
+        return mf_tensor_numel(gw) ? mf_cuda_fill(gw, 0.0) : MF_OK;
+    return run_dir(DIR_BWD_FILTER, g, x, mf_tensor_data(x), mf_tensor_data(gy), mf_tensor_data(gw), NULL);
+}
+
+static mf_status cuda_backward_bias(mf_tensor *gb, const mf_tensor *gy) {
+    int64_t N = gy->shape[0], C = gy->shape[1], S = 1;
+    for (int d = 2; d < gy->ndim; d++)
+        S *= gy->shape[d];
+    if (N * S == 0 || C == 0)
+        return C ? mf_cuda_fill(gb, 0.0) : MF_OK;
+    if (gy->dtype != MF_F32 && gy->dtype != MF_F64)
+        return MF_ERR(MF_ERR_UNSUPPORTED, "conv bias: dtype %s not supported on the cuda backend",
+                      mf_dtype_name(gy->dtype));
+    /* a sum over dims 0 and 2 of the (N, C, S) view: the reduce family does it */
+    mf_tensor *v = NULL, *o = NULL;
+    mf_status st = MF_OK;
+    MF_CHECK(mf_view(gy, 3, (int64_t[]){N, C, S}, &v));
+    MF_CHECK(mf_view(gb, 3, (int64_t[]){1, C, 1}, &o));
+    MF_CHECK(mf_cuda_reduce.sum(o, v, 0x5u));
+cleanup:
+    mf_tensor_release(v);
+    mf_tensor_release(o);
+    return st;
+}
+
+const struct mf_kern_conv mf_cuda_conv = {
+    .forward = cuda_forward,
+    .backward_data = cuda_backward_data,
+    .backward_weight = cuda_backward_weight,
+    .backward_bias = cuda_backward_bias,
+};

@@ -1,0 +1,85 @@
+/* Argument blocks and launchers of the norm, loss and pool kernels of the
+ * CUDA module, shared by the C host side (norm.c, loss.c, pool.c) and the
+ * kernels (*.cu). Pointers are device addresses of contiguous data unless
+ * a stride (in elements) is given; NULL means "absent". */
+#ifndef MF_CUDA_NN_INTERNAL_H
+#define MF_CUDA_NN_INTERNAL_H
+
+#include <cuda_runtime_api.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct {
+    int64_t N, C, S;
+    const void *x, *g, *w, *b;
+    void *y, *gx, *gw, *gb;
+    void *mean, *invstd, *rm, *rv;
+    int64_t w_st, b_st, mean_st, invstd_st, rm_st, rv_st, gw_st, gb_st;
+    int32_t training;
+    double momentum, eps;
+} mf_bn_args;
+
+typedef struct {
+    int64_t rows, groups, cg, s;
+    const void *x, *g, *w, *b;
+    void *y, *gx, *gw, *gb, *mean, *rstd;
+    int64_t w_st, b_st, mean_st, rstd_st, gw_st, gb_st;
+    double eps;
+} mf_row_args;
+
+typedef struct {
+    int64_t N, C, S;
+    const void *x, *w, *g;
+    const int64_t *t;
+    void *loss, *wt, *logp, *gx;
+    int64_t gs0, gs1, ignore;
+    double eps;
+    int64_t *bad; /* device: [flag, first bad target] */
+} mf_ce_args;
+
+/* Window geometry of pool kernels (see mf_pool_geom). */
+typedef struct {
+    int64_t planes;
+    int64_t in[3], out[3], k[3], st[3], pad[3], dil[3];
+    int32_t include_pad, adaptive, align_corners;
+} mf_pool_args;
+
+cudaError_t mf_cuda_launch_bn(cudaStream_t s, int dt, int backward, const mf_bn_args *a);
+cudaError_t mf_cuda_launch_rownorm(cudaStream_t s, int dt, int backward, const mf_row_args *a);
+/* Forward: out = softmax(in). Backward: out = gx, in = gy, y = saved output. */
+cudaError_t mf_cuda_launch_softmax(cudaStream_t s, int dt, int64_t outer, int64_t n, int64_t inner, void *out,
+                                   const void *in, const void *y, int log, int backward);
+cudaError_t mf_cuda_launch_ce(cudaStream_t s, int dt, int backward, const mf_ce_args *a);
+
+/* Pool (pool_kernels.cu). Backward launchers expect gx zeroed. */
+cudaError_t mf_cuda_launch_maxpool(cudaStream_t s, int dt, const mf_pool_args *g, void *y, int64_t *idx, const void *x);
+cudaError_t mf_cuda_launch_maxpool_bwd(cudaStream_t s, int dt, const mf_pool_args *g, void *gx, const void *gy,
+                                       const int64_t *idx);
+cudaError_t mf_cuda_launch_avgpool(cudaStream_t s, int dt, const mf_pool_args *g, void *y, const void *x, int backward);
+cudaError_t mf_cuda_launch_linear(cudaStream_t s, int dt, const mf_pool_args *g, void *y, const void *x, int backward);
+/* y (ndim dims, contiguous, shape `shape`) from x at strides xs through
+ * maps (device, concatenated, map d starts at moff[d]); -1 entries give
+ * `fill`. Backward adds gy into gx (contiguous, shape xshape). */
+typedef struct {
+    int32_t ndim;
+    int64_t shape[8], xs[8], moff[8];
+    const int64_t *maps;
+    double fill;
+} mf_gather_args;
+cudaError_t mf_cuda_launch_pool_gather(cudaStream_t s, int dt, const mf_gather_args *a, void *y, const void *x,
+                                       int backward);
+
+/* Attention rows (attention_kernels.cu): p (rows = B*H*Lq, Lk) += bias
+ * (strides bst over (B, H, Lq, Lk), NULL for none), then softmax in place;
+ * ds = p * (ds - rowsum(ds * p)) in place. */
+cudaError_t mf_cuda_launch_attn_softmax(cudaStream_t s, int dt, int64_t rows, int64_t H, int64_t Lq, int64_t Lk,
+                                        void *p, const void *bias, const int64_t *bst);
+cudaError_t mf_cuda_launch_attn_dsoft(cudaStream_t s, int dt, int64_t rows, int64_t Lk, void *ds, const void *p);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,138 @@
+/* CUDA norm family (kern_norm.h) over the kernels of norm_loss_kernels.cu:
+ * batch norm with one block per channel, layer and group norm with one
+ * block per row. 1-D parameter and statistics tensors may be strided. */
+#include "core/backend/cuda/cuda_internal.h"
+#include "core/backend/cuda/nn_internal.h"
+#include "core/backend/kern_norm.h"
+
+static mf_status need_float(const char *op, const mf_tensor *t) {
+    if (t->dtype != MF_F32 && t->dtype != MF_F64)
+        return MF_ERR(MF_ERR_UNSUPPORTED, "%s: dtype %s not supported on the cuda backend", op,
+                      mf_dtype_name(t->dtype));
+    return MF_OK;
+}
+
+static void *ptr(const mf_tensor *t) { return t ? mf_tensor_data(t) : NULL; }
+static int64_t st0(const mf_tensor *t) { return t && t->ndim > 0 ? t->stride[0] : 1; }
+
+static mf_status cuda_batch_forward(mf_tensor *y, mf_tensor *mean, mf_tensor *invstd, const mf_tensor *x,
+                                    const mf_tensor *w, const mf_tensor *b, mf_tensor *running_mean,
+                                    mf_tensor *running_var, bool training, double momentum, double eps) {
+    MF_TRY(need_float("batch_norm", x));
+    if (mf_tensor_numel(x) == 0 && training)
+        return MF_OK;
+    cudaStream_t s;
+    MF_TRY(mf_cuda_stream(x->storage->device.index, &s));
+    mf_bn_args a = {.N = x->shape[0],
+                    .C = x->shape[1],
+                    .S = x->shape[2],
+                    .x = ptr(x),
+                    .w = ptr(w),
+                    .b = ptr(b),
+                    .y = ptr(y),
+                    .mean = ptr(mean),
+                    .invstd = ptr(invstd),
+                    .rm = ptr(running_mean),
+                    .rv = ptr(running_var),
+                    .w_st = st0(w),
+                    .b_st = st0(b),
+                    .mean_st = st0(mean),
+                    .invstd_st = st0(invstd),
+                    .rm_st = st0(running_mean),
+                    .rv_st = st0(running_var),
+                    .training = training,
+                    .momentum = momentum,
+                    .eps = eps};
+    return mf_cuda_check(mf_cuda_launch_bn(s, (int)x->dtype, 0, &a), "batch_norm kernel");
+}
+
+static mf_status cuda_batch_backward(mf_tensor *gx, mf_tensor *gw, mf_tensor *gb, const mf_tensor *gy,
+                                     const mf_tensor *x, const mf_tensor *mean, const mf_tensor *invstd,
+                                     const mf_tensor *w, bool training) {
+    MF_TRY(need_float("batch_norm backward", x));
+    cudaStream_t s;
+    MF_TRY(mf_cuda_stream(x->storage->device.index, &s));
+    mf_bn_args a = {.N = x->shape[0],
+                    .C = x->shape[1],
+                    .S = x->shape[2],
+                    .x = ptr(x),
+                    .g = ptr(gy),
+                    .w = ptr(w),
+                    .gx = ptr(gx),
+                    .gw = ptr(gw),
+                    .gb = ptr(gb),
+                    .mean = ptr(mean),
+                    .invstd = ptr(invstd),
+                    .w_st = st0(w),
+                    .mean_st = st0(mean),
+                    .invstd_st = st0(invstd),
+                    .gw_st = st0(gw),
+                    .gb_st = st0(gb),
+                    .training = training};
+    return mf_cuda_check(mf_cuda_launch_bn(s, (int)x->dtype, 1, &a), "batch_norm backward kernel");
+}
+
+static mf_status cuda_row_forward(const mf_rownorm_geom *g, mf_tensor *y, mf_tensor *mean, mf_tensor *rstd,
+                                  const mf_tensor *x, const mf_tensor *w, const mf_tensor *b, double eps) {
+    MF_TRY(need_float("norm", x));
+    if (g->cg * g->s == 0)
+        return MF_OK;
+    cudaStream_t s;
+    MF_TRY(mf_cuda_stream(x->storage->device.index, &s));
+    mf_row_args a = {.rows = g->rows,
+                     .groups = g->groups,
+                     .cg = g->cg,
+                     .s = g->s,
+                     .x = ptr(x),
+                     .w = ptr(w),
+                     .b = ptr(b),
+                     .y = ptr(y),
+                     .mean = ptr(mean),
+                     .rstd = ptr(rstd),
+                     .w_st = st0(w),
+                     .b_st = st0(b),
+                     .mean_st = st0(mean),
+                     .rstd_st = st0(rstd),
+                     .eps = eps};
+    return mf_cuda_check(mf_cuda_launch_rownorm(s, (int)x->dtype, 0, &a), "norm kernel");
+}
+
+static mf_status cuda_row_backward(const mf_rownorm_geom *g, mf_tensor *gx, mf_tensor *gw, mf_tensor *gb,
+                                   const mf_tensor *gy, const mf_tensor *x, const mf_tensor *mean,
+                                   const mf_tensor *rstd, const mf_tensor *w) {
+    MF_TRY(need_float("norm backward", x));
+    cudaStream_t s;
+    MF_TRY(mf_cuda_stream(x->storage->device.index, &s));
+    if (g->cg * g->s == 0 || g->rows == 0) {
+        if (gw && mf_tensor_numel(gw))
+            MF_TRY(mf_cuda_fill(gw, 0.0));
+        if (gb && mf_tensor_numel(gb))
+            MF_TRY(mf_cuda_fill(gb, 0.0));
+        return MF_OK;
+    }
+    mf_row_args a = {.rows = g->rows,
+                     .groups = g->groups,
+                     .cg = g->cg,
+                     .s = g->s,
+                     .x = ptr(x),
+                     .g = ptr(gy),
+                     .w = ptr(w),
+                     .gx = ptr(gx),
+                     .gw = ptr(gw),
+                     .gb = ptr(gb),
+                     .mean = ptr(mean),
+                     .rstd = ptr(rstd),
+                     .w_st = st0(w),
+                     .mean_st = st0(mean),
+                     .rstd_st = st0(rstd),
+                     .gw_st = st0(gw),
+                     .gb_st = st0(gb)};
+    return mf_cuda_check(mf_cuda_launch_rownorm(s, (int)x->dtype, 1, &a), "norm backward kernel");
+}
+
+const struct mf_kern_norm mf_cuda_norm = {
+    .batch_forward = cuda_batch_forward,
+    .batch_backward = cuda_batch_backward,
+    .row_forward = cuda_row_forward,
+    .row_backward = cuda_row_backward,
+};

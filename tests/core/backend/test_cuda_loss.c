@@ -1,0 +1,92 @@
+/* CUDA softmax, log-softmax and the fused cross-entropy against the CPU
+ * backend, forward and backward, and the out-of-range target error. */
+#include <string.h>
+
+#include "medfm/ops/loss.h"
+#include "medfm/ops/softmax.h"
+#include "tests/core/backend/cuda_compare.h"
+
+typedef struct {
+    int dim;
+    bool log;
+    mf_ce_params ce;
+} loss_ctx;
+
+static mf_status op_softmax(mf_tensor *const *in, const void *ctx, mf_tensor **out) {
+    const loss_ctx *c = ctx;
+    return c->log ? mf_log_softmax(in[0], c->dim, out) : mf_softmax(in[0], c->dim, out);
+}
+
+static mf_status op_ce(mf_tensor *const *in, const void *ctx, mf_tensor **out) {
+    loss_ctx c = *(const loss_ctx *)ctx;
+    c.ce.weight = in[2];
+    return mf_cross_entropy(in[0], in[1], &c.ce, out);
+}
+
+Test(cuda_loss, softmax_and_log_softmax_match_the_cpu_along_every_dim) {
+    t_need_cuda();
+    for (int k = 0; k < 2; k++) {
+        mf_dtype dt = k ? MF_F64 : MF_F32;
+        mf_tensor *x = t_uniform(1, 3, (int64_t[]){5, 70, 6}, dt, -5, 5);
+        bool g[1] = {true};
+        for (int dim = 0; dim < 3; dim++)
+            for (int lg = 0; lg < 2; lg++) {
+                loss_ctx c = {.dim = dim, .log = lg};
+                t_cuda_compare(lg ? "log_softmax" : "softmax", 1, &x, g, op_softmax, &c, 4);
+            }
+        mf_tensor_release(x);
+    }
+}
+
+static mf_tensor *targets(uint64_t seed, int ndim, const int64_t *shape, int64_t C, bool with_ignored) {
+    mf_tensor *u = t_uniform(seed, ndim, shape, MF_F64, 0, (double)C - 1e-9), *t;
+    int64_t n = mf_tensor_numel(u);
+    double *v = malloc(sizeof(double) * (size_t)n);
+    const double *ud = mf_tensor_data(u);
+    for (int64_t i = 0; i < n; i++)
+        v[i] = with_ignored && i % 5 == 2 ? -100.0 : (double)(int64_t)ud[i];
+    t = t_from(ndim, shape, MF_I64, v);
+    free(v);
+    mf_tensor_release(u);
+    return t;
+}
+
+Test(cuda_loss, cross_entropy_matches_the_cpu_with_weights_smoothing_and_ignored_targets) {
+    t_need_cuda();
+    for (int k = 0; k < 2; k++) {
+        mf_dtype dt = k ? MF_F64 : MF_F32;
+        for (int variant = 0; variant < 3; variant++) {
+            loss_ctx c = {.ce = mf_ce_params_default()};
+            c.ce.label_smoothing = variant >= 1 ? 0.1 : 0.0;
+            mf_tensor *in[3] = {t_uniform(1, 2, (int64_t[]){12, 10}, dt, -3, 3),
+                                targets(2, 1, (int64_t[]){12}, 10, variant == 2),
+                                variant == 2 ? t_uniform(3, 1, (int64_t[]){10}, dt, 0.2, 2) : NULL};
+            bool g[3] = {true, false, false};
+            t_cuda_compare("cross_entropy", 3, in, g, op_ce, &c, 8);
+            for (int i = 0; i < 3; i++)
+                mf_tensor_release(in[i]);
+        }
+        /* segmentation logits (N, C, H, W), no reduction */
+        loss_ctx c = {.ce = mf_ce_params_default()};
+        c.ce.reduction = MF_REDUCE_NONE;
+        mf_tensor *in[3] = {t_uniform(4, 4, (int64_t[]){2, 5, 6, 7}, dt, -3, 3),
+                            targets(5, 3, (int64_t[]){2, 6, 7}, 5, true), NULL};
+        bool g[3] = {true, false, false};
+        t_cuda_compare("cross_entropy spatial", 3, in, g, op_ce, &c, 8);
+        for (int i = 0; i < 3; i++)
+            mf_tensor_release(in[i]);
+    }
+}
+
+Test(cuda_loss, cross_entropy_reports_a_target_out_of_range) {
+    t_need_cuda();
+    mf_tensor *x = t_uniform(1, 2, (int64_t[]){3, 4}, MF_F32, -1, 1);
+    mf_tensor *t = t_from(1, (int64_t[]){3}, MF_I64, (double[]){1, 7, 2});
+    mf_tensor *dx = t_on(x, T_CUDA, false), *dt = t_on(t, T_CUDA, false), *y = NULL;
+    mf_ce_params p = mf_ce_params_default();
+    cr_assert_eq(mf_cross_entropy(dx, dt, &p, &y), MF_ERR_INVALID);
+    cr_assert(strstr(mf_last_error(), "cross_entropy") && strstr(mf_last_error(), "7"), "message: %s", mf_last_error());
+    mf_tensor *all[] = {x, t, dx, dt, y};
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
+        mf_tensor_release(all[i]);
+}

@@ -1,0 +1,92 @@
+/* CUDA batch, layer and group norm against the CPU backend: outputs,
+ * gradients of input, weight and bias, and the running statistics. */
+#include "medfm/ops/norm.h"
+#include "tests/core/backend/cuda_compare.h"
+
+typedef struct {
+    bool training;
+    int n_norm;
+    int64_t groups;
+} norm_ctx;
+
+static mf_status op_bn(mf_tensor *const *in, const void *ctx, mf_tensor **out) {
+    const norm_ctx *c = ctx;
+    return mf_batch_norm(in[0], in[3], in[4], in[1], in[2], c->training, 0.1, 1e-5, out);
+}
+static mf_status op_ln(mf_tensor *const *in, const void *ctx, mf_tensor **out) {
+    const norm_ctx *c = ctx;
+    return mf_layer_norm(in[0], c->n_norm, in[1], in[2], 1e-5, out);
+}
+static mf_status op_gn(mf_tensor *const *in, const void *ctx, mf_tensor **out) {
+    const norm_ctx *c = ctx;
+    return mf_group_norm(in[0], c->groups, in[1], in[2], 1e-5, out);
+}
+
+Test(cuda_norm, batch_norm_matches_the_cpu_in_training_and_eval) {
+    t_need_cuda();
+    for (int k = 0; k < 2; k++) {
+        mf_dtype dt = k ? MF_F64 : MF_F32;
+        for (int tr = 0; tr < 2; tr++) {
+            norm_ctx c = {.training = tr};
+            mf_tensor *in[5] = {t_uniform(1, 4, (int64_t[]){4, 6, 5, 7}, dt, -2, 3),
+                                t_uniform(2, 1, (int64_t[]){6}, dt, 0.5, 1.5),
+                                t_uniform(3, 1, (int64_t[]){6}, dt, -1, 1), t_uniform(4, 1, (int64_t[]){6}, dt, -1, 1),
+                                t_uniform(5, 1, (int64_t[]){6}, dt, 0.5, 2)};
+            bool g[5] = {true, true, true, false, false};
+            t_cuda_compare(tr ? "batch_norm train" : "batch_norm eval", 5, in, g, op_bn, &c, 8);
+            for (int i = 0; i < 5; i++)
+                mf_tensor_release(in[i]);
+        }
+    }
+}
+
+Test(cuda_norm, batch_norm_updates_the_running_statistics_like_the_cpu) {
+    t_need_cuda();
+    mf_tensor *x = t_uniform(7, 3, (int64_t[]){8, 3, 10}, MF_F32, -1, 2);
+    mf_tensor *rm = t_uniform(8, 1, (int64_t[]){3}, MF_F32, -1, 1),
+              *rv = t_uniform(9, 1, (int64_t[]){3}, MF_F32, 0.5, 1);
+    mf_tensor *dx = t_on(x, T_CUDA, false), *drm = t_on(rm, T_CUDA, false), *drv = t_on(rv, T_CUDA, false), *y, *dy;
+    MF_OK_OR_FAIL(mf_batch_norm(x, rm, rv, NULL, NULL, true, 0.1, 1e-5, &y));
+    MF_OK_OR_FAIL(mf_batch_norm(dx, drm, drv, NULL, NULL, true, 0.1, 1e-5, &dy));
+    t_assert_matches_cpu(dy, y, 4, "batch_norm y");
+    t_assert_matches_cpu(drm, rm, 4, "running mean");
+    t_assert_matches_cpu(drv, rv, 4, "running var");
+    mf_tensor *all[] = {x, rm, rv, dx, drm, drv, y, dy};
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
+        mf_tensor_release(all[i]);
+}
+
+Test(cuda_norm, layer_norm_matches_the_cpu) {
+    t_need_cuda();
+    for (int k = 0; k < 2; k++) {
+        mf_dtype dt = k ? MF_F64 : MF_F32;
+        norm_ctx c = {.n_norm = 1};
+        mf_tensor *in[3] = {t_uniform(1, 3, (int64_t[]){4, 9, 200}, dt, -2, 3),
+                            t_uniform(2, 1, (int64_t[]){200}, dt, 0.5, 1.5),
+                            t_uniform(3, 1, (int64_t[]){200}, dt, -1, 1)};
+        bool g[3] = {true, true, true};
+        t_cuda_compare("layer_norm", 3, in, g, op_ln, &c, 8);
+        norm_ctx c2 = {.n_norm = 2};
+        mf_tensor *in2[3] = {t_uniform(4, 3, (int64_t[]){5, 3, 7}, dt, -2, 3),
+                             t_uniform(5, 2, (int64_t[]){3, 7}, dt, 0.5, 1.5), NULL};
+        t_cuda_compare("layer_norm 2 dims, no bias", 3, in2, g, op_ln, &c2, 8);
+        for (int i = 0; i < 3; i++) {
+            mf_tensor_release(in[i]);
+            mf_tensor_release(in2[i]);
+        }
+    }
+}
+
+Test(cuda_norm, group_norm_matches_the_cpu) {
+    t_need_cuda();
+    for (int k = 0; k < 2; k++) {
+        mf_dtype dt = k ? MF_F64 : MF_F32;
+        norm_ctx c = {.groups = 3};
+        mf_tensor *in[3] = {t_uniform(1, 4, (int64_t[]){2, 6, 5, 4}, dt, -2, 3),
+                            t_uniform(2, 1, (int64_t[]){6}, dt, 0.5, 1.5), t_uniform(3, 1, (int64_t[]){6}, dt, -1, 1)};
+        bool g[3] = {true, true, true};
+        t_cuda_compare("group_norm", 3, in, g, op_gn, &c, 8);
+        for (int i = 0; i < 3; i++)
+            mf_tensor_release(in[i]);
+    }
+}
