@@ -179,6 +179,18 @@ static double step(mf_module *net, const mf_tensor *x, double *cpu) {
     CHECK(mf_module_forward(net, x, &y));
     CHECK(mf_mean(y, 0, NULL, false, &loss));
     CHECK(mf_backward(loss, NULL, false));
+    /* Reading a gradient back waits for a device to finish the step. */
+    mf_tensor *w, *e;
+    CHECK(mf_module_find(net, "conv1.weight", &w));
+    CHECK(mf_slice(w->grad, 0, 0, 1, 1, &e));
+    mf_tensor *first;
+    CHECK(mf_reshape(e, 1, (int64_t[]){-1}, &first));
+    mf_tensor_release(e);
+    CHECK(mf_slice(first, 0, 0, 1, 1, &e));
+    double v;
+    CHECK(mf_tensor_item(e, &v));
+    mf_tensor_release(e);
+    mf_tensor_release(first);
     mf_tensor_release(loss);
     mf_tensor_release(y);
     *cpu = clock_s(CLOCK_PROCESS_CPUTIME_ID) - c0;
@@ -188,7 +200,16 @@ static double step(mf_module *net, const mf_tensor *x, double *cpu) {
 int main(int argc, char **argv) {
     int64_t sizes[8] = {64, 224};
     int n_sizes = 2, runs = 3;
-    const int64_t batch = 8;
+    /* MEDFM_BENCH_DEVICE (cpu | cuda) and MEDFM_BENCH_BATCH let the same
+     * model run as the GPU benchmark (bench/gpu/run_resnet50.sh). */
+    int64_t batch = 8;
+    const char *bb = getenv("MEDFM_BENCH_BATCH");
+    if (bb && atoll(bb) > 0)
+        batch = atoll(bb);
+    mf_device dev = MF_DEVICE_CPU;
+    const char *dn = getenv("MEDFM_BENCH_DEVICE");
+    if (dn && *dn)
+        CHECK(mf_device_parse(dn, &dev));
     if (argc > 1) {
         n_sizes = 0;
         for (int i = 1; i < argc && n_sizes < 8; i++)
@@ -200,12 +221,16 @@ int main(int argc, char **argv) {
     mf_rng rng;
     mf_rng_init(&rng, 0);
     mf_module *net = make_resnet50(&rng);
+    CHECK(mf_module_to_device(net, dev));
     fprintf(stderr, "resnet50: %lld parameters, %d threads\n", (long long)mf_module_num_params(net),
             mf_num_threads());
     for (int s = 0; s < n_sizes; s++) {
         mf_tensor *x;
-        CHECK(mf_tensor_zeros(4, (int64_t[]){batch, 3, sizes[s], sizes[s]}, MF_F32, MF_DEVICE_CPU, &x));
-        CHECK(mf_rand_normal_(x, &rng, 0, 1));
+        mf_tensor *xh;
+        CHECK(mf_tensor_zeros(4, (int64_t[]){batch, 3, sizes[s], sizes[s]}, MF_F32, MF_DEVICE_CPU, &xh));
+        CHECK(mf_rand_normal_(xh, &rng, 0, 1));
+        CHECK(mf_to_device(xh, dev, &x));
+        mf_tensor_release(xh);
         double t[16], c[16];
         step(net, x, &c[0]); /* warm-up */
         int n = runs < 16 ? runs : 16;

@@ -66,21 +66,28 @@ def main():
     torch.manual_seed(0)
     sizes = [int(s) for s in sys.argv[1:]] or [64, 224]
     runs = int(os.environ.get("MEDFM_BENCH_RUNS", "3"))
-    net = ResNet50()
+    # MEDFM_BENCH_DEVICE / MEDFM_BENCH_BATCH: the GPU variant (bench/gpu).
+    device = torch.device(os.environ.get("MEDFM_BENCH_DEVICE", "cpu"))
+    batch = int(os.environ.get("MEDFM_BENCH_BATCH", "8"))
+    cuda = device.type == "cuda"
+    net = ResNet50().to(device)
     for size in sizes:
-        x = torch.randn(8, 3, size, size)
+        x = torch.randn(batch, 3, size, size, device=device)
 
         def step():
             t0, c0 = time.perf_counter(), time.process_time()
             net.zero_grad(set_to_none=True)
             net(x).mean().backward()
+            if cuda:
+                torch.cuda.synchronize()
             return time.perf_counter() - t0, time.process_time() - c0
 
         step()
         times = [step() for _ in range(runs)]
         wall = statistics.median(t for t, _ in times)
         cpu = statistics.median(c for _, c in times)
-        print(f"torch resnet50 {size} {wall:.4f} {cpu:.4f}", flush=True)
+        extra = f" peak_mib {torch.cuda.max_memory_allocated() / 2**20:.0f}" if cuda else ""
+        print(f"torch resnet50 {size} {wall:.4f} {cpu:.4f}{extra}", flush=True)
 
 
 if __name__ == "__main__":

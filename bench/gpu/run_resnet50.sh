@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# ResNet-50 forward+backward on one GPU (f32 with TF32 on both sides):
+# medfm's CUDA backend against PyTorch eager in the same run; prints
+# seconds per step, images/s and the ratio. Usage:
+#   bench/gpu/run_resnet50.sh [BUILD] [batch] [size]   (default: build 64 224)
+# Needs libmedfm_cuda.so (MEDFM_CUDA_MODULE or beside libmedfm) and a
+# PYTHON with CUDA-enabled torch (default python3).
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+build="${1:-build}"
+batch="${2:-64}"
+size="${3:-224}"
+export MEDFM_BENCH_DEVICE=cuda MEDFM_BENCH_BATCH="$batch" MEDFM_BENCH_RUNS="${MEDFM_BENCH_RUNS:-5}"
+m="$("$build/bin/bench_resnet50" "$size")"
+t="$("${PYTHON:-python3}" "$here/../cpu/torch_resnet50.py" "$size")"
+mw=$(awk '$1=="medfm"{print $4}' <<<"$m")
+tw=$(awk '$1=="torch"{print $4}' <<<"$t")
+tp=$(awk '$1=="torch"{for(i=1;i<=NF;i++) if($i=="peak_mib") print $(i+1)}' <<<"$t")
+awk -v b="$batch" -v s="$size" -v mw="$mw" -v tw="$tw" -v tp="$tp" 'BEGIN {
+  printf "resnet50 fwd+bwd batch %d at %dx%d on GPU\n", b, s, s
+  printf "medfm %.4f s/step  %.1f img/s\n", mw, b / mw
+  printf "torch %.4f s/step  %.1f img/s  (peak %s MiB)\n", tw, b / tw, tp
+  printf "throughput medfm/torch: %.2f\n", tw / mw }'
