@@ -48,8 +48,15 @@ static mf_status accumulate_leaf(mf_tensor *leaf, mf_tensor *g) {
         return MF_ERR(MF_ERR_DTYPE, "backward: gradient dtype %s differs from leaf dtype %s",
                       mf_dtype_name(g->dtype), mf_dtype_name(leaf->dtype));
     if (!leaf->grad) {
-        /* A fresh contiguous tensor the leaf owns alone, so optimisers and
-         * clipping may modify it in place. */
+        /* The leaf must own its gradient alone, so optimisers and clipping
+         * may modify it in place. A contiguous gradient nobody else holds
+         * (one reference, storage not shared with any view) is taken over;
+         * anything else is copied. */
+        if (g->refcount == 1 && g->storage->refcount == 1 && !g->grad_fn && mf_tensor_is_contiguous(g) &&
+            g->offset == 0 && mf_device_equal(g->storage->device, leaf->storage->device)) {
+            leaf->grad = mf_tensor_retain(g);
+            return MF_OK;
+        }
         mf_tensor *copy;
         MF_TRY(mf_tensor_empty_like(leaf, &copy));
         mf_status st = mf_tensor_copy_(copy, g);
