@@ -274,7 +274,8 @@ Test(lvmmed, every_paper_and_ablation_config_validates, .timeout = 60) {
                            "lvmmed/no_message_passing.yaml", "lvmmed/no_gumbel.yaml",    "lvmmed/no_local.yaml",
                            "lvmmed/graph_8.yaml",          "lvmmed/graph_32.yaml",     "lvmmed/graph_64.yaml",
                            "lvmmed/lambda_70.yaml",        "lvmmed/lambda_90.yaml",    "lvmmed/lambda_100.yaml",
-                           "lvmmed/alpha_07.yaml",         "lvmmed/alpha_09.yaml",     "baselines/simclr.yaml",
+                           "lvmmed/alpha_07.yaml",         "lvmmed/alpha_09.yaml",     "lvmmed/tiny_probe.yaml",
+                           "baselines/simclr.yaml",
                            "baselines/barlow_twins.yaml",  "baselines/vicreg.yaml"};
     for (size_t i = 0; i < sizeof files / sizeof files[0]; i++)
         validates(files[i]);
