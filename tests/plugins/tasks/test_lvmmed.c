@@ -328,7 +328,7 @@ Test(lvmmed, tiny_pretraining_lowers_the_matching_loss, .timeout = 60) {
     char path[1024], out[256], metrics[512];
     snprintf(path, sizeof path, "%s/configs/lvmmed/tiny.yaml", MEDFM_SOURCE_DIR_TEST);
     snprintf(out, sizeof out, "/tmp/medfm_test_lvmmed_%d", (int)getpid());
-    const char *ov[] = {"data.train.n=128",        "train.batch_size=32",    "train.epochs=15",
+    const char *ov[] = {"data.train.source.count=128",        "train.batch_size=32",    "train.epochs=15",
                         "train.log_every=4",       "task.alpha=1.0",         "task.message_passing=false",
                         "task.second_order=false", "task.solver.plugin=lap", "task.grad_estimator.temperature=0.0",
                         "name=tiny"};
@@ -354,7 +354,7 @@ Test(lvmmed, ssl_objective_with_infonce_lowers_its_loss, .timeout = 60) {
     char path[1024], out[256], metrics[512];
     snprintf(path, sizeof path, "%s/configs/lvmmed/tiny.yaml", MEDFM_SOURCE_DIR_TEST);
     snprintf(out, sizeof out, "/tmp/medfm_test_lvmmed_ssl_%d", (int)getpid());
-    const char *ov[] = {"data.train.n=128",   "train.batch_size=32",     "train.epochs=10",
+    const char *ov[] = {"data.train.source.count=128",   "train.batch_size=32",     "train.epochs=10",
                         "train.log_every=4",  "task.objective=ssl",      "task.loss={plugin: infonce, temperature: 0.1}",
                         "name=tiny_ssl"};
     mf_experiment *e;
