@@ -7,6 +7,20 @@
 
 #include "core/config/internal.h"
 
+/* A section that names a different plugin or type than the one it
+ * overrides replaces it whole: the old component's keys would not apply
+ * to the new one (an ablation swapping `solver: {plugin: lap}` for gm, or
+ * a data source of another type). */
+static bool names_other_component(const mf_cfg *dst, const mf_cfg *src) {
+    static const char *keys[] = {"plugin", "type"};
+    for (int i = 0; i < 2; i++) {
+        const mf_cfg *a = mf_cfg_find(dst, keys[i]), *b = mf_cfg_find(src, keys[i]);
+        if (a && b && a->kind == MF_CFG_SCALAR && b->kind == MF_CFG_SCALAR && strcmp(a->value, b->value) != 0)
+            return true;
+    }
+    return false;
+}
+
 mf_status mf_cfg_merge(mf_cfg *dst, const mf_cfg *src) {
     if (dst->kind != MF_CFG_MAP || src->kind != MF_CFG_MAP)
         return MF_ERR(MF_ERR_CONFIG, "%s: can only merge a map into a map", mf_cfg_where(src));
@@ -16,7 +30,7 @@ mf_status mf_cfg_merge(mf_cfg *dst, const mf_cfg *src) {
         for (int k = 0; k < dst->n; k++)
             if (!strcmp(dst->items[k]->key, s->key))
                 d = dst->items[k];
-        if (d && d->kind == MF_CFG_MAP && s->kind == MF_CFG_MAP) {
+        if (d && d->kind == MF_CFG_MAP && s->kind == MF_CFG_MAP && !names_other_component(d, s)) {
             MF_TRY(mf_cfg_merge(d, s));
             continue;
         }

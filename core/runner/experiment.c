@@ -160,6 +160,41 @@ static void inherit_data_defaults(mf_cfg *cfg) {
     }
 }
 
+/* Data sources name files (`path:` of a manifest, `root:` of a folder)
+ * relative to the config that mentions them, like `plugins:`; a relative
+ * name that exists there becomes absolute, anything else is left for the
+ * source to report. */
+static void resolve_source_paths(mf_cfg *src, const char *base_dir, int depth) {
+    if (!src || src->kind != MF_CFG_MAP || depth > 8)
+        return;
+    static const char *keys[] = {"path", "root"};
+    for (int k = 0; k < 2; k++) {
+        mf_cfg *v = mf_cfg_find(src, keys[k]);
+        if (!v || v->kind != MF_CFG_SCALAR || v->value[0] == '/')
+            continue;
+        char full[PATH_MAX];
+        struct stat sb;
+        if (snprintf(full, sizeof full, "%s/%s", base_dir, v->value) < (int)sizeof full && stat(full, &sb) == 0) {
+            char real[PATH_MAX];
+            char *copy = strdup(realpath(full, real) ? real : full);
+            if (copy) {
+                free(v->value);
+                v->value = copy;
+            }
+        }
+    }
+    resolve_source_paths(mf_cfg_find(src, "source"), base_dir, depth + 1);
+}
+
+static void resolve_data_paths(mf_cfg *cfg, const char *base_dir) {
+    static const char *splits[] = {"train", "val", "test"};
+    for (int i = 0; i < 3; i++) {
+        char path[32];
+        snprintf(path, sizeof path, "data.%s.source", splits[i]);
+        resolve_source_paths(mf_cfg_find(cfg, path), base_dir, 0);
+    }
+}
+
 mf_status mf_experiment_from_cfg(mf_cfg *cfg, const char *base_dir, mf_diag *diag, mf_experiment **out) {
     *out = NULL;
     mf_experiment *e = calloc(1, sizeof *e);
@@ -178,6 +213,7 @@ mf_status mf_experiment_from_cfg(mf_cfg *cfg, const char *base_dir, mf_diag *dia
     int before = d->n;
     report(d, mf_registry_load_defaults(e->registry));
     inherit_data_defaults(e->config);
+    resolve_data_paths(e->config, base_dir ? base_dir : ".");
     mf_cfg_validate(e->config, &top_schema, d);
     load_config_plugins(e, base_dir ? base_dir : ".", d);
     check_plugin_section(e, MF_KIND_ENCODER, "encoder", d);

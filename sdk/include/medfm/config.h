@@ -40,7 +40,9 @@ mf_status mf_cfg_load(const char *path, mf_cfg **out);
 void mf_cfg_free(mf_cfg *c);
 
 /* ---- editing ---- */
-/* Deep merge: maps merge member by member, anything else in src replaces. */
+/* Deep merge: maps merge member by member, anything else in src replaces;
+ * a map whose `plugin:` or `type:` differs from the one it overrides
+ * replaces it whole (the old component's keys would not apply). */
 mf_status mf_cfg_merge(mf_cfg *dst, const mf_cfg *src);
 /* Applies "a.b.c=value" (value parsed as YAML: scalar, [list] or {map}). */
 mf_status mf_cfg_set(mf_cfg *root, const char *assignment);

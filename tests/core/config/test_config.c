@@ -227,3 +227,19 @@ Test(config, written_yaml_reads_back_to_the_same_tree, .init = setup) {
     mf_cfg_free(c);
     mf_cfg_free(d);
 }
+
+Test(config, a_section_naming_another_plugin_replaces_the_base_section, .init = setup) {
+    write_file("base.yaml", "name: b\nsolver: {plugin: gm, max_iter: 100}\nsrc: {type: phantom2d, size: 32}\n"
+                            "opt: {plugin: adam, lr: 1}\n");
+    write_file("top.yaml", "base: base.yaml\nsolver: {plugin: lap}\nsrc: {type: slices, plane: axial}\n"
+                           "opt: {plugin: adam, lr: 2}\n");
+    mf_cfg *c;
+    MF_OK_OR_FAIL(mf_cfg_load(in_dir("top.yaml"), &c));
+    cr_assert_null(mf_cfg_find(c, "solver.max_iter"), "gm's keys must not leak into lap's section");
+    cr_assert_null(mf_cfg_find(c, "src.size"));
+    cr_assert_not_null(mf_cfg_find(c, "src.plane"));
+    double lr;
+    MF_OK_OR_FAIL(mf_cfg_get_float(c, "opt.lr", 0, &lr)); /* same plugin: still a deep merge */
+    cr_assert_float_eq(lr, 2, 0);
+    mf_cfg_free(c);
+}
