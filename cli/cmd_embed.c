@@ -1,22 +1,69 @@
-/* medfm embed CONFIG --input X.safetensors --output F.safetensors [--all] */
+/* medfm embed CONFIG --input X --output F.safetensors [--all]: features of
+ * safetensors tensors (as is) or of image/volume files (through the
+ * config's evaluation transforms). */
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "cli/cli.h"
 #include "medfm/autograd.h"
+#include "medfm/image.h"
 #include "medfm/io.h"
 #include "medfm/nn.h"
+#include "medfm/transforms.h"
+#include "medfm/volume.h"
 
 static const char help[] =
-    "usage: medfm embed CONFIG --input X.safetensors [--input ...] --output F.safetensors\n"
+    "usage: medfm embed CONFIG --input FILE [--input ...] --output F.safetensors\n"
     "                   [--all] [--tensor NAME] [key.sub=value ...]\n"
     "\n"
     "Runs the configured encoder (encoder.weights=FILE loads weights) in eval\n"
-    "mode on the input tensor (N,C,H,W or N,C,D,H,W; the file's only tensor or\n"
-    "--tensor NAME) as is, and writes `pooled` (N,D) and with --all each stage\n"
-    "as `features.<i>`. Several inputs are concatenated in order.\n"
-    "Image and volume files will go through the config's eval transforms once\n"
-    "the data layer provides them.\n";
+    "mode and writes `pooled` (N,D) and with --all each stage as `features.<i>`.\n"
+    "A .safetensors input is fed as is (N,C,H,W or N,C,D,H,W; the file's only\n"
+    "tensor or --tensor NAME). PNG/JPEG images and NIfTI volumes (.nii,\n"
+    ".nii.gz, reoriented to RAS) go through the config's evaluation transforms\n"
+    "(data.val.transforms, else data.test.transforms) as one sample each.\n"
+    "Several inputs are concatenated in order (their shapes must agree).\n";
+
+static bool ends_with(const char *s, const char *suffix) {
+    size_t n = strlen(s), m = strlen(suffix);
+    return n >= m && !strcmp(s + n - m, suffix);
+}
+
+/* One image or volume file as a (1, C, ...) f32 batch through `pipe`. */
+static mf_status load_file(const char *path, const mf_pipeline *pipe, mf_rng *rng, mf_tensor **out) {
+    mf_tensor *img = NULL;
+    int dims;
+    if (ends_with(path, ".nii") || ends_with(path, ".nii.gz")) {
+        mf_nifti_options o = {.canonical = true, .as_float = true};
+        mf_volume v;
+        MF_TRY(mf_nifti_read(path, &o, &v));
+        if (v.data->ndim != 3) {
+            mf_status st = MF_ERR(MF_ERR_SHAPE, "%s: embed takes 3-D volumes, got %s", path, MF_SHAPE(v.data));
+            mf_volume_free(&v);
+            return st;
+        }
+        mf_status st = mf_unsqueeze(v.data, 0, &img); /* (1, D, H, W) */
+        mf_volume_free(&v);
+        MF_TRY(st);
+        dims = 3;
+    } else {
+        MF_TRY(mf_image_read(path, &img));
+        dims = 2;
+    }
+    mf_aug a;
+    memset(&a, 0, sizeof a);
+    mf_status st = mf_pipeline_apply(pipe, rng, dims, img, NULL, &a);
+    mf_tensor_release(img);
+    mf_tensor *f = NULL;
+    if (st == MF_OK)
+        st = mf_to_dtype(a.image, MF_F32, &f);
+    if (st == MF_OK)
+        st = mf_unsqueeze(f, 0, out);
+    mf_tensor_release(f);
+    mf_aug_clear(&a);
+    return st;
+}
 
 int cmd_embed(int argc, char **argv) {
     const char *config = NULL, *output = NULL, *tname = NULL;
@@ -81,25 +128,39 @@ int cmd_embed(int argc, char **argv) {
     const char *names[1 + MF_ENCODER_MAX_STAGES];
     char stage_names[MF_ENCODER_MAX_STAGES][32];
     mf_tensor **parts = calloc((size_t)n_in * (1 + MF_ENCODER_MAX_STAGES), sizeof *parts);
+    /* Evaluation transforms for image and volume inputs. */
+    mf_cfg *tl = mf_cfg_find(e->config, "data.val.transforms");
+    if (!tl || tl->kind != MF_CFG_LIST)
+        tl = mf_cfg_find(e->config, "data.test.transforms");
+    mf_pipeline *pipe = NULL;
+    if (mf_pipeline_from_cfg(tl && tl->kind == MF_CFG_LIST ? tl : NULL, &pipe) != MF_OK) {
+        fprintf(stderr, "medfm embed: %s\n", mf_last_error());
+        rc = cli_exit_for(MF_ERR_CONFIG);
+        free(parts);
+        goto done;
+    }
     for (int k = 0; k < n_in; k++) {
-        mf_safetensors *f;
-        if (mf_safetensors_open(inputs[k], &f) != MF_OK) {
-            fprintf(stderr, "medfm embed: %s\n", mf_last_error());
-            free(parts);
-            goto done;
-        }
-        const char *nm = tname ? tname : (mf_safetensors_count(f) == 1 ? mf_safetensors_name(f, 0) : NULL);
         mf_tensor *x = NULL, *x32 = NULL;
         mf_status st = MF_OK;
-        if (!nm)
-            st = MF_ERR(MF_ERR_INVALID, "%s holds %d tensors: name one with --tensor", inputs[k],
-                        mf_safetensors_count(f));
-        if (st == MF_OK)
-            st = mf_safetensors_get(f, nm, &x);
-        mf_safetensors_close(f);
-        if (st == MF_OK)
-            st = mf_to_dtype(x, MF_F32, &x32);
-        mf_tensor_release(x);
+        if (!ends_with(inputs[k], ".safetensors")) {
+            st = load_file(inputs[k], pipe, &rng, &x32);
+        } else {
+            mf_safetensors *f;
+            st = mf_safetensors_open(inputs[k], &f);
+            const char *nm = NULL;
+            if (st == MF_OK) {
+                nm = tname ? tname : (mf_safetensors_count(f) == 1 ? mf_safetensors_name(f, 0) : NULL);
+                if (!nm)
+                    st = MF_ERR(MF_ERR_INVALID, "%s holds %d tensors: name one with --tensor", inputs[k],
+                                mf_safetensors_count(f));
+                if (st == MF_OK)
+                    st = mf_safetensors_get(f, nm, &x);
+                mf_safetensors_close(f);
+            }
+            if (st == MF_OK)
+                st = mf_to_dtype(x, MF_F32, &x32);
+            mf_tensor_release(x);
+        }
         mf_encoder_output out;
         if (st == MF_OK)
             st = enc->forward(enc, x32, all, &out);
@@ -109,6 +170,7 @@ int cmd_embed(int argc, char **argv) {
             for (int i = 0; i < n_in * (1 + MF_ENCODER_MAX_STAGES); i++)
                 mf_tensor_release(parts[i]);
             free(parts);
+            mf_pipeline_free(pipe);
             goto done;
         }
         n_out = 1 + (all ? out.n_stages : 0);
@@ -117,6 +179,7 @@ int cmd_embed(int argc, char **argv) {
             parts[k * (1 + MF_ENCODER_MAX_STAGES) + 1 + s] = mf_tensor_retain(out.stages[s]);
         mf_encoder_output_clear(&out);
     }
+    mf_pipeline_free(pipe);
     mf_tensor *cat[1 + MF_ENCODER_MAX_STAGES] = {0};
     mf_status st = MF_OK;
     for (int j = 0; j < n_out && st == MF_OK; j++) {

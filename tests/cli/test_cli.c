@@ -115,3 +115,37 @@ Test(cli, run_eval_and_embed_a_tiny_experiment, .init = setup, .fini = teardown)
     snprintf(a, sizeof a, "run --resume %s/runs/tiny", dir);
     cr_assert_eq(sh(a, out, sizeof out), 0, "%s", out); /* already complete: nothing to do */
 }
+
+Test(cli, embed_reads_images_and_volumes_through_the_eval_transforms, .init = setup, .fini = teardown) {
+    /* Eval transforms resize every image to 16x16, so two images of
+     * another size come out as a batch of two; a volume goes to a 3-D CNN. */
+    write_file("e.yaml", "name: e\ndata:\n  val:\n    source: {type: phantom2d, count: 4}\n"
+                         "    transforms: [{name: resize, size: 16}]\n"
+                         "encoder: {plugin: simple_cnn, width: 4, depth: 2}\n"
+                         "task: {plugin: classification, num_classes: 2}\ntrain: {steps: 1}\n");
+    char a[2048];
+    const char *png = MEDFM_TEST_DATA_DIR "/images/gray8.png";
+    snprintf(a, sizeof a, "embed %s/e.yaml --input %s --input %s --output %s/f.safetensors --all", dir, png, png, dir);
+    cr_assert_eq(sh(a, out, sizeof out), 0, "%s", out);
+    snprintf(a, sizeof a, "%s/f.safetensors", dir);
+    mf_safetensors *f;
+    MF_OK_OR_FAIL(mf_safetensors_open(a, &f));
+    mf_tensor *pooled, *f0;
+    MF_OK_OR_FAIL(mf_safetensors_get(f, "pooled", &pooled));
+    MF_OK_OR_FAIL(mf_safetensors_get(f, "features.0", &f0));
+    mf_safetensors_close(f);
+    cr_assert(pooled->ndim == 2 && pooled->shape[0] == 2, "%s", MF_SHAPE(pooled));
+    cr_assert(f0->shape[2] == 16 && f0->shape[3] == 16, "eval transforms not applied: %s", MF_SHAPE(f0));
+    for (int64_t j = 0; j < pooled->shape[1]; j++) /* the same image twice */
+        cr_assert_eq(mf_tensor_get_flat(pooled, j), mf_tensor_get_flat(pooled, pooled->shape[1] + j));
+    mf_tensor_release(pooled);
+    mf_tensor_release(f0);
+    snprintf(a, sizeof a,
+             "embed %s/e.yaml --input /usr/lib/python3/dist-packages/nibabel/tests/data/anatomical.nii "
+             "--output %s/v.safetensors data.val.transforms=[] encoder.rank=3",
+             dir, dir);
+    cr_assert_eq(sh(a, out, sizeof out), 0, "%s", out);
+    snprintf(a, sizeof a, "embed %s/e.yaml --input %s/missing.png --output %s/m.safetensors", dir, dir, dir);
+    cr_assert_eq(sh(a, out, sizeof out), 1, "%s", out);
+    cr_assert(strstr(out, "missing.png"), "%s", out);
+}
