@@ -22,7 +22,7 @@ build: deps configure
 
 run: build
 	$(BUILD)/bin/medfm --version
-	$(BUILD)/bin/medfm run configs/quickstart.yaml
+	scripts/quickstart $(BUILD)
 
 test: build
 	$(BUILD)/bin/medfm_tests --jobs $(JOBS)
