@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "medfm/loader.h"
+#include "medfm/ops/elementwise.h"
 #include "medfm/ops/view.h"
 
 void mf_loader_defaults(mf_loader_opts *o) {
@@ -37,6 +38,7 @@ struct mf_loader {
     mf_pipeline *views[MF_LOADER_MAX_VIEWS];
     mf_loader_opts o;
     double *weights;
+    int64_t *mask_from, *mask_to; /* owned copies of the options' table */
     int64_t epoch, *order, n_order, n_batches;
     /* workers */
     pthread_mutex_t mu;
@@ -92,11 +94,35 @@ typedef struct built {
     mf_sample s;
 } built;
 
+/* Stored label values -> class indices through the mask_map table. */
+static mf_status map_mask(const mf_loader *l, mf_sample *s) {
+    mf_tensor *m = NULL;
+    MF_TRY(mf_to_dtype(s->mask, MF_I64, &m));
+    int64_t *p = mf_tensor_data(m), n = mf_tensor_numel(m);
+    for (int64_t i = 0; i < n; i++) {
+        int k = 0;
+        while (k < l->o.n_mask_map && l->mask_from[k] != p[i])
+            k++;
+        if (k == l->o.n_mask_map) {
+            mf_status st = MF_ERR(MF_ERR_FORMAT, "label map of %s holds value %lld, which mask_map does not list",
+                                  s->id, (long long)p[i]);
+            mf_tensor_release(m);
+            return st;
+        }
+        p[i] = l->mask_to[k];
+    }
+    mf_tensor_release(s->mask);
+    s->mask = m;
+    return MF_OK;
+}
+
 /* one sample: load, transform each view */
 static mf_status build_sample(const mf_loader *l, int64_t pos, built *out) {
     int64_t idx = l->order[pos];
     mf_rng srng = mf_data_stream(l->o.seed, (uint64_t)l->epoch, (uint64_t)pos, SOURCE_STREAM);
     mf_status st = mf_source_get(l->src, idx, &srng, &out->s);
+    if (st == MF_OK && out->s.mask && l->o.n_mask_map > 0)
+        st = map_mask(l, &out->s);
     if (st != MF_OK)
         return mf_error_context(st, "loader: sample %lld of the %s source", (long long)idx, l->src->type);
     if (!out->s.image)
@@ -402,6 +428,8 @@ void mf_loader_free(mf_loader *l) {
     for (int v = 0; v < l->n_views; v++)
         mf_pipeline_free(l->views[v]);
     free(l->weights);
+    free(l->mask_from);
+    free(l->mask_to);
     free(l->order);
     free(l->threads);
     free(l->slots);
@@ -442,6 +470,22 @@ mf_status mf_loader_new(mf_source *src, mf_pipeline *pipe, int n_views, mf_pipel
                     (long long)o->batch_size, o->workers, (long long)o->samples_per_epoch);
         goto fail;
     }
+    if (o->n_mask_map < 0 || (o->n_mask_map > 0 && (!o->mask_from || !o->mask_to))) {
+        st = MF_ERR(MF_ERR_INVALID, "loader: mask_map of %d entries without its tables", o->n_mask_map);
+        goto fail;
+    }
+    if (o->n_mask_map > 0) {
+        l->mask_from = malloc(sizeof(int64_t) * (size_t)o->n_mask_map);
+        l->mask_to = malloc(sizeof(int64_t) * (size_t)o->n_mask_map);
+        if (!l->mask_from || !l->mask_to) {
+            st = MF_ERR(MF_ERR_NOMEM, "loader: out of memory");
+            goto fail;
+        }
+        memcpy(l->mask_from, o->mask_from, sizeof(int64_t) * (size_t)o->n_mask_map);
+        memcpy(l->mask_to, o->mask_to, sizeof(int64_t) * (size_t)o->n_mask_map);
+    }
+    l->o.mask_from = l->mask_from;
+    l->o.mask_to = l->mask_to;
     l->o.prefetch = o->prefetch < 1 ? 1 : o->prefetch;
     l->n_slots = l->o.prefetch + (o->workers > 0 ? o->workers : 0);
     l->slots = calloc((size_t)l->n_slots, sizeof(slot));

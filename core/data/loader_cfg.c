@@ -19,6 +19,8 @@ static const mf_key_spec k_loader[] = {
     {"sampling", MF_KEY_CHOICE, "sequential", "sample order", NOL, NOL, "sequential|weighted|balanced", NULL, false},
     {"weights", MF_KEY_LIST, "~", "per-sample weights for weighted sampling", NOL, NOL, NULL, NULL, true},
     {"samples_per_epoch", MF_KEY_INT, "0", "draws per epoch (0: the source's size)", 0, 1e12, NULL, NULL, false},
+    {"mask_map", MF_KEY_MAP, "~", "label-map values as stored -> class ({0: 0, 255: 1}); every value must be listed",
+     NOL, NOL, NULL, NULL, true},
 };
 static const mf_key_spec k_view[] = {
     {"count", MF_KEY_INT, "1", "views drawn with this pipeline", 1, MF_LOADER_MAX_VIEWS, NULL, NULL, false},
@@ -62,6 +64,24 @@ mf_status mf_loader_from_cfg(mf_cfg *sec, uint64_t seed, mf_loader **out) {
     mf_source *src = NULL;
     mf_pipeline *pipe = NULL, *views[MF_LOADER_MAX_VIEWS] = {0};
     double *w = NULL;
+    int64_t mfrom[256], mto[256];
+    const mf_cfg *mm = mf_cfg_find(sec, "mask_map");
+    if (mm && mm->kind == MF_CFG_MAP) {
+        if (mm->n > 256)
+            return MF_ERR(MF_ERR_CONFIG, "%s: mask_map: at most 256 entries", mf_cfg_where(mm));
+        for (int i = 0; i < mm->n; i++) {
+            char *end;
+            long long k = strtoll(mm->items[i]->key, &end, 10);
+            if (*end || end == mm->items[i]->key)
+                return MF_ERR(MF_ERR_CONFIG, "%s: mask_map: key '%s' is not an integer label value",
+                              mf_cfg_where(mm->items[i]), mm->items[i]->key);
+            mfrom[i] = k;
+            MF_TRY(mf_cfg_as_int(mm->items[i], &mto[i]));
+        }
+        o.n_mask_map = mm->n;
+        o.mask_from = mfrom;
+        o.mask_to = mto;
+    }
     int nv = 0;
     MF_CHECK(mf_source_from_cfg(mf_cfg_find(sec, "source"), seed, &src));
     const mf_cfg *wl = mf_cfg_find(sec, "weights");

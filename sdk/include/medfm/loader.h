@@ -29,6 +29,10 @@ typedef struct mf_loader_opts {
     mf_sampling sampling;
     const double *weights;     /* MF_SAMPLE_WEIGHTED: one per source sample */
     int64_t samples_per_epoch; /* 0: the source's count */
+    /* Label-map values as stored -> class indices (e.g. 255 -> 1); every
+     * stored value must be listed. n_mask_map == 0: masks pass as stored. */
+    int n_mask_map;
+    const int64_t *mask_from, *mask_to;
 } mf_loader_opts;
 void mf_loader_defaults(mf_loader_opts *o);
 

@@ -290,3 +290,48 @@ Test(loader, slices_of_3d_phantoms_with_foreground_and_3d_pipelines) {
     mf_loader_free(l);
     mf_cfg_free(c);
 }
+
+Test(loader, mask_map_turns_stored_label_values_into_classes) {
+    char root[] = "/tmp/mf_maskmap_XXXXXX";
+    cr_assert(mkdtemp(root));
+    char p[512];
+    snprintf(p, sizeof p, "%s/images", root);
+    mkdir(p, 0755);
+    snprintf(p, sizeof p, "%s/masks", root);
+    mkdir(p, 0755);
+    mf_tensor *img = t_uniform(1, 3, (int64_t[]){1, 4, 4}, MF_U8, 0, 255);
+    mf_tensor *mask = t_from(2, (int64_t[]){4, 4}, MF_U8,
+                             (double[]){0, 0, 255, 255, 0, 128, 255, 255, 0, 0, 0, 0, 128, 128, 0, 0});
+    snprintf(p, sizeof p, "%s/images/a.png", root);
+    MF_OK_OR_FAIL(mf_image_write_png(p, img));
+    snprintf(p, sizeof p, "%s/masks/a.png", root);
+    MF_OK_OR_FAIL(mf_image_write_png(p, mask));
+    char text[1024];
+    snprintf(text, sizeof text,
+             "d: {source: {type: seg_folder, root: %s}, batch_size: 1, workers: 0, shuffle: false,\n"
+             "    mask_map: {0: 0, 128: 2, 255: 1}}\n",
+             root);
+    mf_loader *l = from_yaml(text, "d");
+    mf_batch b = {0};
+    bool done;
+    MF_OK_OR_FAIL(mf_loader_next(l, &b, &done));
+    mf_tensor *m = mf_batch_get(&b, "mask");
+    cr_assert_not_null(m);
+    double want[16] = {0, 0, 1, 1, 0, 2, 1, 1, 0, 0, 0, 0, 2, 2, 0, 0};
+    for (int i = 0; i < 16; i++)
+        cr_assert_eq(mf_tensor_get_flat(m, i), want[i], "element %d", i);
+    mf_batch_clear(&b);
+    mf_loader_free(l);
+    /* A stored value missing from the table is an error naming the file. */
+    snprintf(text, sizeof text,
+             "d: {source: {type: seg_folder, root: %s}, batch_size: 1, workers: 0, mask_map: {0: 0, 255: 1}}\n", root);
+    l = from_yaml(text, "d");
+    cr_assert_neq(mf_loader_next(l, &b, &done), MF_OK);
+    cr_assert(strstr(mf_last_error(), "a.png") && strstr(mf_last_error(), "128"), "%s", mf_last_error());
+    mf_batch_clear(&b);
+    mf_loader_free(l);
+    mf_tensor_release(img);
+    mf_tensor_release(mask);
+    snprintf(p, sizeof p, "rm -rf '%s'", root);
+    cr_assert_eq(system(p), 0);
+}
