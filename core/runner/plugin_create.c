@@ -42,7 +42,7 @@ mf_status mf_plugin_check_section(const mf_registry *reg, mf_plugin_kind kind, m
     }
     /* The plugin's keys plus the runner's own ones in the section. */
     int n0 = info->schema ? info->schema->n_keys : 0;
-    mf_key_spec *keys = calloc((size_t)n0 + 2, sizeof *keys);
+    mf_key_spec *keys = calloc((size_t)n0 + 3, sizeof *keys);
     if (!keys)
         return MF_ERR(MF_ERR_NOMEM, "plugin section: out of memory");
     int n = 0;
@@ -50,9 +50,14 @@ mf_status mf_plugin_check_section(const mf_registry *reg, mf_plugin_kind kind, m
         keys[n++] = info->schema->keys[i];
     keys[n++] = (mf_key_spec){"plugin", MF_KEY_STRING, NULL, "plugin name", MF_NO_LIMIT, MF_NO_LIMIT, NULL, NULL,
                               false};
-    if (kind == MF_KIND_ENCODER && !schema_has(info, "weights"))
+    if (kind == MF_KIND_ENCODER && !schema_has(info, "weights")) {
         keys[n++] = (mf_key_spec){"weights", MF_KEY_PATH, "~", "safetensors file of weights to load", MF_NO_LIMIT,
                                   MF_NO_LIMIT, NULL, NULL, true};
+        keys[n++] = (mf_key_spec){"weights_prefix", MF_KEY_STRING, "~",
+                                  "load only the file's keys under this prefix (\"encoder.\" for a pretraining "
+                                  "run's checkpoints/model.safetensors)",
+                                  MF_NO_LIMIT, MF_NO_LIMIT, NULL, NULL, true};
+    }
     char title[160];
     snprintf(title, sizeof title, "%s plugin '%s'", mf_plugin_kind_name(kind), name);
     mf_schema schema = {title, keys, n, info->schema ? info->schema->open : false};
@@ -81,11 +86,16 @@ mf_status mf_plugin_create_encoder(const mf_registry *reg, mf_cfg *section, mf_r
     const mf_cfg *w = mf_cfg_find(section, "weights");
     if (w && w->kind == MF_CFG_SCALAR && !schema_has(info, "weights"))
         MF_TRY(mf_cfg_as_string(w, &weights));
+    const char *prefix = NULL;
+    const mf_cfg *wp = mf_cfg_find(section, "weights_prefix");
+    if (wp && wp->kind == MF_CFG_SCALAR && !schema_has(info, "weights"))
+        MF_TRY(mf_cfg_as_string(wp, &prefix));
     if (weights && (*out)->module) {
         mf_named_tensors st = {0};
         mf_status s = mf_module_state((*out)->module, &st);
         if (s == MF_OK)
-            s = mf_state_dict_load(weights, st.items, st.n, true, NULL);
+            s = prefix ? mf_state_dict_load_prefix(weights, prefix, st.items, st.n, true, NULL)
+                       : mf_state_dict_load(weights, st.items, st.n, true, NULL);
         mf_named_tensors_free(&st);
         if (s != MF_OK) {
             (*out)->destroy(*out);

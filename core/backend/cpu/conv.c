@@ -284,54 +284,88 @@ static mf_status bwd_weight_pack_all(plan *p) {
     return MF_OK;
 }
 
-static void bwd_weight_range(void *vp, int64_t begin, int64_t end) {
-    plan *p = vp;
+/* Partial weight gradients are kept per fixed slot of chunks, not per
+ * worker, and summed in slot order: the result is the same bit for bit
+ * whichever thread ran which slot (a seed reproduces a run, and a resumed
+ * run matches an uninterrupted one). */
+#define MF_CONV_WGRAD_SLOTS 8
+
+typedef struct {
+    plan *p;
+    char *parts; /* slots x wsize */
+    int64_t slots;
+} wgrad_ctx;
+
+static void bwd_weight_range(void *vc, int64_t begin, int64_t end) {
+    wgrad_ctx *c = vc;
+    plan *p = c->p;
     const mf_conv_geom *g = p->g;
     int64_t cols = p->nb * p->P, wsize = g->cout * p->kc;
     char *col = ws_get(0, (size_t)(p->kc * cols) * p->es);
     char *tmp = p->nb > 1 ? ws_get(1, (size_t)(p->og * cols) * p->es) : NULL;
-    char *part = ws_get(2, (size_t)wsize * p->es);
-    if (!col || !part || (p->nb > 1 && !tmp)) {
+    if (!col || (p->nb > 1 && !tmp)) {
         fail(p);
         return;
     }
-    memset(part, 0, (size_t)wsize * p->es);
-    for (int64_t ch = begin; ch < end; ch++) {
-        int64_t n0 = ch * p->nb, nb = g->n - n0 < p->nb ? g->n - n0 : p->nb, ld = nb * p->P;
-        for (int64_t gi = 0; gi < g->groups; gi++) {
-            const char *A, *B;
-            if (nb == 1) {
-                A = AT(p->gy, (n0 * g->cout + gi * p->og) * p->P);
-            } else {
-                pack_images(p, (char *)p->gy, g->cout, p->P, n0, nb, gi * p->og, p->og, tmp, ld, false);
-                A = tmp;
+    for (int64_t slot = begin; slot < end; slot++) {
+        char *part = c->parts + (size_t)(slot * wsize) * p->es;
+        memset(part, 0, (size_t)wsize * p->es);
+        int64_t c0 = slot * p->nchunks / c->slots, c1 = (slot + 1) * p->nchunks / c->slots;
+        for (int64_t ch = c0; ch < c1; ch++) {
+            int64_t n0 = ch * p->nb, nb = g->n - n0 < p->nb ? g->n - n0 : p->nb, ld = nb * p->P;
+            for (int64_t gi = 0; gi < g->groups; gi++) {
+                const char *A, *B;
+                if (nb == 1) {
+                    A = AT(p->gy, (n0 * g->cout + gi * p->og) * p->P);
+                } else {
+                    pack_images(p, (char *)p->gy, g->cout, p->P, n0, nb, gi * p->og, p->og, tmp, ld, false);
+                    A = tmp;
+                }
+                if (p->direct && nb == 1) {
+                    B = AT(p->x, (n0 * g->cin + gi * p->cg) * p->I);
+                } else {
+                    for (int64_t i = 0; i < nb; i++)
+                        mf__im2col(p->dt, AT(p->x, ((n0 + i) * g->cin + gi * p->cg) * p->I), g, p->cg,
+                                   AT(col, i * p->P), ld);
+                    B = col;
+                }
+                /* part_g (og x kc) += gy (og x cols) @ col^T (cols x kc) */
+                mf__gemm(p->dt, false, true, p->og, p->kc, ld, 1.0, A, ld, B, ld, 1.0,
+                         AT(part, gi * p->og * p->kc), p->kc);
             }
-            if (p->direct && nb == 1) {
-                B = AT(p->x, (n0 * g->cin + gi * p->cg) * p->I);
-            } else {
-                for (int64_t i = 0; i < nb; i++)
-                    mf__im2col(p->dt, AT(p->x, ((n0 + i) * g->cin + gi * p->cg) * p->I), g, p->cg,
-                               AT(col, i * p->P), ld);
-                B = col;
-            }
-            /* part_g (og x kc) += gy (og x cols) @ col^T (cols x kc) */
-            mf__gemm(p->dt, false, true, p->og, p->kc, ld, 1.0, A, ld, B, ld, 1.0, AT(part, gi * p->og * p->kc),
-                     p->kc);
         }
     }
-    pthread_mutex_lock(&p->lock);
-    if (p->dt == MF_F32) {
-        float *d = (float *)p->gw;
-        const float *s = (const float *)part;
-        for (int64_t i = 0; i < wsize; i++)
-            d[i] += s[i];
-    } else {
-        double *d = (double *)p->gw;
-        const double *s = (const double *)part;
-        for (int64_t i = 0; i < wsize; i++)
-            d[i] += s[i];
+}
+
+static mf_status bwd_weight_slots(plan *p) {
+    const mf_conv_geom *g = p->g;
+    int64_t wsize = g->cout * p->kc;
+    wgrad_ctx c = {.p = p, .slots = p->nchunks < MF_CONV_WGRAD_SLOTS ? p->nchunks : MF_CONV_WGRAD_SLOTS};
+    c.parts = malloc((size_t)(c.slots * wsize) * p->es);
+    if (!c.parts) {
+        pthread_mutex_destroy(&p->lock);
+        return MF_ERR(MF_ERR_NOMEM, "conv backward: out of memory for %lld partial weight gradients",
+                      (long long)c.slots);
     }
-    pthread_mutex_unlock(&p->lock);
+    mf_parallel_for(c.slots, 1, bwd_weight_range, &c);
+    if (!p->failed) {
+        for (int64_t s = 0; s < c.slots; s++) {
+            if (p->dt == MF_F32) {
+                float *d = (float *)p->gw;
+                const float *src = (const float *)c.parts + s * wsize;
+                for (int64_t i = 0; i < wsize; i++)
+                    d[i] = s ? d[i] + src[i] : src[i];
+            } else {
+                double *d = (double *)p->gw;
+                const double *src = (const double *)c.parts + s * wsize;
+                for (int64_t i = 0; i < wsize; i++)
+                    d[i] = s ? d[i] + src[i] : src[i];
+            }
+        }
+    }
+    free(c.parts);
+    pthread_mutex_destroy(&p->lock);
+    return p->failed ? MF_ERR(MF_ERR_NOMEM, "conv: out of memory for the im2col buffers") : MF_OK;
 }
 
 static mf_status cpu_backward_weight(mf_tensor *gw, const mf_tensor *x, const mf_tensor *gy,
@@ -341,15 +375,14 @@ static mf_status cpu_backward_weight(mf_tensor *gw, const mf_tensor *x, const mf
     p.x = mf_tensor_data(x), p.gy = mf_tensor_data(gy), p.gw = mf_tensor_data(gw);
     /* pack all when private gradients would move about as much memory as
      * the columns themselves (wide weights, few positions) */
-    int64_t T = mf_num_threads();
+    const int64_t T = 2; /* a fixed constant: the path taken must not depend on the thread count */
     bool fits = g->n * p.P * (p.kc + p.og) <= MF_CONV_PACK_ALL_LIMIT;
     if (p.nchunks == 1 || (fits && 4 * T * g->cout >= g->n * p.P)) {
         mf_status st = bwd_weight_pack_all(&p);
         pthread_mutex_destroy(&p.lock);
         return st;
     }
-    memset(p.gw, 0, (size_t)mf_tensor_numel(gw) * p.es);
-    return plan_run(&p, bwd_weight_range);
+    return bwd_weight_slots(&p);
 }
 
 /* ---------------------------------------------------------- backward bias */

@@ -295,3 +295,32 @@ Test(conv, bias_of_the_wrong_length_is_rejected) {
     mf_tensor_release(w);
     mf_tensor_release(b);
 }
+
+static void conv_weight_grad(int threads, mf_tensor **gw) {
+    mf_set_num_threads(threads);
+    mf_tensor *x = t_uniform(5, 4, (int64_t[]){16, 8, 20, 20}, MF_F32, -1, 1);
+    mf_tensor *w = t_param(t_uniform(6, 4, (int64_t[]){4, 8, 3, 3}, MF_F32, -1, 1));
+    mf_conv_params p = mf_conv_params_default();
+    p.padding[0] = p.padding[1] = 1;
+    mf_tensor *y, *s;
+    MF_OK_OR_FAIL(mf_conv(x, w, NULL, &p, &y));
+    MF_OK_OR_FAIL(mf_sum(y, 0, NULL, false, &s));
+    MF_OK_OR_FAIL(mf_backward(s, NULL, false));
+    *gw = mf_tensor_retain(w->grad);
+    mf_tensor_release(x);
+    mf_tensor_release(w);
+    mf_tensor_release(y);
+    mf_tensor_release(s);
+}
+
+Test(conv, weight_gradient_is_bit_identical_for_any_thread_count) {
+    mf_tensor *a, *b, *c;
+    conv_weight_grad(1, &a);
+    conv_weight_grad(2, &b);
+    conv_weight_grad(3, &c);
+    cr_assert_eq(memcmp(mf_tensor_data(a), mf_tensor_data(b), mf_tensor_nbytes(a)), 0, "1 vs 2 threads");
+    cr_assert_eq(memcmp(mf_tensor_data(a), mf_tensor_data(c), mf_tensor_nbytes(a)), 0, "1 vs 3 threads");
+    mf_tensor_release(a);
+    mf_tensor_release(b);
+    mf_tensor_release(c);
+}
