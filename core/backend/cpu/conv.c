@@ -52,6 +52,10 @@ static void *ws_get(int slot, size_t bytes) {
 
 /* Columns a GEMM operand should reach before packing images stops paying. */
 #define MF_CONV_TARGET_COLS 512
+/* Bytes of im2col columns per cache block, and the fewest columns a block
+ * may have before the GEMM gets too narrow. */
+#define MF_CONV_BLOCK_BYTES ((size_t)768 << 10)
+#define MF_CONV_BLOCK_MIN_COLS 192
 
 typedef void (*gemm_fn)(mf_dtype, bool, bool, int64_t, int64_t, int64_t, double, const void *, int64_t,
                         const void *, int64_t, double, void *, int64_t);
@@ -61,7 +65,8 @@ typedef struct {
     mf_dtype dt;
     size_t es;
     int64_t cg, og, kc, P, I, nb, nchunks;
-    bool direct; /* 1x1, stride 1, no padding */
+    int64_t lines; /* output lines per cache block in the blocked forward; 0: unblocked */
+    bool direct;   /* 1x1, stride 1, no padding */
     bool par;    /* fewer chunks than threads: split each GEMM instead */
     const char *x, *w, *bias, *gy;
     char *y, *gx, *gw;
@@ -92,6 +97,14 @@ static void plan_init(plan *p, const mf_conv_geom *g, mf_dtype dt) {
         p->nb = 1;
     p->nchunks = (g->n + p->nb - 1) / p->nb;
     p->par = p->nchunks < T;
+    /* output lines per cache block of im2col columns (0: no blocking) */
+    int64_t O2 = g->out[2] > 0 ? g->out[2] : 1, Q = g->out[0] * g->out[1];
+    int64_t target = (int64_t)(MF_CONV_BLOCK_BYTES / p->es) / (p->kc > 0 ? p->kc : 1);
+    if (target < MF_CONV_BLOCK_MIN_COLS)
+        target = MF_CONV_BLOCK_MIN_COLS;
+    p->lines = (target + O2 - 1) / O2;
+    if (p->lines >= Q)
+        p->lines = 0;
     pthread_mutex_init(&p->lock, NULL);
 }
 
@@ -145,6 +158,23 @@ static void pack_images(const plan *p, char *t, int64_t channels, int64_t len, i
 
 /* ---------------------------------------------------------------- forward */
 
+/* One image's forward in blocks of output lines, so that each block's
+ * columns are still in cache when the GEMM reads them. The blocking is
+ * along output positions only: every output sums over the same kc terms in
+ * the same order whatever the block. */
+static void fwd_blocked(const plan *p, int64_t n0, int64_t gi, char *col) {
+    const mf_conv_geom *g = p->g;
+    int64_t Q = g->out[0] * g->out[1], O2 = g->out[2];
+    const char *x = AT(p->x, (n0 * g->cin + gi * p->cg) * p->I);
+    char *y = AT(p->y, (n0 * g->cout + gi * p->og) * p->P);
+    for (int64_t q0 = 0; q0 < Q; q0 += p->lines) {
+        int64_t q1 = q0 + p->lines < Q ? q0 + p->lines : Q, cols = (q1 - q0) * O2;
+        mf__im2col_lines(p->dt, x, g, p->cg, col, cols, q0, q1);
+        mf__gemm(p->dt, false, false, p->og, cols, p->kc, 1.0, AT(p->w, gi * p->og * p->kc), p->kc, col, cols, 0.0,
+                 AT(y, q0 * O2), p->P);
+    }
+}
+
 static void fwd_range(void *vp, int64_t begin, int64_t end) {
     plan *p = vp;
     gemm_fn gemm = p->par ? mf__gemm_par : mf__gemm;
@@ -160,6 +190,10 @@ static void fwd_range(void *vp, int64_t begin, int64_t end) {
         int64_t n0 = ch * p->nb, nb = g->n - n0 < p->nb ? g->n - n0 : p->nb, ld = nb * p->P;
         for (int64_t gi = 0; gi < g->groups; gi++) {
             const char *B;
+            if (!p->direct && nb == 1 && !p->par && p->lines > 0) {
+                fwd_blocked(p, n0, gi, col);
+                continue;
+            }
             if (p->direct && nb == 1) {
                 B = AT(p->x, (n0 * g->cin + gi * p->cg) * p->I);
             } else {
@@ -193,6 +227,22 @@ static mf_status cpu_forward(mf_tensor *y, const mf_tensor *x, const mf_tensor *
 
 /* ---------------------------------------------------------- backward data */
 
+/* One image's input gradient in blocks of output lines (as fwd_blocked):
+ * each block's columns are scattered back while still in cache. */
+static void bwd_data_blocked(const plan *p, int64_t n0, int64_t gi, char *col) {
+    const mf_conv_geom *g = p->g;
+    int64_t Q = g->out[0] * g->out[1], O2 = g->out[2];
+    const char *gy = AT(p->gy, (n0 * g->cout + gi * p->og) * p->P);
+    char *gx = AT(p->gx, (n0 * g->cin + gi * p->cg) * p->I);
+    memset(gx, 0, (size_t)(p->cg * p->I) * p->es);
+    for (int64_t q0 = 0; q0 < Q; q0 += p->lines) {
+        int64_t q1 = q0 + p->lines < Q ? q0 + p->lines : Q, cols = (q1 - q0) * O2;
+        mf__gemm(p->dt, true, false, p->kc, cols, p->og, 1.0, AT(p->w, gi * p->og * p->kc), p->kc, AT(gy, q0 * O2),
+                 p->P, 0.0, col, cols);
+        mf__col2im_lines(p->dt, col, cols, g, p->cg, gx, q0, q1);
+    }
+}
+
 static void bwd_data_range(void *vp, int64_t begin, int64_t end) {
     plan *p = vp;
     gemm_fn gemm = p->par ? mf__gemm_par : mf__gemm;
@@ -215,6 +265,10 @@ static void bwd_data_range(void *vp, int64_t begin, int64_t end) {
                 B = tmp;
             }
             const char *A = AT(p->w, gi * p->og * p->kc); /* (og x kc), used transposed */
+            if (!p->direct && nb == 1 && !p->par && p->lines > 0) {
+                bwd_data_blocked(p, n0, gi, col);
+                continue;
+            }
             if (p->direct && nb == 1) {
                 gemm(p->dt, true, false, p->kc, p->P, p->og, 1.0, A, p->kc, B, ld, 0.0,
                          AT(p->gx, (n0 * g->cin + gi * p->cg) * p->I), p->I);

@@ -19,9 +19,9 @@ static inline void valid_range(int64_t off, int64_t s, int64_t size, int64_t out
 }
 
 #define DEFINE_IM2COL(T, SUF)                                                                                    \
-    static void im2col_##SUF(const T *x, const mf_conv_geom *g, int64_t cg, T *col, int64_t ld) {               \
+    static void im2col_##SUF(const T *x, const mf_conv_geom *g, int64_t cg, T *col, int64_t ld, int64_t q0, int64_t q1) {               \
         const int64_t I0 = g->in[0], I1 = g->in[1], I2 = g->in[2];                                              \
-        const int64_t O0 = g->out[0], O1 = g->out[1], O2 = g->out[2];                                           \
+        const int64_t O1 = g->out[1], O2 = g->out[2];                                                            \
         int64_t r = 0;                                                                                           \
         for (int64_t c = 0; c < cg; c++)                                                                         \
             for (int64_t a = 0; a < g->k[0]; a++)                                                                \
@@ -32,40 +32,33 @@ static inline void valid_range(int64_t off, int64_t s, int64_t size, int64_t out
                                 off2 = e * g->dil[2] - g->pad[2];                                                \
                         int64_t lo, hi;                                                                          \
                         valid_range(off2, g->stride[2], I2, O2, &lo, &hi);                                       \
-                        for (int64_t o0 = 0; o0 < O0; o0++) {                                                    \
-                            int64_t i0 = o0 * g->stride[0] + off0;                                               \
-                            T *d0 = row + o0 * O1 * O2;                                                          \
-                            if (i0 < 0 || i0 >= I0) {                                                            \
-                                memset(d0, 0, sizeof(T) * (size_t)(O1 * O2));                                    \
+                        for (int64_t q = q0; q < q1; q++) {                                                      \
+                            int64_t o0 = q / O1, o1 = q % O1;                                                    \
+                            int64_t i0 = o0 * g->stride[0] + off0, i1 = o1 * g->stride[1] + off1;                \
+                            T *d = row + (q - q0) * O2;                                                          \
+                            if (i0 < 0 || i0 >= I0 || i1 < 0 || i1 >= I1) {                                      \
+                                memset(d, 0, sizeof(T) * (size_t)O2);                                            \
                                 continue;                                                                        \
                             }                                                                                    \
-                            for (int64_t o1 = 0; o1 < O1; o1++) {                                                \
-                                int64_t i1 = o1 * g->stride[1] + off1;                                           \
-                                T *d = d0 + o1 * O2;                                                             \
-                                if (i1 < 0 || i1 >= I1) {                                                        \
-                                    memset(d, 0, sizeof(T) * (size_t)O2);                                        \
-                                    continue;                                                                    \
-                                }                                                                                \
-                                const T *s = x + ((c * I0 + i0) * I1 + i1) * I2 + off2;                          \
-                                for (int64_t o = 0; o < lo; o++)                                                 \
-                                    d[o] = 0;                                                                    \
-                                if (g->stride[2] == 1) {                                                         \
-                                    memcpy(d + lo, s + lo, sizeof(T) * (size_t)(hi - lo));                       \
-                                } else {                                                                         \
-                                    const int64_t st = g->stride[2];                                             \
-                                    for (int64_t o = lo; o < hi; o++)                                            \
-                                        d[o] = s[o * st];                                                        \
-                                }                                                                                \
-                                for (int64_t o = hi; o < O2; o++)                                                \
-                                    d[o] = 0;                                                                    \
+                            const T *s = x + ((c * I0 + i0) * I1 + i1) * I2 + off2;                              \
+                            for (int64_t o = 0; o < lo; o++)                                                     \
+                                d[o] = 0;                                                                        \
+                            if (g->stride[2] == 1) {                                                             \
+                                memcpy(d + lo, s + lo, sizeof(T) * (size_t)(hi - lo));                           \
+                            } else {                                                                             \
+                                const int64_t st = g->stride[2];                                                 \
+                                for (int64_t o = lo; o < hi; o++)                                                \
+                                    d[o] = s[o * st];                                                            \
                             }                                                                                    \
+                            for (int64_t o = hi; o < O2; o++)                                                    \
+                                d[o] = 0;                                                                        \
                         }                                                                                        \
                     }                                                                                            \
     }                                                                                                            \
                                                                                                                  \
-    static void col2im_##SUF(const T *col, int64_t ld, const mf_conv_geom *g, int64_t cg, T *x) {              \
+    static void col2im_##SUF(const T *col, int64_t ld, const mf_conv_geom *g, int64_t cg, T *x, int64_t q0, int64_t q1) {              \
         const int64_t I0 = g->in[0], I1 = g->in[1], I2 = g->in[2];                                              \
-        const int64_t O0 = g->out[0], O1 = g->out[1], O2 = g->out[2];                                           \
+        const int64_t O1 = g->out[1], O2 = g->out[2];                                                            \
         int64_t r = 0;                                                                                           \
         for (int64_t c = 0; c < cg; c++)                                                                         \
             for (int64_t a = 0; a < g->k[0]; a++)                                                                \
@@ -76,24 +69,20 @@ static inline void valid_range(int64_t off, int64_t s, int64_t size, int64_t out
                                 off2 = e * g->dil[2] - g->pad[2];                                                \
                         int64_t lo, hi;                                                                          \
                         valid_range(off2, g->stride[2], I2, O2, &lo, &hi);                                       \
-                        for (int64_t o0 = 0; o0 < O0; o0++) {                                                    \
-                            int64_t i0 = o0 * g->stride[0] + off0;                                               \
-                            if (i0 < 0 || i0 >= I0)                                                              \
+                        for (int64_t q = q0; q < q1; q++) {                                                      \
+                            int64_t o0 = q / O1, o1 = q % O1;                                                    \
+                            int64_t i0 = o0 * g->stride[0] + off0, i1 = o1 * g->stride[1] + off1;                \
+                            if (i0 < 0 || i0 >= I0 || i1 < 0 || i1 >= I1)                                        \
                                 continue;                                                                        \
-                            for (int64_t o1 = 0; o1 < O1; o1++) {                                                \
-                                int64_t i1 = o1 * g->stride[1] + off1;                                           \
-                                if (i1 < 0 || i1 >= I1)                                                          \
-                                    continue;                                                                    \
-                                const T *s = row + (o0 * O1 + o1) * O2;                                          \
-                                T *d = x + ((c * I0 + i0) * I1 + i1) * I2 + off2;                                \
-                                const int64_t st = g->stride[2];                                                 \
-                                if (st == 1) {                                                                   \
-                                    for (int64_t o = lo; o < hi; o++)                                            \
-                                        d[o] += s[o];                                                            \
-                                } else {                                                                         \
-                                    for (int64_t o = lo; o < hi; o++)                                            \
-                                        d[o * st] += s[o];                                                       \
-                                }                                                                                \
+                            const T *s = row + (q - q0) * O2;                                                    \
+                            T *d = x + ((c * I0 + i0) * I1 + i1) * I2 + off2;                                    \
+                            const int64_t st = g->stride[2];                                                     \
+                            if (st == 1) {                                                                       \
+                                for (int64_t o = lo; o < hi; o++)                                                \
+                                    d[o] += s[o];                                                                \
+                            } else {                                                                             \
+                                for (int64_t o = lo; o < hi; o++)                                                \
+                                    d[o * st] += s[o];                                                           \
                             }                                                                                    \
                         }                                                                                        \
                     }                                                                                            \
@@ -102,16 +91,26 @@ static inline void valid_range(int64_t off, int64_t s, int64_t size, int64_t out
 DEFINE_IM2COL(float, f32)
 DEFINE_IM2COL(double, f64)
 
-void mf__im2col(mf_dtype dt, const void *x, const mf_conv_geom *g, int64_t cg, void *col, int64_t ld) {
+void mf__im2col_lines(mf_dtype dt, const void *x, const mf_conv_geom *g, int64_t cg, void *col, int64_t ld,
+                      int64_t q0, int64_t q1) {
     if (dt == MF_F32)
-        im2col_f32(x, g, cg, col, ld);
+        im2col_f32(x, g, cg, col, ld, q0, q1);
     else
-        im2col_f64(x, g, cg, col, ld);
+        im2col_f64(x, g, cg, col, ld, q0, q1);
+}
+
+void mf__col2im_lines(mf_dtype dt, const void *col, int64_t ld, const mf_conv_geom *g, int64_t cg, void *x,
+                      int64_t q0, int64_t q1) {
+    if (dt == MF_F32)
+        col2im_f32(col, ld, g, cg, x, q0, q1);
+    else
+        col2im_f64(col, ld, g, cg, x, q0, q1);
+}
+
+void mf__im2col(mf_dtype dt, const void *x, const mf_conv_geom *g, int64_t cg, void *col, int64_t ld) {
+    mf__im2col_lines(dt, x, g, cg, col, ld, 0, g->out[0] * g->out[1]);
 }
 
 void mf__col2im(mf_dtype dt, const void *col, int64_t ld, const mf_conv_geom *g, int64_t cg, void *x) {
-    if (dt == MF_F32)
-        col2im_f32(col, ld, g, cg, x);
-    else
-        col2im_f64(col, ld, g, cg, x);
+    mf__col2im_lines(dt, col, ld, g, cg, x, 0, g->out[0] * g->out[1]);
 }

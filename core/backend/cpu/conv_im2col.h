@@ -12,4 +12,11 @@ void mf__im2col(mf_dtype dt, const void *x, const mf_conv_geom *g, int64_t cg, v
 /* x (cg channels) += scattered col: the adjoint of mf__im2col. */
 void mf__col2im(mf_dtype dt, const void *col, int64_t ld, const mf_conv_geom *g, int64_t cg, void *x);
 
+/* The same restricted to output lines [q0, q1) of the flattened (out[0], out[1])
+ * grid: col holds (q1 - q0) * out[2] columns per row, line q0 first. */
+void mf__im2col_lines(mf_dtype dt, const void *x, const mf_conv_geom *g, int64_t cg, void *col, int64_t ld,
+                      int64_t q0, int64_t q1);
+void mf__col2im_lines(mf_dtype dt, const void *col, int64_t ld, const mf_conv_geom *g, int64_t cg, void *x,
+                      int64_t q0, int64_t q1);
+
 #endif
