@@ -56,6 +56,14 @@ mf_status mf_error_at(mf_status st, const char *file, int line, const char *fmt,
     return st;
 }
 
+mf_status mf_error_plain(mf_status st, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(mf_errbuf, MF_ERRBUF, fmt, ap);
+    va_end(ap);
+    return st;
+}
+
 mf_status mf_error_context(mf_status st, const char *fmt, ...) {
     char prefix[512];
     va_list ap;

@@ -44,7 +44,7 @@ mf_status mf_diag_status(const mf_diag *d) {
     buf[0] = '\0';
     for (int i = 0; i < d->n && len < sizeof buf - 1; i++)
         len += (size_t)snprintf(buf + len, sizeof buf - len, "%s%s", i ? "\n" : "", d->msgs[i]);
-    return mf_error_at(MF_ERR_CONFIG, "config", 0, "%d problem%s:\n%s", d->n, d->n == 1 ? "" : "s", buf);
+    return mf_error_plain(MF_ERR_CONFIG, "%d problem%s:\n%s", d->n, d->n == 1 ? "" : "s", buf);
 }
 
 static int edit_distance(const char *a, const char *b) {

@@ -33,6 +33,9 @@ const char *mf_status_name(mf_status st);
 /* Records a failure and returns `st`, so callers can `return mf_error(...)`. */
 mf_status mf_error_at(mf_status st, const char *file, int line, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
+/* Records a message that already names its place (e.g. a list of config
+ * problems, each with file:line:col) without adding one. */
+mf_status mf_error_plain(mf_status st, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Prefixes the current message with more context ("loading x.safetensors: ...")
  * and returns `st` unchanged. */
 mf_status mf_error_context(mf_status st, const char *fmt, ...)
