@@ -175,17 +175,27 @@ static void fwd_blocked(const plan *p, int64_t n0, int64_t gi, char *col) {
     }
 }
 
+/* The calling thread's im2col buffer for a chunk of p->nb images, and
+ * (when images are packed side by side) the packing buffer; marks the plan
+ * failed and returns false when memory runs out. */
+static bool chunk_buffers(plan *p, char **col, char **tmp) {
+    int64_t cols = p->nb * p->P;
+    *col = ws_get(0, (size_t)(p->kc * cols) * p->es);
+    *tmp = p->nb > 1 ? ws_get(1, (size_t)(p->og * cols) * p->es) : NULL;
+    if (!*col || (p->nb > 1 && !*tmp)) {
+        fail(p);
+        return false;
+    }
+    return true;
+}
+
 static void fwd_range(void *vp, int64_t begin, int64_t end) {
     plan *p = vp;
     gemm_fn gemm = p->par ? mf__gemm_par : mf__gemm;
     const mf_conv_geom *g = p->g;
-    int64_t cols = p->nb * p->P;
-    char *col = ws_get(0, (size_t)(p->kc * cols) * p->es);
-    char *tmp = p->nb > 1 ? ws_get(1, (size_t)(p->og * cols) * p->es) : NULL;
-    if (!col || (p->nb > 1 && !tmp)) {
-        fail(p);
+    char *col, *tmp;
+    if (!chunk_buffers(p, &col, &tmp))
         return;
-    }
     for (int64_t ch = begin; ch < end; ch++) {
         int64_t n0 = ch * p->nb, nb = g->n - n0 < p->nb ? g->n - n0 : p->nb, ld = nb * p->P;
         for (int64_t gi = 0; gi < g->groups; gi++) {
@@ -247,13 +257,9 @@ static void bwd_data_range(void *vp, int64_t begin, int64_t end) {
     plan *p = vp;
     gemm_fn gemm = p->par ? mf__gemm_par : mf__gemm;
     const mf_conv_geom *g = p->g;
-    int64_t cols = p->nb * p->P;
-    char *col = ws_get(0, (size_t)(p->kc * cols) * p->es);
-    char *tmp = p->nb > 1 ? ws_get(1, (size_t)(p->og * cols) * p->es) : NULL;
-    if (!col || (p->nb > 1 && !tmp)) {
-        fail(p);
+    char *col, *tmp;
+    if (!chunk_buffers(p, &col, &tmp))
         return;
-    }
     for (int64_t ch = begin; ch < end; ch++) {
         int64_t n0 = ch * p->nb, nb = g->n - n0 < p->nb ? g->n - n0 : p->nb, ld = nb * p->P;
         for (int64_t gi = 0; gi < g->groups; gi++) {
@@ -354,13 +360,10 @@ static void bwd_weight_range(void *vc, int64_t begin, int64_t end) {
     wgrad_ctx *c = vc;
     plan *p = c->p;
     const mf_conv_geom *g = p->g;
-    int64_t cols = p->nb * p->P, wsize = g->cout * p->kc;
-    char *col = ws_get(0, (size_t)(p->kc * cols) * p->es);
-    char *tmp = p->nb > 1 ? ws_get(1, (size_t)(p->og * cols) * p->es) : NULL;
-    if (!col || (p->nb > 1 && !tmp)) {
-        fail(p);
+    int64_t wsize = g->cout * p->kc;
+    char *col, *tmp;
+    if (!chunk_buffers(p, &col, &tmp))
         return;
-    }
     for (int64_t slot = begin; slot < end; slot++) {
         char *part = c->parts + (size_t)(slot * wsize) * p->es;
         memset(part, 0, (size_t)wsize * p->es);
