@@ -66,13 +66,9 @@ cleanup:
     return st;
 }
 
-/* Reference cdist composed of ops through the broadcast difference
- * (..., N, M, D): slow and memory-hungry, kept to test the direct kernel. The p = 2 root
- * is taken only where the squared distance is positive, so coincident
- * points (a == b on the diagonal of a self-distance) get distance 0 and a
- * zero gradient like torch.cdist, not NaN. */
-mf_status mf__pairwise_distance_ref(const mf_tensor *a, const mf_tensor *b, double p, mf_tensor **out) {
-    const char *op = "pairwise_distance";
+/* The arguments both cdist paths accept: float operands of one dtype and
+ * device, p of 1 or 2, (..., N, D) and (..., M, D) with equal D. */
+static mf_status check_cdist_args(const char *op, const mf_tensor *a, const mf_tensor *b, double p) {
     MF_TRY(mf__need_float(op, a));
     MF_TRY(mf__same_dtype(op, a, b));
     MF_TRY(mf__same_device(op, a, b));
@@ -81,6 +77,17 @@ mf_status mf__pairwise_distance_ref(const mf_tensor *a, const mf_tensor *b, doub
     if (a->ndim < 2 || b->ndim < 2 || a->shape[a->ndim - 1] != b->shape[b->ndim - 1])
         return MF_ERR(MF_ERR_SHAPE, "%s: expects a (..., N, D) and b (..., M, D) with equal D, got %s and %s", op,
                       MF_SHAPE(a), MF_SHAPE(b));
+    return MF_OK;
+}
+
+/* Reference cdist composed of ops through the broadcast difference
+ * (..., N, M, D): slow and memory-hungry, kept to test the direct kernel. The p = 2 root
+ * is taken only where the squared distance is positive, so coincident
+ * points (a == b on the diagonal of a self-distance) get distance 0 and a
+ * zero gradient like torch.cdist, not NaN. */
+mf_status mf__pairwise_distance_ref(const mf_tensor *a, const mf_tensor *b, double p, mf_tensor **out) {
+    const char *op = "pairwise_distance";
+    MF_TRY(check_cdist_args(op, a, b, p));
     if (a->ndim >= MF_MAX_DIMS || b->ndim >= MF_MAX_DIMS)
         return MF_ERR(MF_ERR_SHAPE, "%s: inputs %s and %s leave no room for the pair dim", op, MF_SHAPE(a),
                       MF_SHAPE(b));
@@ -160,14 +167,7 @@ cleanup:
 
 mf_status mf_pairwise_distance(const mf_tensor *a, const mf_tensor *b, double p, mf_tensor **out) {
     const char *op = "pairwise_distance";
-    MF_TRY(mf__need_float(op, a));
-    MF_TRY(mf__same_dtype(op, a, b));
-    MF_TRY(mf__same_device(op, a, b));
-    if (p != 1.0 && p != 2.0)
-        return MF_ERR(MF_ERR_INVALID, "%s: p must be 1 or 2, got %g", op, p);
-    if (a->ndim < 2 || b->ndim < 2 || a->shape[a->ndim - 1] != b->shape[b->ndim - 1])
-        return MF_ERR(MF_ERR_SHAPE, "%s: expects a (..., N, D) and b (..., M, D) with equal D, got %s and %s", op,
-                      MF_SHAPE(a), MF_SHAPE(b));
+    MF_TRY(check_cdist_args(op, a, b, p));
     int nb;
     int64_t bs[MF_MAX_DIMS];
     if (mf_broadcast_shape(op, a->ndim - 2, a->shape, b->ndim - 2, b->shape, &nb, bs) != MF_OK)
