@@ -30,7 +30,7 @@ static const mf_key_spec k_jitter[] = {NAME_KEY, P_KEY("0.8"),
     {"saturation", MF_KEY_FLOAT, "0.2", "factor range [1-s, 1+s]", 0, NOL, NULL, NULL, false},
     {"hue", MF_KEY_FLOAT, "0.1", "hue shift range [-h, h]", 0, 0.5, NULL, NULL, false}};
 static const mf_key_spec k_gray[] = {NAME_KEY, P_KEY("0.2"),
-    {"channels", MF_KEY_INT, "0", "output channels (0: as the input)", 0, 4, NULL, NULL, false}};
+    {"channels", MF_KEY_INT, "0", "output channels on every sample (0: as the input); grey input is always expanded to them", 0, 4, NULL, NULL, false}};
 static const mf_key_spec k_blur[] = {NAME_KEY, P_KEY("0.5"),
     {"sigma", MF_KEY_LIST, "[0.1, 2.0]", "sigma range in pixels", NOL, NOL, NULL, NULL, false}};
 static const mf_key_spec k_solar[] = {NAME_KEY, P_KEY("0.2"),
@@ -282,8 +282,18 @@ static mf_status run_step(const step *s, mf_aug *v, mf_rng *rng) {
     }
     case T_JITTER:
         return on ? mf_tf_color_jitter(v, rng, s->v[0], s->v[1], s->v[2], s->v[3]) : MF_OK;
-    case T_GRAY:
-        return on ? mf_tf_grayscale(v, s->v[0] > 0 ? (int)s->v[0] : (int)v->image->shape[0]) : MF_OK;
+    case T_GRAY: {
+        /* `channels` fixes the output's channel count on every sample: grey
+         * input has no colour for the coin to keep, so it is always expanded;
+         * colour input kept by the coin would come out with its own count. */
+        int64_t c_in = v->image->shape[0], c_out = s->v[0] > 0 ? (int64_t)s->v[0] : c_in;
+        if (!on && c_out != c_in && c_in > 1)
+            return MF_ERR(MF_ERR_INVALID,
+                          "grayscale: channels %lld with p %g leaves %lld-channel images unchanged on the other "
+                          "draws, so samples would differ in channels; set p: 1",
+                          (long long)c_out, s->p, (long long)c_in);
+        return on || c_out != c_in ? mf_tf_grayscale(v, (int)c_out) : MF_OK;
+    }
     case T_BLUR: {
         double sg = mf_data_range(rng, s->v[0], s->v[1]);
         return on ? mf_tf_gaussian_blur(v, sg) : MF_OK;

@@ -284,3 +284,42 @@ Test(transforms, pipelines_build_from_config_and_name_bad_keys) {
     cr_assert(strstr(mf_last_error(), "bad2.yaml:2") && strstr(mf_last_error(), "'hflip'"), "%s", mf_last_error());
     mf_cfg_free(c);
 }
+
+/* Applies the one-step pipeline `yaml` to img under 32 streams; returns how
+ * many gave `channels` channels (-1 when one failed). */
+static int count_channels(const char *yaml, mf_tensor *img, int64_t channels) {
+    mf_cfg *c = NULL;
+    MF_OK_OR_FAIL(mf_cfg_parse_string(yaml, "gray.yaml", &c));
+    mf_pipeline *p = NULL;
+    MF_OK_OR_FAIL(mf_pipeline_from_cfg(mf_cfg_find(c, "t"), &p));
+    int hits = 0;
+    for (int i = 0; i < 32 && hits >= 0; i++) {
+        mf_rng r = mf_data_stream(3, (uint64_t)i, 0, 0);
+        mf_aug a;
+        if (mf_pipeline_apply(p, &r, 2, img, NULL, &a) != MF_OK) {
+            hits = -1;
+            break;
+        }
+        hits += a.image->shape[0] == channels;
+        mf_aug_clear(&a);
+    }
+    mf_pipeline_free(p);
+    mf_cfg_free(c);
+    return hits;
+}
+
+Test(transforms, grayscale_channels_hold_on_every_sample_whatever_the_coin) {
+    mf_tensor *gray = t_uniform(1, 3, (int64_t[]){1, 8, 8}, MF_U8, 0, 255);
+    mf_tensor *rgb = t_uniform(2, 3, (int64_t[]){3, 8, 8}, MF_U8, 0, 255);
+    /* grey scans -> 3 channels for an RGB encoder: all 32 samples, even at p 0.2 */
+    cr_assert_eq(count_channels("t: [{name: grayscale, channels: 3, p: 0.2}]", gray, 3), 32);
+    cr_assert_eq(count_channels("t: [{name: grayscale, channels: 3, p: 1.0}]", gray, 3), 32);
+    /* the usual random grayscale of colour input keeps 3 channels either way */
+    cr_assert_eq(count_channels("t: [{name: grayscale, p: 0.5}]", rgb, 3), 32);
+    /* colour -> 1 channel at p < 1 would mix channel counts: an error naming the fix */
+    cr_assert_eq(count_channels("t: [{name: grayscale, channels: 1, p: 0.5}]", rgb, 1), -1);
+    cr_assert(strstr(mf_last_error(), "grayscale") && strstr(mf_last_error(), "p: 1"), "%s", mf_last_error());
+    cr_assert_eq(count_channels("t: [{name: grayscale, channels: 1, p: 1.0}]", rgb, 1), 32);
+    mf_tensor_release(gray);
+    mf_tensor_release(rgb);
+}
