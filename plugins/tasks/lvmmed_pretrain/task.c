@@ -51,6 +51,9 @@ static const mf_key_spec keys[] = {
     {"second_order", MF_KEY_BOOL, "true",
      "add the edge affinities c_e (paper: on, solver gm; Table 6 ablation off with solver lap)", NL, NL, NULL, NULL,
      false},
+    {"quadratic_weight", MF_KEY_FLOAT, "1.0",
+     "weight of the edge affinities against the vertex ones in the matching costs (the paper weighs them equally)",
+     0, NL, NULL, NULL, false},
     {"crop_scale_min", MF_KEY_FLOAT, "0.3", "views made here: random resized crop area fraction, lower end", 0, 1,
      NULL, NULL, false},
     {"crop_scale_max", MF_KEY_FLOAT, "1.0", "views made here: random resized crop area fraction, upper end", 0, 1,
@@ -97,7 +100,7 @@ typedef struct lvm {
     mf_rng *rng;
     bool ssl, second_order;
     int64_t nodes, k, gamma, local_stage;
-    double alpha;
+    double alpha, quad_weight;
     lvm_aug_cfg aug;
 } lvm;
 
@@ -239,7 +242,7 @@ static mf_status match(lvm *s, const mf_tensor *z, const mf_encoder_output *eo, 
     mf_gm_problem p = {unary, NULL, NULL, NULL};
     if (s->second_order) {
         MF_CHECK(lvm_edge_affinity(hs, es, ht, et, &ce));
-        MF_CHECK(mf_neg(ce, &quad));
+        MF_CHECK(mf_mul_scalar(ce, -s->quad_weight, &quad));
         p = (mf_gm_problem){unary, quad, es, et};
     }
     MF_CHECK(s->estimator->apply(s->estimator, s->solver, &p, s->rng, &x));
@@ -393,6 +396,7 @@ static mf_status create(const mf_task_env *env, const mf_cfg *cfg, mf_task **out
     MF_CHECK(mf_cfg_get_int(cfg, "gamma", 0, &s->gamma));
     MF_CHECK(mf_cfg_get_int(cfg, "local_stage", -1, &s->local_stage));
     MF_CHECK(mf_cfg_get_bool(cfg, "second_order", true, &s->second_order));
+    MF_CHECK(mf_cfg_get_float(cfg, "quadratic_weight", 1.0, &s->quad_weight));
     MF_CHECK(mf_cfg_get_float(cfg, "crop_scale_min", 0.3, &s->aug.scale[0]));
     MF_CHECK(mf_cfg_get_float(cfg, "crop_scale_max", 1.0, &s->aug.scale[1]));
     MF_CHECK(mf_cfg_get_float(cfg, "flip_p", 0.5, &s->aug.flip_p));
