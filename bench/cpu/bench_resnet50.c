@@ -232,13 +232,17 @@ int main(int argc, char **argv) {
         CHECK(mf_to_device(xh, dev, &x));
         mf_tensor_release(xh);
         double t[16], c[16];
+        CHECK(mf_memory_reset_peak(dev)); /* the peak of this size's steps, weights included */
         step(net, x, &c[0]); /* warm-up */
         int n = runs < 16 ? runs : 16;
         for (int i = 0; i < n; i++)
             t[i] = step(net, x, &c[i]);
         qsort(t, (size_t)n, sizeof t[0], cmp_double);
         qsort(c, (size_t)n, sizeof c[0], cmp_double);
-        printf("medfm resnet50 %lld %.4f %.4f\n", (long long)sizes[s], t[n / 2], c[n / 2]);
+        mf_memory_stats mem;
+        CHECK(mf_memory_stats_get(dev, &mem));
+        printf("medfm resnet50 %lld %.4f %.4f peak_mib %.0f\n", (long long)sizes[s], t[n / 2], c[n / 2],
+               (double)mem.peak_bytes / 1048576.0);
         fflush(stdout);
         mf_tensor_release(x);
     }

@@ -73,6 +73,8 @@ def main():
     net = ResNet50().to(device)
     for size in sizes:
         x = torch.randn(batch, 3, size, size, device=device)
+        if cuda:
+            torch.cuda.reset_peak_memory_stats(device)
 
         def step():
             t0, c0 = time.perf_counter(), time.process_time()

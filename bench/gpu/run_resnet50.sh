@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # ResNet-50 forward+backward on one GPU (f32 with TF32 on both sides):
 # medfm's CUDA backend against PyTorch eager in the same run; prints
-# seconds per step, images/s and the ratio. Usage:
+# seconds per step, images/s, the ratio and each side's peak memory (medfm's
+# caching allocator vs torch.cuda.max_memory_allocated, both reset before
+# the measured steps). Usage:
 #   bench/gpu/run_resnet50.sh [BUILD] [batch] [size]   (default: build 64 224)
 # Needs libmedfm_cuda.so (MEDFM_CUDA_MODULE or beside libmedfm) and a
 # PYTHON with CUDA-enabled torch (default python3).
@@ -15,9 +17,11 @@ m="$("$build/bin/bench_resnet50" "$size")"
 t="$("${PYTHON:-python3}" "$here/../cpu/torch_resnet50.py" "$size")"
 mw=$(awk '$1=="medfm"{print $4}' <<<"$m")
 tw=$(awk '$1=="torch"{print $4}' <<<"$t")
-tp=$(awk '$1=="torch"{for(i=1;i<=NF;i++) if($i=="peak_mib") print $(i+1)}' <<<"$t")
-awk -v b="$batch" -v s="$size" -v mw="$mw" -v tw="$tw" -v tp="$tp" 'BEGIN {
+peak() { awk -v w="$1" '$1==w{for(i=1;i<=NF;i++) if($i=="peak_mib") print $(i+1)}'; }
+mp=$(peak medfm <<<"$m")
+tp=$(peak torch <<<"$t")
+awk -v b="$batch" -v s="$size" -v mw="$mw" -v tw="$tw" -v mp="$mp" -v tp="$tp" 'BEGIN {
   printf "resnet50 fwd+bwd batch %d at %dx%d on GPU\n", b, s, s
-  printf "medfm %.4f s/step  %.1f img/s\n", mw, b / mw
-  printf "torch %.4f s/step  %.1f img/s  (peak %s MiB)\n", tw, b / tw, tp
-  printf "throughput medfm/torch: %.2f\n", tw / mw }'
+  printf "medfm %.4f s/step  %.1f img/s  peak %s MiB\n", mw, b / mw, mp
+  printf "torch %.4f s/step  %.1f img/s  peak %s MiB\n", tw, b / tw, tp
+  printf "throughput medfm/torch: %.2f   peak memory medfm/torch: %.2f\n", tw / mw, mp / tp }'

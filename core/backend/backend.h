@@ -56,6 +56,9 @@ typedef struct mf_backend {
 mf_status mf_backend_get(mf_device dev, const mf_backend **out);
 /* Backend of a tensor's storage. */
 mf_status mf_backend_of(const mf_tensor *t, const mf_backend **out);
+/* A function the CUDA module exports besides its tables (cuda/cuda_api.h);
+ * loads the module first, errors when there is none or it lacks `name`. */
+mf_status mf__cuda_symbol(const char *name, void **fn);
 
 /* Fetches `be->family->fn` into `var`, or returns MF_ERR_UNSUPPORTED naming
  * the op and the backend. Use inside a function returning mf_status. */

@@ -18,6 +18,7 @@ static pthread_once_t cuda_once = PTHREAD_ONCE_INIT;
 static const mf_backend *cuda_backend;
 static mf_status cuda_status = MF_ERR_DEVICE;
 static char cuda_error[1024];
+static void *cuda_handle;
 
 #ifndef MEDFM_CUDA_MODULE_NAME
 #define MEDFM_CUDA_MODULE_NAME "libmedfm_cuda.so"
@@ -51,6 +52,7 @@ static void load_cuda(void) {
         snprintf(cuda_error, sizeof cuda_error, "%s has no entry symbol mf_cuda_backend_init", path);
         return;
     }
+    cuda_handle = h;
     cuda_status = entry(&cuda_backend, cuda_error, sizeof cuda_error);
     if (cuda_status != MF_OK)
         cuda_backend = NULL;
@@ -73,4 +75,13 @@ mf_status mf_backend_get(mf_device dev, const mf_backend **out) {
 
 mf_status mf_backend_of(const mf_tensor *t, const mf_backend **out) {
     return mf_backend_get(t->storage->device, out);
+}
+
+mf_status mf__cuda_symbol(const char *name, void **fn) {
+    const mf_backend *be;
+    MF_TRY(mf_backend_get((mf_device){MF_CUDA, 0}, &be));
+    *fn = dlsym(cuda_handle, name);
+    if (!*fn)
+        return MF_ERR(MF_ERR_DEVICE, "the CUDA module has no %s (built from another medfm version?)", name);
+    return MF_OK;
 }

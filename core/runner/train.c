@@ -16,6 +16,7 @@
 
 #include "core/runner/internal.h"
 #include "medfm/loader.h"
+#include "medfm/memory.h"
 #include "medfm/autograd.h"
 #include "medfm/nn.h"
 
@@ -361,6 +362,9 @@ static mf_status run_trial(ctx *c, int trial, const char *dir, bool resume, tria
             snprintf(tr, sizeof tr, "[trial %d/%d] ", trial + 1, c->n_trials);
         if (cs.step % log_every == 0 || cs.step == total) {
             mf_metrics_set(&logs, "loss", lv);
+            mf_memory_stats mem;
+            if (mf_memory_stats_get(dev, &mem) == MF_OK) /* like torch.cuda.max_memory_allocated */
+                mf_metrics_set(&logs, "peak_mem_mib", (double)mem.peak_bytes / 1048576.0);
             event(c, "train", trial, cs.step, cs.epoch, &logs, mf_optim_lr(opt, 0));
             if (!c->tty)
                 say(c, "%sstep %lld/%lld  loss %.4f  %.1f it/s  ETA %s", tr, (long long)cs.step, (long long)total,

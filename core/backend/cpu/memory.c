@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "core/backend/backend.h"
+#include "core/backend/cpu/memory.h"
 #include "core/backend/cpu/strided.h"
 #include "core/tensor/dtype.h"
 #include "medfm/parallel.h"
@@ -34,6 +35,29 @@ static size_t bucket(size_t n) {
     return (n + step - 1) / step * step;
 }
 
+/* Bytes of live storages (bucket sizes) and their high-water mark. */
+static uint64_t live_bytes, peak_bytes;
+
+static void count_alloc(uint64_t n) {
+    uint64_t now = __atomic_add_fetch(&live_bytes, n, __ATOMIC_RELAXED);
+    uint64_t peak = __atomic_load_n(&peak_bytes, __ATOMIC_RELAXED);
+    while (now > peak && !__atomic_compare_exchange_n(&peak_bytes, &peak, now, true, __ATOMIC_RELAXED,
+                                                      __ATOMIC_RELAXED)) {
+    }
+}
+
+void mf_cpu_memory_stats(mf_memory_stats *out) {
+    out->current_bytes = __atomic_load_n(&live_bytes, __ATOMIC_RELAXED);
+    out->peak_bytes = __atomic_load_n(&peak_bytes, __ATOMIC_RELAXED);
+    pthread_mutex_lock(&cache.lock);
+    out->cached_bytes = cache.bytes;
+    pthread_mutex_unlock(&cache.lock);
+}
+
+void mf_cpu_memory_reset_peak(void) {
+    __atomic_store_n(&peak_bytes, __atomic_load_n(&live_bytes, __ATOMIC_RELAXED), __ATOMIC_RELAXED);
+}
+
 mf_status mf_cpu_alloc(mf_device dev, size_t nbytes, void **ptr) {
     (void)dev;
     size_t n = bucket(nbytes ? nbytes : 1);
@@ -55,6 +79,7 @@ mf_status mf_cpu_alloc(mf_device dev, size_t nbytes, void **ptr) {
         p = aligned_alloc(64, n);
     if (!p)
         return MF_ERR(MF_ERR_NOMEM, "out of host memory allocating %zu bytes", nbytes);
+    count_alloc(n);
     *ptr = p;
     return MF_OK;
 }
@@ -62,6 +87,8 @@ mf_status mf_cpu_alloc(mf_device dev, size_t nbytes, void **ptr) {
 void mf_cpu_free(mf_device dev, void *ptr, size_t nbytes) {
     (void)dev;
     size_t n = bucket(nbytes ? nbytes : 1);
+    if (ptr)
+        __atomic_sub_fetch(&live_bytes, (uint64_t)n, __ATOMIC_RELAXED);
     if (ptr && n >= CACHE_MIN) {
         pthread_mutex_lock(&cache.lock);
         if (cache.n == CACHE_SLOTS || cache.bytes + n > CACHE_CAP) { /* evict the oldest */

@@ -19,6 +19,8 @@ typedef struct mf_cuda_mem_stats {
 
 /* Allocator statistics of device `index`. */
 typedef mf_status (*mf_cuda_memory_stats_fn)(int index, mf_cuda_mem_stats *out);
+/* Starts a new peak at the current figure on device `index`. */
+typedef mf_status (*mf_cuda_reset_peak_fn)(int index);
 /* Returns every cached block of device `index` to the driver. */
 typedef mf_status (*mf_cuda_empty_cache_fn)(int index);
 
@@ -29,5 +31,6 @@ typedef void (*mf_cuda_set_tf32_fn)(int enabled);
 #define MF_CUDA_SET_TF32_SYMBOL "mf_cuda_set_tf32"
 #define MF_CUDA_MEMORY_STATS_SYMBOL "mf_cuda_memory_stats"
 #define MF_CUDA_EMPTY_CACHE_SYMBOL "mf_cuda_empty_cache"
+#define MF_CUDA_RESET_PEAK_SYMBOL "mf_cuda_reset_peak"
 
 #endif

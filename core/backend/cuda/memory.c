@@ -143,6 +143,15 @@ EXPORT mf_status mf_cuda_memory_stats(int index, mf_cuda_mem_stats *out) {
     return MF_OK;
 }
 
+EXPORT mf_status mf_cuda_reset_peak(int index) {
+    if (index < 0 || index >= MF_CUDA_MAX_DEVICES)
+        return MF_ERR(MF_ERR_DEVICE, "memory stats: no device cuda:%d", index);
+    pthread_mutex_lock(&cache_lock);
+    caches[index].stats.peak_bytes = caches[index].stats.current_bytes;
+    pthread_mutex_unlock(&cache_lock);
+    return MF_OK;
+}
+
 EXPORT mf_status mf_cuda_empty_cache(int index) {
     cudaStream_t s;
     MF_TRY(mf_cuda_stream(index, &s));

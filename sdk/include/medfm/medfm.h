@@ -9,6 +9,7 @@
 #include "medfm/image.h"
 #include "medfm/io.h"
 #include "medfm/loader.h"
+#include "medfm/memory.h"
 #include "medfm/optim.h"
 #include "medfm/ops.h"
 #include "medfm/parallel.h"

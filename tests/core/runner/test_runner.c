@@ -193,8 +193,18 @@ Test(runner, a_run_writes_config_metrics_summary_and_checkpoints) {
         snprintf(p, sizeof p, "%s/%s", r.run_dir, files[i]);
         cr_assert_eq(access(p, R_OK), 0, "%s missing", files[i]);
     }
+    /* Train lines carry the loss and the device's peak memory (the weights
+     * and a step's activations: more than nothing, far below a GiB). */
+    char p[1200], line[4096];
+    snprintf(p, sizeof p, "%s/metrics.jsonl", r.run_dir);
+    FILE *f = fopen(p, "r");
+    cr_assert(f && fgets(line, sizeof line, f), "%s", p);
+    fclose(f);
+    const char *mem = strstr(line, "\"peak_mem_mib\":");
+    cr_assert(strstr(line, "\"train\"") && strstr(line, "\"loss\":") && mem, "%s", line);
+    double mib = atof(mem + 15);
+    cr_assert(mib > 0 && mib < 1024, "%s", line);
     /* The resolved config re-runs as is. */
-    char p[1200];
     snprintf(p, sizeof p, "%s/config.yaml", r.run_dir);
     mf_experiment *e;
     MF_OK_OR_FAIL(mf_experiment_load(p, 0, NULL, NULL, &e));

@@ -1,0 +1,39 @@
+/* mf_memory_stats per device: the CPU allocator's counters, or the CUDA
+ * module's caching allocator through its exported functions. */
+#include "medfm/memory.h"
+
+#include <string.h>
+
+#include "core/backend/backend.h"
+#include "core/backend/cpu/memory.h"
+#include "core/backend/cuda/cuda_api.h"
+
+mf_status mf_memory_stats_get(mf_device dev, mf_memory_stats *out) {
+    if (!out)
+        return MF_ERR(MF_ERR_INVALID, "memory stats: no output");
+    memset(out, 0, sizeof *out);
+    if (dev.type == MF_CPU) {
+        mf_cpu_memory_stats(out);
+        return MF_OK;
+    }
+    if (dev.type != MF_CUDA)
+        return MF_ERR(MF_ERR_DEVICE, "memory stats: unknown device type %d", dev.type);
+    void *fn;
+    MF_TRY(mf__cuda_symbol(MF_CUDA_MEMORY_STATS_SYMBOL, &fn));
+    mf_cuda_mem_stats s = {.size = sizeof s};
+    MF_TRY(((mf_cuda_memory_stats_fn)fn)(dev.index, &s));
+    *out = (mf_memory_stats){s.current_bytes, s.peak_bytes, s.cached_bytes};
+    return MF_OK;
+}
+
+mf_status mf_memory_reset_peak(mf_device dev) {
+    if (dev.type == MF_CPU) {
+        mf_cpu_memory_reset_peak();
+        return MF_OK;
+    }
+    if (dev.type != MF_CUDA)
+        return MF_ERR(MF_ERR_DEVICE, "memory stats: unknown device type %d", dev.type);
+    void *fn;
+    MF_TRY(mf__cuda_symbol(MF_CUDA_RESET_PEAK_SYMBOL, &fn));
+    return ((mf_cuda_reset_peak_fn)fn)(dev.index);
+}

@@ -1,0 +1,35 @@
+/* Memory statistics per device, like torch.cuda.memory_allocated /
+ * max_memory_allocated: bytes held by live tensors now, the most held at
+ * once since the start (or the last reset), and bytes kept by the
+ * allocator's cache for reuse. Counted in the allocator's rounded block
+ * sizes. CPU counts every tensor storage allocated by medfm (not memory
+ * the process uses otherwise); CUDA counts the caching allocator's blocks. */
+#ifndef MEDFM_MEMORY_H
+#define MEDFM_MEMORY_H
+
+#include <stdint.h>
+
+#include "medfm/status.h"
+#include "medfm/tensor.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct mf_memory_stats {
+    uint64_t current_bytes; /* held by live tensors */
+    uint64_t peak_bytes;    /* most held at once since start or mf_memory_reset_peak */
+    uint64_t cached_bytes;  /* freed blocks kept for reuse */
+} mf_memory_stats;
+
+/* Statistics of `dev`; an error naming the device when it is unavailable. */
+mf_status mf_memory_stats_get(mf_device dev, mf_memory_stats *out);
+
+/* Starts a new peak at the current figure (per-phase peaks). */
+mf_status mf_memory_reset_peak(mf_device dev);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif
