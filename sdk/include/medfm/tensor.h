@@ -80,6 +80,8 @@ bool mf_device_equal(mf_device a, mf_device b);
 const char *mf_device_name(mf_device d);
 /* Parses "cpu", "cuda", "cuda:N". */
 mf_status mf_device_parse(const char *s, mf_device *out);
+/* Waits until all work queued on `dev` has finished (a no-op on the CPU). */
+mf_status mf_device_synchronize(mf_device dev);
 
 /* ---- creation ---- */
 mf_status mf_tensor_empty(int ndim, const int64_t *shape, mf_dtype dt, mf_device dev, mf_tensor **out);

@@ -1,5 +1,6 @@
-/* mf_memory_stats per device: the CPU allocator's counters, or the CUDA
- * module's caching allocator through its exported functions. */
+/* Device queries: mf_memory_stats per device (the CPU allocator's
+ * counters, or the CUDA module's caching allocator through its exported
+ * functions) and mf_device_synchronize. */
 #include "medfm/memory.h"
 
 #include <string.h>
@@ -36,4 +37,10 @@ mf_status mf_memory_reset_peak(mf_device dev) {
     void *fn;
     MF_TRY(mf__cuda_symbol(MF_CUDA_RESET_PEAK_SYMBOL, &fn));
     return ((mf_cuda_reset_peak_fn)fn)(dev.index);
+}
+
+mf_status mf_device_synchronize(mf_device dev) {
+    const mf_backend *be;
+    MF_TRY(mf_backend_get(dev, &be));
+    return be->synchronize ? be->synchronize(dev) : MF_OK;
 }
