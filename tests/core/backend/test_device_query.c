@@ -1,5 +1,6 @@
-/* mf_memory_stats: live bytes, peak and reset, on the CPU always and on a
- * CUDA device when there is one; a clear device error when there is not. */
+/* mf_memory_stats (live bytes, peak and reset) and mf_device_synchronize,
+ * on the CPU always and on a CUDA device when there is one; a clear device
+ * error when there is not. */
 #include <string.h>
 
 #include "medfm/memory.h"
@@ -49,4 +50,8 @@ Test(memory_stats, cuda_without_a_device_is_a_device_error) {
     cr_assert_eq(mf_memory_stats_get(T_CUDA, &s), MF_ERR_DEVICE);
     cr_assert(strstr(mf_last_error(), "cuda"), "%s", mf_last_error());
     cr_assert_eq(mf_memory_reset_peak(T_CUDA), MF_ERR_DEVICE);
+    cr_assert_eq(mf_device_synchronize(T_CUDA), MF_ERR_DEVICE);
+    cr_assert(strstr(mf_last_error(), "cuda:0"), "%s", mf_last_error());
 }
+
+Test(memory_stats, synchronizing_the_cpu_returns_at_once) { MF_OK_OR_FAIL(mf_device_synchronize(MF_DEVICE_CPU)); }
