@@ -15,7 +15,7 @@
 
 static const char help[] =
     "usage: medfm embed CONFIG --input FILE [--input ...] --output F.safetensors\n"
-    "                   [--all] [--tensor NAME] [key.sub=value ...]\n"
+    "                   [--all] [--tensor NAME] [--device DEV] [key.sub=value ...]\n"
     "\n"
     "Runs the configured encoder (encoder.weights=FILE loads weights) in eval\n"
     "mode and writes `pooled` (N,D) and with --all each stage as `features.<i>`.\n"
@@ -23,7 +23,9 @@ static const char help[] =
     "tensor or --tensor NAME). PNG/JPEG images and NIfTI volumes (.nii,\n"
     ".nii.gz, reoriented to RAS) go through the config's evaluation transforms\n"
     "(data.val.transforms, else data.test.transforms) as one sample each.\n"
-    "Several inputs are concatenated in order (their shapes must agree).\n";
+    "Several inputs are concatenated in order (their shapes must agree).\n"
+    "It runs on --device (cpu, cuda, cuda:N; default cpu): the config's `device`\n"
+    "is where training runs and does not apply here.\n";
 
 static bool ends_with(const char *s, const char *suffix) {
     size_t n = strlen(s), m = strlen(suffix);
@@ -66,7 +68,7 @@ static mf_status load_file(const char *path, const mf_pipeline *pipe, mf_rng *rn
 }
 
 int cmd_embed(int argc, char **argv) {
-    const char *config = NULL, *output = NULL, *tname = NULL;
+    const char *config = NULL, *output = NULL, *tname = NULL, *dev_name = "cpu";
     const char **inputs = calloc((size_t)argc, sizeof *inputs), **over = calloc((size_t)argc, sizeof *over);
     int n_in = 0, n_over = 0, rc = EXIT_USAGE;
     bool all = false;
@@ -84,6 +86,8 @@ int cmd_embed(int argc, char **argv) {
             output = argv[++i];
         } else if (!strcmp(a, "--tensor") && i + 1 < argc) {
             tname = argv[++i];
+        } else if (!strcmp(a, "--device") && i + 1 < argc) {
+            dev_name = argv[++i];
         } else if (!strcmp(a, "--all")) {
             all = true;
         } else if (a[0] == '-') {
@@ -100,6 +104,11 @@ int cmd_embed(int argc, char **argv) {
     }
     if (!config || !n_in || !output) {
         fprintf(stderr, "medfm embed: CONFIG, --input and --output are required\n\n%s", help);
+        goto done;
+    }
+    mf_device dev;
+    if (mf_device_parse(dev_name, &dev) != MF_OK) {
+        fprintf(stderr, "medfm embed: --device: %s\n", mf_last_error());
         goto done;
     }
     if (mf_experiment_load(config, n_over, over, NULL, &e) != MF_OK) {
@@ -121,6 +130,10 @@ int cmd_embed(int argc, char **argv) {
         goto done;
     }
     rc = EXIT_RUNTIME;
+    if (mf_module_to_device(enc->module, dev) != MF_OK) {
+        fprintf(stderr, "medfm embed: --device %s: %s\n", dev_name, mf_last_error());
+        goto done;
+    }
     mf_module_train(enc->module, false);
     mf_grad_set_enabled(false);
     /* Outputs per input, concatenated along N at the end. */
@@ -162,9 +175,13 @@ int cmd_embed(int argc, char **argv) {
             mf_tensor_release(x);
         }
         mf_encoder_output out;
+        mf_tensor *xd = NULL;
         if (st == MF_OK)
-            st = enc->forward(enc, x32, all, &out);
+            st = mf_to_device(x32, dev, &xd);
+        if (st == MF_OK)
+            st = enc->forward(enc, xd, all, &out);
         mf_tensor_release(x32);
+        mf_tensor_release(xd);
         if (st != MF_OK) {
             fprintf(stderr, "medfm embed: %s: %s\n", inputs[k], mf_last_error());
             for (int i = 0; i < n_in * (1 + MF_ENCODER_MAX_STAGES); i++)
@@ -174,20 +191,29 @@ int cmd_embed(int argc, char **argv) {
             goto done;
         }
         n_out = 1 + (all ? out.n_stages : 0);
-        parts[k * (1 + MF_ENCODER_MAX_STAGES)] = mf_tensor_retain(out.pooled);
-        for (int s = 0; all && s < out.n_stages; s++)
-            parts[k * (1 + MF_ENCODER_MAX_STAGES) + 1 + s] = mf_tensor_retain(out.stages[s]);
+        for (int j = 0; j < n_out && st == MF_OK; j++) /* results on the host */
+            st = mf_to_device(j ? out.stages[j - 1] : out.pooled, MF_DEVICE_CPU,
+                              &parts[k * (1 + MF_ENCODER_MAX_STAGES) + j]);
         mf_encoder_output_clear(&out);
+        if (st != MF_OK) {
+            fprintf(stderr, "medfm embed: %s: %s\n", inputs[k], mf_last_error());
+            for (int i = 0; i < n_in * (1 + MF_ENCODER_MAX_STAGES); i++)
+                mf_tensor_release(parts[i]);
+            free(parts);
+            mf_pipeline_free(pipe);
+            goto done;
+        }
     }
     mf_pipeline_free(pipe);
     mf_tensor *cat[1 + MF_ENCODER_MAX_STAGES] = {0};
     mf_status st = MF_OK;
+    mf_tensor **items = malloc(sizeof *items * (size_t)n_in);
+    if (!items)
+        st = MF_ERR(MF_ERR_NOMEM, "embed: out of memory");
     for (int j = 0; j < n_out && st == MF_OK; j++) {
-        mf_tensor *items[256];
-        int m = n_in < 256 ? n_in : 256;
-        for (int k = 0; k < m; k++)
+        for (int k = 0; k < n_in; k++)
             items[k] = parts[k * (1 + MF_ENCODER_MAX_STAGES) + j];
-        st = m == 1 ? (cat[j] = mf_tensor_retain(items[0]), MF_OK) : mf_concat(m, items, 0, &cat[j]);
+        st = n_in == 1 ? (cat[j] = mf_tensor_retain(items[0]), MF_OK) : mf_concat(n_in, items, 0, &cat[j]);
         if (j == 0)
             names[j] = "pooled";
         else {
@@ -195,6 +221,7 @@ int cmd_embed(int argc, char **argv) {
             names[j] = stage_names[j - 1];
         }
     }
+    free(items);
     if (st == MF_OK)
         st = mf_safetensors_save(output, n_out, names, cat, 0, NULL);
     if (st != MF_OK)

@@ -12,9 +12,11 @@
 /* Runs `medfm args` through the shell; returns the exit code and the
  * combined output in out. */
 static int sh(const char *args, char *out, size_t cap) {
-    char cmd[4096];
-    snprintf(cmd, sizeof cmd, "%s %s 2>&1", MEDFM, args);
+    size_t len = strlen(MEDFM) + strlen(args) + 16;
+    char *cmd = malloc(len);
+    snprintf(cmd, len, "%s %s 2>&1", MEDFM, args);
     FILE *p = popen(cmd, "r");
+    free(cmd);
     cr_assert(p);
     size_t n = fread(out, 1, cap - 1, p);
     out[n] = 0;
@@ -148,4 +150,25 @@ Test(cli, embed_reads_images_and_volumes_through_the_eval_transforms, .init = se
     snprintf(a, sizeof a, "embed %s/e.yaml --input %s/missing.png --output %s/m.safetensors", dir, dir, dir);
     cr_assert_eq(sh(a, out, sizeof out), 1, "%s", out);
     cr_assert(strstr(out, "missing.png"), "%s", out);
+}
+
+Test(cli, embed_keeps_every_one_of_many_inputs_and_names_a_bad_device, .init = setup, .fini = teardown) {
+    /* 300 inputs (more than any fixed table): all 300 rows come out, in order */
+    write_file("e.yaml", "name: e\ndata:\n  val:\n    source: {type: phantom2d, count: 4}\n"
+                         "    transforms: [{name: resize, size: 8}]\n"
+                         "encoder: {plugin: simple_cnn, width: 4, depth: 2}\n"
+                         "task: {plugin: classification, num_classes: 2}\ntrain: {steps: 1}\n");
+    const char *png = MEDFM_TEST_DATA_DIR "/images/gray8.png";
+    size_t cap = 300 * (strlen(png) + 16) + 512;
+    char *a = malloc(cap);
+    int n = snprintf(a, cap, "embed %s/e.yaml --output %s/many.safetensors", dir, dir);
+    for (int i = 0; i < 300; i++)
+        n += snprintf(a + n, cap - (size_t)n, " --input %s", png);
+    cr_assert_eq(sh(a, out, sizeof out), 0, "%s", out);
+    cr_assert(strstr(out, "pooled [300, "), "%s", out);
+    /* a device that does not parse: a usage error naming the option */
+    snprintf(a, cap, "embed %s/e.yaml --input %s --output %s/d.safetensors --device gpu", dir, png, dir);
+    cr_assert_eq(sh(a, out, sizeof out), 2, "%s", out);
+    cr_assert(strstr(out, "--device") && strstr(out, "'gpu'"), "%s", out);
+    free(a);
 }
