@@ -11,5 +11,9 @@ mf_status mf__nn_zeros(int ndim, const int64_t *shape, mf_tensor **out);
 /* Registers a fresh f32 tensor filled with `value` as a parameter. */
 mf_status mf__nn_param_const(mf_module *m, const char *name, int ndim, const int64_t *shape, double value,
                              int *slot);
+/* mf_module_add_child, except that a failure leaves `child` to the caller:
+ * for a child the module lists but another object owns (a task model's
+ * encoder module, which belongs to its mf_encoder). */
+mf_status mf__module_add_child_keep(mf_module *m, const char *name, mf_module *child, int *slot);
 
 #endif

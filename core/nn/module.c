@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/nn/internal.h"
 #include "medfm/nn.h"
 #include "medfm/ops/view.h"
 
@@ -92,11 +93,15 @@ mf_status mf_module_add_buffer(mf_module *m, const char *name, mf_tensor *t, int
     return st;
 }
 
-mf_status mf_module_add_child(mf_module *m, const char *name, mf_module *child, int *slot) {
+mf_status mf__module_add_child_keep(mf_module *m, const char *name, mf_module *child, int *slot) {
     if (slot)
         *slot = -1;
-    mf_status st = child ? push_entry(m, &m->children, &m->n_children, &m->cap_children, name, child, slot)
-                         : MF_ERR(MF_ERR_INVALID, "module %s: child '%s' is NULL", mf_module_type(m), name);
+    return child ? push_entry(m, &m->children, &m->n_children, &m->cap_children, name, child, slot)
+                 : MF_ERR(MF_ERR_INVALID, "module %s: child '%s' is NULL", mf_module_type(m), name);
+}
+
+mf_status mf_module_add_child(mf_module *m, const char *name, mf_module *child, int *slot) {
+    mf_status st = mf__module_add_child_keep(m, name, child, slot);
     if (st != MF_OK)
         mf_module_free(child);
     return st;

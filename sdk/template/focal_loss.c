@@ -25,11 +25,12 @@ static const mf_key_spec keys[] = {
 };
 static const mf_schema schema = {"loss focal", keys, 3, false};
 
+/* The loss's state: one block (mf_loss_new), the class weights at its end. */
 typedef struct focal {
     double gamma;
     bool sum;
-    int n_alpha;
-    double *alpha; /* n_alpha class weights, or NULL */
+    int n_alpha;     /* 0: no class weights */
+    double alpha[];  /* n_alpha class weights */
 } focal;
 
 /* The alpha weights of each sample's class as a (N, 1) tensor like logits. */
@@ -83,7 +84,7 @@ static mf_status forward(mf_loss *l, const mf_batch *inputs, mf_tensor **loss, m
     } else {
         term = mf_tensor_retain(logpt);
     }
-    if (f->alpha) {
+    if (f->n_alpha) {
         MF_CHECK(alpha_of(f, logits, label, &alpha));
         MF_CHECK(mf_mul(term, alpha, &weighted));
     } else {
@@ -118,60 +119,33 @@ cleanup:
     return st;
 }
 
-static void destroy(mf_loss *l) {
-    if (!l)
-        return;
-    focal *f = l->state;
-    if (f)
-        free(f->alpha);
-    free(f);
-    free(l);
-}
-
 /* cfg has been checked against the schema (types, ranges, defaults) by the
- * host; only alpha's items are ours to check. */
+ * host; only alpha's items are ours to check. mf_loss_new gives the loss
+ * its state block and a destroy that frees it. */
 static mf_status create(const mf_cfg *cfg, mf_loss **out) {
     *out = NULL;
     double gamma;
     const char *reduction;
     MF_TRY(mf_cfg_get_float(cfg, "gamma", 2.0, &gamma));
     MF_TRY(mf_cfg_get_string(cfg, "reduction", "mean", &reduction));
-    mf_loss *l = calloc(1, sizeof *l);
-    focal *f = calloc(1, sizeof *f);
-    if (!l || !f) {
-        free(l);
-        free(f);
-        return MF_ERR(MF_ERR_NOMEM, "focal loss: out of memory");
-    }
-    l->size = sizeof *l;
-    l->name = "focal";
-    l->state = f;
-    l->forward = forward;
-    l->destroy = destroy;
+    const mf_cfg *a = mf_cfg_find(cfg, "alpha");
+    int n_alpha = a && a->kind == MF_CFG_LIST ? a->n : 0;
+    if (a && a->kind == MF_CFG_LIST && n_alpha == 0)
+        return MF_ERR(MF_ERR_CONFIG, "%s: %s: give one weight per class, or null", mf_cfg_where(a), mf_cfg_path(a));
+    mf_loss *l;
+    MF_TRY(mf_loss_new("focal", forward, NULL, sizeof(focal) + sizeof(double) * (size_t)n_alpha, &l));
+    focal *f = l->state;
     f->gamma = gamma;
     f->sum = !strcmp(reduction, "sum");
-    const mf_cfg *a = mf_cfg_find(cfg, "alpha");
-    if (a && a->kind == MF_CFG_LIST) {
-        if (a->n == 0) {
-            destroy(l);
-            return MF_ERR(MF_ERR_CONFIG, "%s: %s: give one weight per class, or null", mf_cfg_where(a),
-                          mf_cfg_path(a));
-        }
-        f->alpha = calloc((size_t)a->n, sizeof *f->alpha);
-        if (!f->alpha) {
-            destroy(l);
-            return MF_ERR(MF_ERR_NOMEM, "focal loss: out of memory");
-        }
-        f->n_alpha = a->n;
-        for (int i = 0; i < a->n; i++) {
-            mf_status st = mf_cfg_as_float(a->items[i], &f->alpha[i]);
-            if (st == MF_OK && !(f->alpha[i] >= 0 && isfinite(f->alpha[i])))
-                st = MF_ERR(MF_ERR_CONFIG, "%s: %s: class weight %g must be finite and >= 0",
-                            mf_cfg_where(a->items[i]), mf_cfg_path(a), f->alpha[i]);
-            if (st != MF_OK) {
-                destroy(l);
-                return st;
-            }
+    f->n_alpha = n_alpha;
+    for (int i = 0; i < n_alpha; i++) {
+        mf_status st = mf_cfg_as_float(a->items[i], &f->alpha[i]);
+        if (st == MF_OK && !(f->alpha[i] >= 0 && isfinite(f->alpha[i])))
+            st = MF_ERR(MF_ERR_CONFIG, "%s: %s: class weight %g must be finite and >= 0", mf_cfg_where(a->items[i]),
+                        mf_cfg_path(a), f->alpha[i]);
+        if (st != MF_OK) {
+            l->destroy(l);
+            return st;
         }
     }
     *out = l;

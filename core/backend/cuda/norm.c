@@ -15,6 +15,35 @@ static mf_status need_float(const char *op, const mf_tensor *t) {
 static void *ptr(const mf_tensor *t) { return t ? mf_tensor_data(t) : NULL; }
 static int64_t st0(const mf_tensor *t) { return t && t->ndim > 0 ? t->stride[0] : 1; }
 
+/* The fields forward and backward share: geometry, x, weight, statistics. */
+static mf_bn_args bn_args(const mf_tensor *x, const mf_tensor *w, const mf_tensor *mean, const mf_tensor *invstd) {
+    return (mf_bn_args){.N = x->shape[0],
+                        .C = x->shape[1],
+                        .S = x->shape[2],
+                        .x = ptr(x),
+                        .w = ptr(w),
+                        .mean = ptr(mean),
+                        .invstd = ptr(invstd),
+                        .w_st = st0(w),
+                        .mean_st = st0(mean),
+                        .invstd_st = st0(invstd)};
+}
+
+static mf_row_args row_args(const mf_rownorm_geom *g, const mf_tensor *x, const mf_tensor *w, const mf_tensor *mean,
+                            const mf_tensor *rstd) {
+    return (mf_row_args){.rows = g->rows,
+                         .groups = g->groups,
+                         .cg = g->cg,
+                         .s = g->s,
+                         .x = ptr(x),
+                         .w = ptr(w),
+                         .mean = ptr(mean),
+                         .rstd = ptr(rstd),
+                         .w_st = st0(w),
+                         .mean_st = st0(mean),
+                         .rstd_st = st0(rstd)};
+}
+
 static mf_status cuda_batch_forward(mf_tensor *y, mf_tensor *mean, mf_tensor *invstd, const mf_tensor *x,
                                     const mf_tensor *w, const mf_tensor *b, mf_tensor *running_mean,
                                     mf_tensor *running_var, bool training, double momentum, double eps) {
@@ -23,26 +52,17 @@ static mf_status cuda_batch_forward(mf_tensor *y, mf_tensor *mean, mf_tensor *in
         return MF_OK;
     cudaStream_t s;
     MF_TRY(mf_cuda_stream(x->storage->device.index, &s));
-    mf_bn_args a = {.N = x->shape[0],
-                    .C = x->shape[1],
-                    .S = x->shape[2],
-                    .x = ptr(x),
-                    .w = ptr(w),
-                    .b = ptr(b),
-                    .y = ptr(y),
-                    .mean = ptr(mean),
-                    .invstd = ptr(invstd),
-                    .rm = ptr(running_mean),
-                    .rv = ptr(running_var),
-                    .w_st = st0(w),
-                    .b_st = st0(b),
-                    .mean_st = st0(mean),
-                    .invstd_st = st0(invstd),
-                    .rm_st = st0(running_mean),
-                    .rv_st = st0(running_var),
-                    .training = training,
-                    .momentum = momentum,
-                    .eps = eps};
+    mf_bn_args a = bn_args(x, w, mean, invstd);
+    a.b = ptr(b);
+    a.y = ptr(y);
+    a.rm = ptr(running_mean);
+    a.rv = ptr(running_var);
+    a.b_st = st0(b);
+    a.rm_st = st0(running_mean);
+    a.rv_st = st0(running_var);
+    a.training = training;
+    a.momentum = momentum;
+    a.eps = eps;
     return mf_cuda_check(mf_cuda_launch_bn(s, (int)x->dtype, 0, &a), "batch_norm kernel");
 }
 
@@ -52,23 +72,14 @@ static mf_status cuda_batch_backward(mf_tensor *gx, mf_tensor *gw, mf_tensor *gb
     MF_TRY(need_float("batch_norm backward", x));
     cudaStream_t s;
     MF_TRY(mf_cuda_stream(x->storage->device.index, &s));
-    mf_bn_args a = {.N = x->shape[0],
-                    .C = x->shape[1],
-                    .S = x->shape[2],
-                    .x = ptr(x),
-                    .g = ptr(gy),
-                    .w = ptr(w),
-                    .gx = ptr(gx),
-                    .gw = ptr(gw),
-                    .gb = ptr(gb),
-                    .mean = ptr(mean),
-                    .invstd = ptr(invstd),
-                    .w_st = st0(w),
-                    .mean_st = st0(mean),
-                    .invstd_st = st0(invstd),
-                    .gw_st = st0(gw),
-                    .gb_st = st0(gb),
-                    .training = training};
+    mf_bn_args a = bn_args(x, w, mean, invstd);
+    a.g = ptr(gy);
+    a.gx = ptr(gx);
+    a.gw = ptr(gw);
+    a.gb = ptr(gb);
+    a.gw_st = st0(gw);
+    a.gb_st = st0(gb);
+    a.training = training;
     return mf_cuda_check(mf_cuda_launch_bn(s, (int)x->dtype, 1, &a), "batch_norm backward kernel");
 }
 
@@ -79,21 +90,11 @@ static mf_status cuda_row_forward(const mf_rownorm_geom *g, mf_tensor *y, mf_ten
         return MF_OK;
     cudaStream_t s;
     MF_TRY(mf_cuda_stream(x->storage->device.index, &s));
-    mf_row_args a = {.rows = g->rows,
-                     .groups = g->groups,
-                     .cg = g->cg,
-                     .s = g->s,
-                     .x = ptr(x),
-                     .w = ptr(w),
-                     .b = ptr(b),
-                     .y = ptr(y),
-                     .mean = ptr(mean),
-                     .rstd = ptr(rstd),
-                     .w_st = st0(w),
-                     .b_st = st0(b),
-                     .mean_st = st0(mean),
-                     .rstd_st = st0(rstd),
-                     .eps = eps};
+    mf_row_args a = row_args(g, x, w, mean, rstd);
+    a.b = ptr(b);
+    a.y = ptr(y);
+    a.b_st = st0(b);
+    a.eps = eps;
     return mf_cuda_check(mf_cuda_launch_rownorm(s, (int)x->dtype, 0, &a), "norm kernel");
 }
 
@@ -110,23 +111,13 @@ static mf_status cuda_row_backward(const mf_rownorm_geom *g, mf_tensor *gx, mf_t
             MF_TRY(mf_cuda_fill(gb, 0.0));
         return MF_OK;
     }
-    mf_row_args a = {.rows = g->rows,
-                     .groups = g->groups,
-                     .cg = g->cg,
-                     .s = g->s,
-                     .x = ptr(x),
-                     .g = ptr(gy),
-                     .w = ptr(w),
-                     .gx = ptr(gx),
-                     .gw = ptr(gw),
-                     .gb = ptr(gb),
-                     .mean = ptr(mean),
-                     .rstd = ptr(rstd),
-                     .w_st = st0(w),
-                     .mean_st = st0(mean),
-                     .rstd_st = st0(rstd),
-                     .gw_st = st0(gw),
-                     .gb_st = st0(gb)};
+    mf_row_args a = row_args(g, x, w, mean, rstd);
+    a.g = ptr(gy);
+    a.gx = ptr(gx);
+    a.gw = ptr(gw);
+    a.gb = ptr(gb);
+    a.gw_st = st0(gw);
+    a.gb_st = st0(gb);
     return mf_cuda_check(mf_cuda_launch_rownorm(s, (int)x->dtype, 1, &a), "norm backward kernel");
 }
 

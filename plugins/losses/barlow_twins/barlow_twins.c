@@ -3,7 +3,6 @@
  * batch (BatchNorm1d without affine: biased variance, eps 1e-5), the
  * cross-correlation c = z0n^T z1n / N is pushed to the identity:
  *     L = sum_i (1 - c_ii)^2 + lambda sum_(i != j) c_ij^2. */
-#include <stdlib.h>
 
 #include "medfm/loss.h"
 #include "medfm/ops/elementwise.h"
@@ -78,28 +77,13 @@ cleanup:
     return st;
 }
 
-static void destroy(mf_loss *l) {
-    if (l)
-        free(l->state);
-    free(l);
-}
-
 static mf_status create(const mf_cfg *cfg, mf_loss **out) {
     double lambda = 0.0051;
     if (cfg)
         MF_TRY(mf_cfg_get_float(cfg, "lambda", lambda, &lambda));
     if (!(lambda >= 0))
         return MF_ERR(MF_ERR_CONFIG, "barlow_twins: lambda must be >= 0, got %g", lambda);
-    mf_loss *l = calloc(1, sizeof *l);
-    double *s = malloc(sizeof *s);
-    if (!l || !s) {
-        free(l), free(s);
-        return MF_ERR(MF_ERR_NOMEM, "barlow_twins: out of memory");
-    }
-    *s = lambda;
-    *l = (mf_loss){sizeof *l, "barlow_twins", s, forward, destroy};
-    *out = l;
-    return MF_OK;
+    return mf_loss_new("barlow_twins", forward, &lambda, sizeof lambda, out);
 }
 
 static const mf_key_spec keys[] = {

@@ -3,7 +3,6 @@
  * over each problem and averaged over the batch of problems (dim 0), as
  * BB-GM and LVM-Med do. Its gradient 1 - 2t per entry (over the batch) is
  * what the IMLE / blackbox estimators turn into target costs. */
-#include <stdlib.h>
 #include <string.h>
 
 #include "medfm/loss.h"
@@ -40,12 +39,6 @@ cleanup:
     return st;
 }
 
-static void destroy(mf_loss *l) {
-    if (l)
-        free(l->state);
-    free(l);
-}
-
 static mf_status create(const mf_cfg *cfg, mf_loss **out) {
     const char *r = "per_problem";
     if (cfg)
@@ -53,17 +46,7 @@ static mf_status create(const mf_cfg *cfg, mf_loss **out) {
     reduction red = !strcmp(r, "mean") ? MEAN : !strcmp(r, "sum") ? SUM : PER_PROBLEM;
     if (red == PER_PROBLEM && strcmp(r, "per_problem"))
         return MF_ERR(MF_ERR_CONFIG, "hamming: reduction must be per_problem, mean or sum, got '%s'", r);
-    mf_loss *l = calloc(1, sizeof *l);
-    reduction *s = malloc(sizeof *s);
-    if (!l || !s) {
-        free(l);
-        free(s);
-        return MF_ERR(MF_ERR_NOMEM, "hamming: out of memory");
-    }
-    *s = red;
-    *l = (mf_loss){sizeof *l, "hamming", s, forward, destroy};
-    *out = l;
-    return MF_OK;
+    return mf_loss_new("hamming", forward, &red, sizeof red, out);
 }
 
 static const mf_key_spec keys[] = {

@@ -63,28 +63,13 @@ cleanup:
     return st;
 }
 
-static void destroy(mf_loss *l) {
-    if (l)
-        free(l->state);
-    free(l);
-}
-
 static mf_status create(const mf_cfg *cfg, mf_loss **out) {
     double tau = 0.1;
     if (cfg)
         MF_TRY(mf_cfg_get_float(cfg, "temperature", tau, &tau));
     if (!(tau > 0))
         return MF_ERR(MF_ERR_CONFIG, "infonce: temperature must be > 0, got %g", tau);
-    mf_loss *l = calloc(1, sizeof *l);
-    double *s = malloc(sizeof *s);
-    if (!l || !s) {
-        free(l), free(s);
-        return MF_ERR(MF_ERR_NOMEM, "infonce: out of memory");
-    }
-    *s = tau;
-    *l = (mf_loss){sizeof *l, "infonce", s, forward, destroy};
-    *out = l;
-    return MF_OK;
+    return mf_loss_new("infonce", forward, &tau, sizeof tau, out);
 }
 
 static const mf_key_spec keys[] = {

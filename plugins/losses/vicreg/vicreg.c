@@ -4,7 +4,6 @@
  *   variance    mean(relu(1 - sqrt(var(z) + 1e-4))) / 2 per view (unbiased var)
  *   covariance  sum of squared off-diagonal entries of cov(z) / F per view
  * loss = sim_coeff inv + std_coeff var + cov_coeff cov. */
-#include <stdlib.h>
 
 #include "medfm/loss.h"
 #include "medfm/ops/elementwise.h"
@@ -95,12 +94,6 @@ cleanup:
     return st;
 }
 
-static void destroy(mf_loss *l) {
-    if (l)
-        free(l->state);
-    free(l);
-}
-
 static mf_status create(const mf_cfg *cfg, mf_loss **out) {
     coeffs k = {25, 25, 1};
     if (cfg) {
@@ -108,16 +101,7 @@ static mf_status create(const mf_cfg *cfg, mf_loss **out) {
         MF_TRY(mf_cfg_get_float(cfg, "std_coeff", k.std, &k.std));
         MF_TRY(mf_cfg_get_float(cfg, "cov_coeff", k.cov, &k.cov));
     }
-    mf_loss *l = calloc(1, sizeof *l);
-    coeffs *s = malloc(sizeof *s);
-    if (!l || !s) {
-        free(l), free(s);
-        return MF_ERR(MF_ERR_NOMEM, "vicreg: out of memory");
-    }
-    *s = k;
-    *l = (mf_loss){sizeof *l, "vicreg", s, forward, destroy};
-    *out = l;
-    return MF_OK;
+    return mf_loss_new("vicreg", forward, &k, sizeof k, out);
 }
 
 static const mf_key_spec keys[] = {

@@ -32,29 +32,8 @@ static const mf_key_spec keys[] = {
 };
 static const mf_schema schema = {"task classification", keys, 7, false};
 
-/* The model root: children "encoder" and "head". The encoder's module is
- * owned by its mf_encoder, so the root hands it back before freeing. */
-typedef struct model {
-    mf_module base;
-    mf_encoder *enc;
-} model;
-
-static void model_destroy(mf_module *m) {
-    model *r = (model *)m;
-    for (int i = 0; i < m->n_children; i++)
-        if (!strcmp(m->children[i].name, "encoder")) {
-            free(m->children[i].name);
-            memmove(&m->children[i], &m->children[i + 1], sizeof m->children[0] * (size_t)(m->n_children - i - 1));
-            m->n_children--;
-            break;
-        }
-    if (r->enc && r->enc->destroy)
-        r->enc->destroy(r->enc);
-}
-static const mf_module_vtable model_vt = {"Classifier", NULL, model_destroy};
-
 typedef struct cls {
-    model *root;
+    mf_module *root; /* mf_task_model_new: children "encoder" and "head" */
     mf_module *head;
     int64_t classes;
     bool freeze;
@@ -71,7 +50,7 @@ static mf_status logits_of(cls *s, const mf_batch *b, mf_tensor **logits, mf_ten
     mf_tensor *img;
     MF_TRY(mf_batch_need(b, "image", "classification", &img));
     MF_TRY(mf_batch_need(b, "label", "classification", label));
-    mf_encoder *e = s->root->enc;
+    mf_encoder *e = mf_task_model_encoder(s->root);
     mf_encoder_output eo;
     bool grad = true;
     if (s->freeze) {
@@ -241,7 +220,7 @@ static void destroy(mf_task *t) {
         return;
     cls *s = t->state;
     if (s) {
-        mf_module_free(&s->root->base);
+        mf_module_free(s->root);
         if (s->loss && s->loss->destroy)
             s->loss->destroy(s->loss);
         free(s->probs);
@@ -280,41 +259,32 @@ static mf_status create(const mf_task_env *env, const mf_cfg *cfg, mf_task **out
     s->classes = classes;
     s->freeze = freeze;
     s->smoothing = smoothing;
-    mf_module *root;
-    st = mf_module_alloc(sizeof(model), &model_vt, &root);
-    if (st != MF_OK) {
-        free(s);
-        free(t);
-        goto cleanup;
-    }
-    s->root = (model *)root;
-    s->root->enc = enc; /* owned from here on, once creation succeeds */
-    st = mf_module_add_child(root, "encoder", s->root->enc->module, NULL);
+    st = mf_task_model_new("Classifier", enc, &s->root);
     if (st == MF_OK) {
         int64_t sizes[2] = {hidden, classes};
         if (!strcmp(head, "mlp"))
-            st = mf_nn_mlp_new(s->root->enc->embed_dim, 2, sizes, MF_ACT_RELU, 0.0, true, env->rng, &s->head);
+            st = mf_nn_mlp_new(enc->embed_dim, 2, sizes, MF_ACT_RELU, 0.0, true, env->rng, &s->head);
         else
-            st = mf_nn_linear_new(s->root->enc->embed_dim, classes, true, env->rng, &s->head);
+            st = mf_nn_linear_new(enc->embed_dim, classes, true, env->rng, &s->head);
     }
     if (st == MF_OK)
-        st = mf_module_add_child(root, "head", s->head, NULL);
+        st = mf_module_add_child(s->root, "head", s->head, NULL);
     mf_cfg *loss_section = mf_cfg_find(cfg, "loss");
     if (st == MF_OK && loss_section && loss_section->kind != MF_CFG_NULL)
         st = mf_plugin_create_loss(env->registry, loss_section, &s->loss); /* fills the section's defaults */
     if (st == MF_OK && freeze) {
         mf_named_tensors ps = {0};
-        st = mf_module_named_parameters(s->root->enc->module, &ps);
+        st = mf_module_named_parameters(enc->module, &ps);
         for (int i = 0; st == MF_OK && i < ps.n; i++)
             st = mf_tensor_set_requires_grad(ps.items[i].tensor, false);
         mf_named_tensors_free(&ps);
     }
     if (st != MF_OK) {
-        s->root->enc = NULL; /* a task that fails to be created leaves the encoder to the caller */
+        mf_task_model_release_encoder(s->root); /* a task not created leaves the encoder to the caller */
         destroy(t);
         return st;
     }
-    t->model = root;
+    t->model = s->root;
     t->monitor = !strcmp(monitor, "loss") ? "loss" : monitor;
     t->monitor_max = strcmp(monitor, "loss") != 0;
     t->train_step = train_step;

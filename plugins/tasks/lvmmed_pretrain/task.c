@@ -71,28 +71,8 @@ static const mf_key_spec keys[] = {
 };
 static const mf_schema schema = {"task lvmmed_pretrain", keys, sizeof keys / sizeof keys[0], false};
 
-typedef struct model {
-    mf_module base;
-    mf_encoder *enc;
-} model;
-
-/* The encoder's module belongs to its mf_encoder: hand it back first. */
-static void model_destroy(mf_module *m) {
-    model *r = (model *)m;
-    for (int i = 0; i < m->n_children; i++)
-        if (!strcmp(m->children[i].name, "encoder")) {
-            free(m->children[i].name);
-            memmove(&m->children[i], &m->children[i + 1], sizeof m->children[0] * (size_t)(m->n_children - i - 1));
-            m->n_children--;
-            break;
-        }
-    if (r->enc && r->enc->destroy)
-        r->enc->destroy(r->enc);
-}
-static const mf_module_vtable model_vt = {"LVMMed", NULL, model_destroy};
-
 typedef struct lvm {
-    model *root;
+    mf_module *root; /* mf_task_model_new: encoder, projector, gcn */
     mf_module *projector, *gcn; /* gcn NULL without message passing */
     mf_solver *solver;
     mf_grad_estimator *estimator;
@@ -277,7 +257,7 @@ static mf_status train_step(mf_task *t, const mf_batch *b, mf_tensor **loss, mf_
     int64_t B = views[0]->shape[0];
     /* both views in one encoder pass (batch-norm statistics over both) */
     MF_CHECK(mf_concat(2, views, 0, &x));
-    mf_encoder *e = s->root->enc;
+    mf_encoder *e = mf_task_model_encoder(s->root);
     bool stages = !s->ssl && s->alpha < 1;
     MF_CHECK(e->forward(e, x, stages, &eo));
     MF_CHECK(mf_module_forward(s->projector, eo.pooled, &z));
@@ -310,8 +290,7 @@ static void destroy(mf_task *t) {
         return;
     lvm *s = t->state;
     if (s) {
-        if (s->root)
-            mf_module_free(&s->root->base);
+        mf_module_free(s->root);
         if (s->solver)
             s->solver->destroy(s->solver);
         if (s->estimator)
@@ -371,14 +350,11 @@ static mf_status create(const mf_task_env *env, const mf_cfg *cfg, mf_task **out
     }
     t->size = sizeof *t;
     t->state = s;
-    mf_module *root;
-    st = mf_module_alloc(sizeof(model), &model_vt, &root);
+    st = mf_task_model_new("LVMMed", enc, &s->root);
     if (st != MF_OK) {
         destroy(t);
         return st;
     }
-    s->root = (model *)root;
-    s->root->enc = enc; /* owned once creation succeeds */
     s->rng = env->rng;
     const char *objective;
     bool mp;
@@ -410,35 +386,26 @@ static mf_status create(const mf_task_env *env, const mf_cfg *cfg, mf_task **out
                     s->aug.scale[0], s->aug.scale[1]);
         goto cleanup;
     }
-    MF_CHECK(mf_module_add_child(root, "encoder", enc->module, NULL));
     if (proj_hidden > 0) {
         int64_t sizes[2] = {proj_hidden, proj_dim};
         MF_CHECK(mf_nn_mlp_new(enc->embed_dim, 2, sizes, MF_ACT_RELU, 0.0, true, env->rng, &s->projector));
     } else {
         MF_CHECK(mf_nn_linear_new(enc->embed_dim, proj_dim, true, env->rng, &s->projector));
     }
-    st = mf_module_add_child(root, "projector", s->projector, NULL);
-    if (st != MF_OK) {
-        mf_module_free(s->projector);
-        goto cleanup;
-    }
+    MF_CHECK(mf_module_add_child(s->root, "projector", s->projector, NULL)); /* frees it on failure */
     if (mp && !s->ssl) {
         MF_CHECK(lvm_gcn_new(proj_dim, (int)gcn_layers, gcn_width, env->rng, &s->gcn));
-        st = mf_module_add_child(root, "gcn", s->gcn, NULL);
-        if (st != MF_OK) {
-            mf_module_free(s->gcn);
-            goto cleanup;
-        }
+        MF_CHECK(mf_module_add_child(s->root, "gcn", s->gcn, NULL)); /* frees it on failure */
     }
     MF_CHECK(create_parts(s, env, cfg));
-    t->model = root;
+    t->model = s->root;
     t->monitor = NULL;
     t->train_step = train_step;
     t->destroy = destroy;
     *out = t;
     return MF_OK;
 cleanup:
-    s->root->enc = NULL; /* model_destroy detaches the encoder's module; the runner frees it */
+    mf_task_model_release_encoder(s->root); /* the runner frees it */
     destroy(t);
     return st;
 }

@@ -70,6 +70,36 @@ typedef struct mf_task_vtable {
     mf_status (*create)(const mf_task_env *env, const mf_cfg *cfg, mf_task **out);
 } mf_task_vtable;
 
+/* ---- the model root of a task built around an encoder ----
+ * A module of type `type_name` (a string that outlives it, e.g. a literal)
+ * whose first child, "encoder", is the encoder's module; the task adds its
+ * heads after it, so names read "encoder.layer1.0...", "head.weight". The
+ * root owns the encoder: mf_module_free(root) also destroys it.
+ *
+ * A task's create receives the encoder but takes it only when it succeeds
+ * (the runner destroys it otherwise), so every failure after
+ * mf_task_model_new calls mf_task_model_release_encoder(root) before
+ * mf_module_free(root):
+ *
+ *     MF_CHECK(mf_task_model_new("MyTask", env->encoder, &root));
+ *     ... add heads, create sub-plugins (MF_CHECK) ...
+ *     t->model = root;
+ *     return MF_OK;
+ * cleanup:
+ *     mf_task_model_release_encoder(root);
+ *     mf_module_free(root);
+ *
+ * mf_task_model_new fails (writing NULL) when enc or its module is NULL or
+ * memory runs out; the encoder is then untouched and still the caller's. */
+mf_status mf_task_model_new(const char *type_name, mf_encoder *enc, mf_module **out);
+/* The encoder a task model owns (borrowed); NULL for any other module or
+ * once released. */
+mf_encoder *mf_task_model_encoder(const mf_module *model);
+/* Hands the encoder back: the model no longer lists its module under
+ * "encoder" nor destroys it, and the caller owns the returned encoder
+ * (NULL when the model has none; model may be NULL). */
+mf_encoder *mf_task_model_release_encoder(mf_module *model);
+
 #ifdef __cplusplus
 }
 #endif

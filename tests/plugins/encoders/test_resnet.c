@@ -543,13 +543,34 @@ static void save_r18(const char *path, bool filled, const char *prefix, const ch
     env_close(&env);
 }
 
+/* A weights-file test's start: the file at tmp_path(what), saved as
+ * save_r18 says, and an open env. */
+static const char *weights_open(rn_env *env, const char *what, bool filled, const char *prefix, const char *drop,
+                                const char *reshape, bool extra) {
+    const char *path = tmp_path(what);
+    save_r18(path, filled, prefix, drop, reshape, extra);
+    env_open(env);
+    return path;
+}
+
+/* "depth: 18\nweights: PATH\n" then `more` keys. */
+static void weights_yaml(char yaml[512], const char *path, const char *more) {
+    snprintf(yaml, 512, "depth: 18\nweights: %s\n%s", path, more);
+}
+
+/* A weights-file test's end: the encoder (may be NULL), env and file go. */
+static void weights_close(rn_env *env, mf_encoder *e, const char *path) {
+    if (e)
+        e->destroy(e);
+    env_close(env);
+    unlink(path);
+}
+
 Test(resnet, weights_file_loads_every_parameter_and_buffer) {
-    const char *path = tmp_path("good");
-    save_r18(path, true, "", NULL, NULL, false);
     rn_env env;
-    env_open(&env);
+    const char *path = weights_open(&env, "good", true, "", NULL, NULL, false);
     char yaml[512];
-    snprintf(yaml, sizeof yaml, "depth: 18\nweights: %s\n", path);
+    weights_yaml(yaml, path, "");
     mf_encoder *e = create(&env, yaml);
     mf_named_tensors s;
     MF_OK_OR_FAIL(mf_module_state(e->module, &s));
@@ -562,18 +583,14 @@ Test(resnet, weights_file_loads_every_parameter_and_buffer) {
     }
     cr_assert(state_of(e, "layer3.0.conv2.weight")->requires_grad);
     mf_named_tensors_free(&s);
-    e->destroy(e);
-    env_close(&env);
-    unlink(path);
+    weights_close(&env, e, path);
 }
 
 Test(resnet, a_missing_key_is_named) {
-    const char *path = tmp_path("missing");
-    save_r18(path, false, "", "layer2.0.downsample.1.running_var", NULL, false);
     rn_env env;
-    env_open(&env);
+    const char *path = weights_open(&env, "missing", false, "", "layer2.0.downsample.1.running_var", NULL, false);
     char yaml[512];
-    snprintf(yaml, sizeof yaml, "depth: 18\nweights: %s\n", path);
+    weights_yaml(yaml, path, "");
     mf_encoder *e = NULL;
     cr_assert_eq(try_create(&env, yaml, &e), MF_ERR_NOT_FOUND);
     cr_assert_null(e);
@@ -581,60 +598,47 @@ Test(resnet, a_missing_key_is_named) {
                   strstr(mf_last_error(), path),
               "%s", mf_last_error());
     /* strict: false accepts it */
-    snprintf(yaml, sizeof yaml, "depth: 18\nweights: %s\nstrict: false\n", path);
+    weights_yaml(yaml, path, "strict: false\n");
     e = create(&env, yaml);
-    e->destroy(e);
-    env_close(&env);
-    unlink(path);
+    weights_close(&env, e, path);
 }
 
 Test(resnet, a_mis_shaped_key_is_named_with_both_shapes_even_when_not_strict) {
-    const char *path = tmp_path("shape");
-    save_r18(path, false, "", NULL, "layer1.0.conv1.weight", false);
     rn_env env;
-    env_open(&env);
+    const char *path = weights_open(&env, "shape", false, "", NULL, "layer1.0.conv1.weight", false);
     char yaml[512];
-    snprintf(yaml, sizeof yaml, "depth: 18\nweights: %s\nstrict: false\n", path);
+    weights_yaml(yaml, path, "strict: false\n");
     mf_encoder *e = NULL;
     cr_assert_eq(try_create(&env, yaml, &e), MF_ERR_SHAPE);
     cr_assert(strstr(mf_last_error(), "layer1.0.conv1.weight") && strstr(mf_last_error(), "[3, 5]") &&
                   strstr(mf_last_error(), "[64, 64, 3, 3]"),
               "%s", mf_last_error());
-    env_close(&env);
-    unlink(path);
+    weights_close(&env, NULL, path);
 }
 
 Test(resnet, an_unexpected_key_is_named_unless_strict_is_off) {
-    const char *path = tmp_path("extra");
-    save_r18(path, false, "", NULL, NULL, true);
     rn_env env;
-    env_open(&env);
+    const char *path = weights_open(&env, "extra", false, "", NULL, NULL, true);
     char yaml[512];
-    snprintf(yaml, sizeof yaml, "depth: 18\nweights: %s\n", path);
+    weights_yaml(yaml, path, "");
     mf_encoder *e = NULL;
     cr_assert_eq(try_create(&env, yaml, &e), MF_ERR_NOT_FOUND);
     cr_assert(strstr(mf_last_error(), "head.weight"), "%s", mf_last_error());
-    snprintf(yaml, sizeof yaml, "depth: 18\nweights: %s\nstrict: false\n", path);
+    weights_yaml(yaml, path, "strict: false\n");
     e = create(&env, yaml);
-    e->destroy(e);
-    env_close(&env);
-    unlink(path);
+    weights_close(&env, e, path);
 }
 
 Test(resnet, weights_under_a_prefix_load_with_weights_prefix) {
-    const char *path = tmp_path("prefix");
-    save_r18(path, true, "encoder.", NULL, NULL, true);
     rn_env env;
-    env_open(&env);
+    const char *path = weights_open(&env, "prefix", true, "encoder.", NULL, NULL, true);
     char yaml[512];
-    snprintf(yaml, sizeof yaml, "depth: 18\nweights: %s\nweights_prefix: encoder.\n", path);
+    weights_yaml(yaml, path, "weights_prefix: encoder.\n");
     mf_encoder *e = create(&env, yaml);
     mf_tensor *want = rn_filled("layer4.1.bn2.running_var", 1, (int64_t[]){512}, MF_F32);
     t_assert_close(state_of(e, "layer4.1.bn2.running_var"), want, 0, 0, "prefixed load");
     mf_tensor_release(want);
-    e->destroy(e);
-    env_close(&env);
-    unlink(path);
+    weights_close(&env, e, path);
 }
 
 /* ---- config ---- */
@@ -702,10 +706,8 @@ Test(resnet, bad_depth_and_bad_input_are_errors_naming_the_value) {
 }
 
 Test(resnet, the_runner_leaves_weights_to_the_plugin_so_prefix_and_strict_apply) {
-    const char *path = tmp_path("runner");
-    save_r18(path, true, "encoder.", NULL, NULL, true);
     rn_env env;
-    env_open(&env);
+    const char *path = weights_open(&env, "runner", true, "encoder.", NULL, NULL, true);
     char yaml[512];
     snprintf(yaml, sizeof yaml, "plugin: resnet\ndepth: 18\nweights: %s\nweights_prefix: encoder.\n", path);
     MF_OK_OR_FAIL(mf_cfg_parse_string(yaml, "encoder", &env.cfg));
@@ -716,7 +718,5 @@ Test(resnet, the_runner_leaves_weights_to_the_plugin_so_prefix_and_strict_apply)
     mf_tensor *want = rn_filled("layer2.1.conv2.weight", 4, (int64_t[]){128, 128, 3, 3}, MF_F32);
     t_assert_close(state_of(e, "layer2.1.conv2.weight"), want, 0, 0, "weights through the runner");
     mf_tensor_release(want);
-    e->destroy(e);
-    env_close(&env);
-    unlink(path);
+    weights_close(&env, e, path);
 }

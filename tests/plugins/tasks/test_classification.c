@@ -90,3 +90,17 @@ Test(classification, an_unknown_loss_plugin_is_a_config_error_with_a_suggestion)
 Test(classification, an_unknown_key_in_the_loss_section_names_where_it_is) {
     expect_problem("{plugin: classification, loss: {plugin: scaled_ce, scael: 2}}", "cls.yaml:", "scael");
 }
+
+Test(classification, a_create_failing_after_the_model_is_built_leaves_the_encoder_to_the_runner) {
+    /* the loss plugin is looked up after the model root took the encoder:
+     * the task hands it back, the runner destroys it (no leak or double
+     * free under the sanitizer build) */
+    mf_experiment *e = load("{plugin: classification, loss: {plugin: scaled_cee}}", NULL);
+    mf_rng rng;
+    mf_rng_init(&rng, 7);
+    mf_task *t = NULL;
+    cr_assert_neq(mf_experiment_build_task(e, 0, &rng, &t), MF_OK);
+    cr_assert_null(t);
+    cr_assert(strstr(mf_last_error(), "scaled_cee"), "%s", mf_last_error());
+    mf_experiment_free(e);
+}
