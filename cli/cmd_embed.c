@@ -182,19 +182,13 @@ int cmd_embed(int argc, char **argv) {
             st = enc->forward(enc, xd, all, &out);
         mf_tensor_release(x32);
         mf_tensor_release(xd);
-        if (st != MF_OK) {
-            fprintf(stderr, "medfm embed: %s: %s\n", inputs[k], mf_last_error());
-            for (int i = 0; i < n_in * (1 + MF_ENCODER_MAX_STAGES); i++)
-                mf_tensor_release(parts[i]);
-            free(parts);
-            mf_pipeline_free(pipe);
-            goto done;
+        if (st == MF_OK) {
+            n_out = 1 + (all ? out.n_stages : 0);
+            for (int j = 0; j < n_out && st == MF_OK; j++) /* results on the host */
+                st = mf_to_device(j ? out.stages[j - 1] : out.pooled, MF_DEVICE_CPU,
+                                  &parts[k * (1 + MF_ENCODER_MAX_STAGES) + j]);
+            mf_encoder_output_clear(&out);
         }
-        n_out = 1 + (all ? out.n_stages : 0);
-        for (int j = 0; j < n_out && st == MF_OK; j++) /* results on the host */
-            st = mf_to_device(j ? out.stages[j - 1] : out.pooled, MF_DEVICE_CPU,
-                              &parts[k * (1 + MF_ENCODER_MAX_STAGES) + j]);
-        mf_encoder_output_clear(&out);
         if (st != MF_OK) {
             fprintf(stderr, "medfm embed: %s: %s\n", inputs[k], mf_last_error());
             for (int i = 0; i < n_in * (1 + MF_ENCODER_MAX_STAGES); i++)

@@ -237,19 +237,31 @@ static mf_tensor *golden_loss(const char *tag, const mf_encoder_output *o, const
     return loss;
 }
 
+/* The golden model `tag` from `yaml`, filled like gen_resnet.py's, run in
+ * training or eval mode on its filled 2 x c_in x 64 x 64 input (a leaf
+ * that takes a gradient). */
+static mf_encoder *golden_forward(rn_env *env, const char *tag, const char *yaml, int64_t c_in, mf_dtype dt,
+                                  bool train, mf_tensor **x, mf_encoder_output *o) {
+    env_open(env);
+    mf_encoder *e = create(env, yaml);
+    fill_model(e);
+    char name[128];
+    snprintf(name, sizeof name, "%s.input", tag);
+    *x = t_param(rn_filled(name, 4, (int64_t[]){2, c_in, 64, 64}, dt));
+    mf_module_train(e->module, train);
+    MF_OK_OR_FAIL(e->forward(e, *x, true, o));
+    return e;
+}
+
 /* One training step of the golden model `tag` checked against torchvision. */
 /* rtol: forward; rtol_grad: gradients, < 0 to skip the backward. */
 static void check_golden(const char *tag, const char *yaml, int64_t c_in, mf_dtype dt, double rtol,
                          double rtol_grad) {
     rn_env env;
-    env_open(&env);
-    mf_encoder *e = create(&env, yaml);
-    fill_model(e);
-    char name[128];
-    snprintf(name, sizeof name, "%s.input", tag);
-    mf_tensor *x = t_param(rn_filled(name, 4, (int64_t[]){2, c_in, 64, 64}, dt));
+    mf_tensor *x;
     mf_encoder_output o;
-    MF_OK_OR_FAIL(e->forward(e, x, true, &o));
+    mf_encoder *e = golden_forward(&env, tag, yaml, c_in, dt, true, &x, &o);
+    char name[128];
     cr_assert_eq(o.n_stages, 5);
     for (int k = 0; k < 5; k++) {
         snprintf(name, sizeof name, "%s.train.stage%d.shape", tag, k);
@@ -299,15 +311,10 @@ Test(resnet, resnet50_forward_and_backward_equal_torchvision_in_f32) {
 /* Forward + backward in eval mode of a fresh filled model (`tag`.evalgrad.*). */
 static void check_eval_grads(const char *tag, const char *yaml, int64_t c_in, mf_dtype dt, double rtol) {
     rn_env env;
-    env_open(&env);
-    mf_encoder *e = create(&env, yaml);
-    fill_model(e);
-    char name[128];
-    snprintf(name, sizeof name, "%s.input", tag);
-    mf_tensor *x = t_param(rn_filled(name, 4, (int64_t[]){2, c_in, 64, 64}, dt));
-    mf_module_train(e->module, false);
+    mf_tensor *x;
     mf_encoder_output o;
-    MF_OK_OR_FAIL(e->forward(e, x, true, &o));
+    mf_encoder *e = golden_forward(&env, tag, yaml, c_in, dt, false, &x, &o);
+    char name[128];
     snprintf(name, sizeof name, "%s.evalgrad.loss", tag);
     mf_tensor *loss = golden_loss(tag, &o, name, rtol);
     snprintf(name, sizeof name, "%s.evalgrad", tag);
