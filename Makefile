@@ -37,10 +37,15 @@ sanitize: deps
 	  | tee build-sanitize/test.log
 	@! grep -q "Sanitizer" build-sanitize/test.log || (echo "sanitizer reports above"; exit 1)
 
-# CPU benchmarks against Debian's python3-torch / scipy, measured in the same run.
+# CPU benchmarks against Debian's python3-torch / scipy, measured in the same
+# run: ResNet-50, per-op kernels, the solvers against scipy, the LVM-Med step
+# per component and whole against a PyTorch reference of it.
 bench: build
 	bench/cpu/run_resnet50.sh $(BUILD)
 	bench/cpu/run.sh $(BUILD)
+	bench/cpu/run_solvers.sh $(BUILD)
+	bench/cpu/run_lvmmed_step.sh $(BUILD) tiny
+	bench/cpu/run_lvmmed_compare.sh $(BUILD)
 
 # libFuzzer targets (clang): the manifest parser and the image readers,
 # instrumented and linked against the library, ~20 s each.
