@@ -15,6 +15,13 @@ static mf_tensor *as(const mf_tensor *x, mf_dtype dt) {
     return y;
 }
 
+/* A uniform tensor in the low dtype dt. */
+static mf_tensor *u_as(uint64_t seed, int ndim, const int64_t *shape, mf_dtype dt) {
+    mf_tensor *x = u(seed, ndim, shape), *y = as(x, dt);
+    mf_tensor_release(x);
+    return y;
+}
+
 Test(autocast, is_off_by_default_and_reports_f32) {
     cr_expect(!mf_autocast_active());
     cr_expect_eq(mf_autocast_dtype(), MF_F32);
@@ -81,7 +88,7 @@ Test(autocast, attention_output_is_f16_under_an_f16_scope) {
 
 Test(autocast, softmax_cross_entropy_norms_and_sums_run_in_f32) {
     mf_tensor *x = u(1, 2, (int64_t[]){4, 6}), *xb = as(x, MF_BF16);
-    mf_tensor *img = as(u(2, 4, (int64_t[]){2, 4, 3, 3}), MF_BF16);
+    mf_tensor *img = u_as(2, 4, (int64_t[]){2, 4, 3, 3}, MF_BF16);
     mf_tensor *tgt;
     MF_OK_OR_FAIL(mf_tensor_from_data(1, (int64_t[]){4}, MF_I64, (int64_t[]){0, 5, 2, 3}, &tgt));
     mf_tensor *ys[8] = {0};
@@ -106,7 +113,7 @@ Test(autocast, softmax_cross_entropy_norms_and_sums_run_in_f32) {
 }
 
 Test(autocast, mixed_dtype_add_promotes_to_the_widest_float) {
-    mf_tensor *a = as(u(1, 2, (int64_t[]){3, 4}), MF_BF16), *b = u(2, 1, (int64_t[]){4});
+    mf_tensor *a = u_as(1, 2, (int64_t[]){3, 4}, MF_BF16), *b = u(2, 1, (int64_t[]){4});
     mf_tensor *h = as(b, MF_F16), *y, *z, *m;
     MF_OK_OR_FAIL(mf_autocast_enter(MF_BF16));
     MF_OK_OR_FAIL(mf_add(a, b, &y));
@@ -126,7 +133,7 @@ Test(autocast, mixed_dtype_add_promotes_to_the_widest_float) {
 }
 
 Test(autocast, mixed_dtype_concat_promotes_under_autocast_only) {
-    mf_tensor *a = as(u(1, 2, (int64_t[]){1, 4}), MF_BF16), *b = u(2, 2, (int64_t[]){2, 4}), *y;
+    mf_tensor *a = u_as(1, 2, (int64_t[]){1, 4}, MF_BF16), *b = u(2, 2, (int64_t[]){2, 4}), *y;
     mf_tensor *xs[2] = {b, a};
     cr_expect_eq(mf_concat(2, xs, 0, &y), MF_ERR_DTYPE);
     MF_OK_OR_FAIL(mf_autocast_enter(MF_BF16));
@@ -140,7 +147,7 @@ Test(autocast, mixed_dtype_concat_promotes_under_autocast_only) {
 }
 
 Test(autocast, outside_a_scope_mixed_dtypes_stay_an_error_and_f32_stays_f32) {
-    mf_tensor *a = as(u(1, 2, (int64_t[]){3, 4}), MF_BF16), *b = u(2, 2, (int64_t[]){3, 4});
+    mf_tensor *a = u_as(1, 2, (int64_t[]){3, 4}, MF_BF16), *b = u(2, 2, (int64_t[]){3, 4});
     mf_tensor *w = u(3, 2, (int64_t[]){2, 4}), *y;
     cr_expect_eq(mf_add(a, b, &y), MF_ERR_DTYPE);
     cr_expect(strstr(mf_last_error(), "different dtypes"), "%s", mf_last_error());
