@@ -257,3 +257,31 @@ Test(precision, f16_resume_with_a_changing_scale_is_bit_identical) {
     rm_tree(a);
     rm_tree(b);
 }
+
+static double eval_loss(const char *dir, const char *ckpt, const char *precision) {
+    char *p = write_cfg(dir, tiny), ov[64];
+    snprintf(ov, sizeof ov, "train.precision=%s", precision);
+    const char *over[] = {ov};
+    mf_experiment *e;
+    MF_OK_OR_FAIL(mf_experiment_load(p, 1, over, NULL, &e));
+    free(p);
+    mf_metrics m;
+    MF_OK_OR_FAIL(mf_experiment_eval(e, ckpt, "val", &m));
+    mf_experiment_free(e);
+    return mf_metrics_get(&m, "loss");
+}
+
+/* The same weights evaluate to a slightly different loss under bf16: the
+ * evaluation forward passes run under autocast too. */
+Test(precision, evaluation_runs_under_autocast) {
+    char *d = tmpdir();
+    mf_run_result r;
+    MF_OK_OR_FAIL(run(d, tiny, 0, NULL, 0, &r));
+    char ck[1200];
+    snprintf(ck, sizeof ck, "%s/checkpoints/model.safetensors", r.run_dir);
+    double l32 = eval_loss(d, ck, "f32"), l16 = eval_loss(d, ck, "bf16");
+    cr_expect(isfinite(l32) && l32 > 0, "loss %g", l32);
+    cr_expect(l16 != l32, "bf16 evaluation gave the f32 loss exactly (%.17g)", l32);
+    cr_expect(fabs(l16 - l32) < 1e-2 * l32, "bf16 %g vs f32 %g", l16, l32);
+    rm_tree(d);
+}
