@@ -8,6 +8,7 @@
 
 #include "core/backend/kern_attention.h"
 #include "core/ops/internal.h"
+#include "medfm/amp.h"
 
 #define OP "attention"
 
@@ -75,8 +76,8 @@ cleanup:
     return st;
 }
 
-mf_status mf_attention(const mf_tensor *q, const mf_tensor *k, const mf_tensor *v, const mf_tensor *bias,
-                       double scale, mf_tensor **out) {
+static mf_status attention_op(const mf_tensor *q, const mf_tensor *k, const mf_tensor *v, const mf_tensor *bias,
+                               double scale, mf_tensor **out) {
     int64_t sshape[4];
     MF_TRY(check_args(q, k, v, bias, sshape));
     if (!(scale > 0))
@@ -116,5 +117,15 @@ cleanup:
     mf_tensor_release(bv);
     mf_tensor_release(p);
     mf_tensor_release(y);
+    return st;
+}
+
+/* Public entry: the autocast policy first. */
+mf_status mf_attention(const mf_tensor *q, const mf_tensor *k, const mf_tensor *v, const mf_tensor *bias,
+                       double scale, mf_tensor **out) {
+    mf_tensor *c[4];
+    MF_TRY(mf_autocast_args(MF_AMP_LOWP, 4, (const mf_tensor *const[]){q, k, v, bias}, c));
+    mf_status st = attention_op(c[0], c[1], c[2], c[3], scale, out);
+    mf_autocast_release(4, c);
     return st;
 }

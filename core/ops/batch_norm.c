@@ -4,6 +4,7 @@
  * backward for x, weight and bias. Kernels: core/backend/<dev>/norm. */
 #include "core/backend/kern_norm.h"
 #include "core/ops/internal.h"
+#include "medfm/amp.h"
 
 /* A contiguous (N, C, S) view of x (copied when x is strided). */
 static mf_status as_ncs(const mf_tensor *x, mf_tensor **out) {
@@ -62,9 +63,9 @@ cleanup:
     return st;
 }
 
-mf_status mf_batch_norm(const mf_tensor *x, mf_tensor *running_mean, mf_tensor *running_var,
-                        const mf_tensor *weight, const mf_tensor *bias, bool training, double momentum, double eps,
-                        mf_tensor **out) {
+static mf_status batch_norm_op(const mf_tensor *x, mf_tensor *running_mean, mf_tensor *running_var,
+                               const mf_tensor *weight, const mf_tensor *bias, bool training, double momentum,
+                               double eps, mf_tensor **out) {
     MF_TRY(mf__need_float("batch_norm", x));
     if (x->ndim < 2)
         return MF_ERR(MF_ERR_SHAPE, "batch_norm: input must be (N, C, ...), got shape %s", MF_SHAPE(x));
@@ -118,5 +119,16 @@ cleanup:
     mf_tensor_release(invstd);
     mf_tensor_release(wc);
     mf_tensor_release(bc);
+    return st;
+}
+
+/* Public entry: the autocast policy first. */
+mf_status mf_batch_norm(const mf_tensor *x, mf_tensor *running_mean, mf_tensor *running_var,
+                        const mf_tensor *weight, const mf_tensor *bias, bool training, double momentum, double eps,
+                        mf_tensor **out) {
+    mf_tensor *c[3];
+    MF_TRY(mf_autocast_args(MF_AMP_F32, 3, (const mf_tensor *const[]){x, weight, bias}, c));
+    mf_status st = batch_norm_op(c[0], running_mean, running_var, c[1], c[2], training, momentum, eps, out);
+    mf_autocast_release(3, c);
     return st;
 }

@@ -3,6 +3,7 @@
  *   loss = (1 - y) x + (1 + (pw - 1) y) softplus(-x),  times weight,
  * so gradients reach the logits, the target, weight and pos_weight alike. */
 #include "core/ops/internal.h"
+#include "medfm/amp.h"
 #include "core/ops/loss_reduce.h"
 
 #define OP "bce_with_logits"
@@ -39,8 +40,8 @@ mf_status mf__loss_reduce(mf_tensor *l, mf_reduction r, mf_tensor **out) {
     return st;
 }
 
-mf_status mf_bce_with_logits(const mf_tensor *x, const mf_tensor *y, const mf_tensor *weight,
-                             const mf_tensor *pos_weight, mf_reduction reduction, mf_tensor **out) {
+static mf_status bce_op(const mf_tensor *x, const mf_tensor *y, const mf_tensor *weight,
+                        const mf_tensor *pos_weight, mf_reduction reduction, mf_tensor **out) {
     MF_TRY(mf__need_float(OP, x));
     if (reduction != MF_REDUCE_MEAN && reduction != MF_REDUCE_SUM && reduction != MF_REDUCE_NONE)
         return MF_ERR(MF_ERR_INVALID, OP ": unknown reduction %d", (int)reduction);
@@ -88,5 +89,15 @@ cleanup:
     mf_tensor_release(lw);
     mf_tensor_release(t);
     mf_tensor_release(l);
+    return st;
+}
+
+/* Public entry: the autocast policy first. */
+mf_status mf_bce_with_logits(const mf_tensor *x, const mf_tensor *y, const mf_tensor *weight,
+                             const mf_tensor *pos_weight, mf_reduction reduction, mf_tensor **out) {
+    mf_tensor *c[4];
+    MF_TRY(mf_autocast_args(MF_AMP_F32, 4, (const mf_tensor *const[]){x, y, weight, pos_weight}, c));
+    mf_status st = bce_op(c[0], c[1], c[2], c[3], reduction, out);
+    mf_autocast_release(4, c);
     return st;
 }

@@ -11,6 +11,7 @@
 
 #include "core/backend/kern_conv.h"
 #include "core/ops/internal.h"
+#include "medfm/amp.h"
 
 mf_conv_params mf_conv_params_default(void) {
     mf_conv_params p;
@@ -258,12 +259,22 @@ static mf_status conv_common(bool transposed, const mf_tensor *x, const mf_tenso
     return MF_OK;
 }
 
+/* Entry: the autocast policy (lower precision), then the op. */
+static mf_status conv_entry(bool transposed, const mf_tensor *x, const mf_tensor *w, const mf_tensor *bias,
+                            const mf_conv_params *p, mf_tensor **out) {
+    mf_tensor *c[3];
+    MF_TRY(mf_autocast_args(MF_AMP_LOWP, 3, (const mf_tensor *const[]){x, w, bias}, c));
+    mf_status st = conv_common(transposed, c[0], c[1], c[2], p, out);
+    mf_autocast_release(3, c);
+    return st;
+}
+
 mf_status mf_conv(const mf_tensor *x, const mf_tensor *w, const mf_tensor *bias, const mf_conv_params *p,
                   mf_tensor **out) {
-    return conv_common(false, x, w, bias, p, out);
+    return conv_entry(false, x, w, bias, p, out);
 }
 
 mf_status mf_conv_transpose(const mf_tensor *x, const mf_tensor *w, const mf_tensor *bias, const mf_conv_params *p,
                             mf_tensor **out) {
-    return conv_common(true, x, w, bias, p, out);
+    return conv_entry(true, x, w, bias, p, out);
 }

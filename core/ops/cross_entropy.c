@@ -8,6 +8,7 @@
 
 #include "core/backend/kern_loss.h"
 #include "core/ops/internal.h"
+#include "medfm/amp.h"
 
 #define OP "cross_entropy"
 
@@ -102,8 +103,8 @@ cleanup:
     return st;
 }
 
-mf_status mf_cross_entropy(const mf_tensor *logits, const mf_tensor *target, const mf_ce_params *params,
-                           mf_tensor **out) {
+static mf_status cross_entropy_op(const mf_tensor *logits, const mf_tensor *target, const mf_ce_params *params,
+                                  mf_tensor **out) {
     mf_ce_params p = params ? *params : mf_ce_params_default();
     ce_dims d;
     MF_TRY(check_args(logits, target, &p, &d));
@@ -163,5 +164,15 @@ cleanup:
     mf_tensor_release(lsum);
     mf_tensor_release(wsum);
     mf_tensor_release(y);
+    return st;
+}
+
+/* Public entry: the autocast policy first. */
+mf_status mf_cross_entropy(const mf_tensor *logits, const mf_tensor *target, const mf_ce_params *params,
+                           mf_tensor **out) {
+    mf_tensor *c[2];
+    MF_TRY(mf_autocast_args(MF_AMP_F32, 2, (const mf_tensor *const[]){logits, target}, c));
+    mf_status st = cross_entropy_op(c[0], c[1], params, out);
+    mf_autocast_release(2, c);
     return st;
 }

@@ -8,10 +8,16 @@
 /* x * mask, the mask of shape (mask_ndim, mask_shape) broadcast over x. */
 static mf_status masked_scale(const char *op, const mf_tensor *x, double p, mf_rng *rng, int mask_ndim,
                               const int64_t *mask_shape, mf_tensor **out) {
-    mf_tensor *mask;
-    MF_TRY(mf__new_like_shape(x, mask_ndim, mask_shape, x->dtype, &mask));
+    mf_tensor *mask, *m16 = NULL;
+    /* bf16/f16: draw the mask in f32 (the generators fill f32/f64) and round it */
+    bool lowp = x->dtype == MF_BF16 || x->dtype == MF_F16;
+    MF_TRY(mf__new_like_shape(x, mask_ndim, mask_shape, lowp ? MF_F32 : x->dtype, &mask));
     double keep = p < 1.0 ? 1.0 / (1.0 - p) : 0.0;
     mf_status st = mf__rand_fill(op, MF_RAND_BERNOULLI, mask, rng, (double[4]){p, keep, 0, 0});
+    if (st == MF_OK && lowp && (st = mf_to_dtype(mask, x->dtype, &m16)) == MF_OK) {
+        mf_tensor_release(mask);
+        mask = m16;
+    }
     if (st == MF_OK)
         st = mf_mul(x, mask, out);
     mf_tensor_release(mask);

@@ -6,6 +6,7 @@
 
 #include "core/backend/kern_elementwise.h"
 #include "core/ops/internal.h"
+#include "medfm/amp.h"
 
 mf_status mf_broadcast_shape(const char *op, int na, const int64_t *a, int nb, const int64_t *b, int *nout,
                              int64_t *out) {
@@ -199,7 +200,7 @@ cleanup:
     return st;
 }
 
-static mf_status binary_op(mf_binary_op op, const mf_tensor *a, const mf_tensor *b, mf_tensor **out) {
+static mf_status binary_op_same(mf_binary_op op, const mf_tensor *a, const mf_tensor *b, mf_tensor **out) {
     mf_tensor *y;
     MF_TRY(binary_raw(op, a, b, &y));
     mf_tensor *ins[2] = {(mf_tensor *)a, (mf_tensor *)b};
@@ -231,6 +232,17 @@ static mf_status binary_op(mf_binary_op op, const mf_tensor *a, const mf_tensor 
     }
     *out = y;
     return MF_OK;
+}
+
+/* Under autocast, mixed float operands meet in the widest dtype. */
+static mf_status binary_op(mf_binary_op op, const mf_tensor *a, const mf_tensor *b, mf_tensor **out) {
+    if (a->dtype == b->dtype)
+        return binary_op_same(op, a, b, out);
+    mf_tensor *c[2];
+    MF_TRY(mf_autocast_args(MF_AMP_WIDEST, 2, (const mf_tensor *const[]){a, b}, c));
+    mf_status st = binary_op_same(op, c[0], c[1], out);
+    mf_autocast_release(2, c);
+    return st;
 }
 
 mf_status mf_add(const mf_tensor *a, const mf_tensor *b, mf_tensor **out) { return binary_op(MF_BIN_ADD, a, b, out); }
@@ -315,8 +327,18 @@ mf_status mf_relu(const mf_tensor *x, mf_tensor **out) { return unary_op(MF_UN_R
 mf_status mf_gelu(const mf_tensor *x, mf_tensor **out) { return unary_op(MF_UN_GELU, 0, 0, x, out); }
 mf_status mf_sigmoid(const mf_tensor *x, mf_tensor **out) { return unary_op(MF_UN_SIGMOID, 0, 0, x, out); }
 mf_status mf_tanh(const mf_tensor *x, mf_tensor **out) { return unary_op(MF_UN_TANH, 0, 0, x, out); }
-mf_status mf_exp(const mf_tensor *x, mf_tensor **out) { return unary_op(MF_UN_EXP, 0, 0, x, out); }
-mf_status mf_log(const mf_tensor *x, mf_tensor **out) { return unary_op(MF_UN_LOG, 0, 0, x, out); }
+/* exp and log run in f32 under autocast (their range and precision matter). */
+static mf_status unary_f32(mf_unary_op op, const mf_tensor *x, mf_tensor **out) {
+    if (!mf_autocast_active())
+        return unary_op(op, 0, 0, x, out);
+    mf_tensor *c;
+    MF_TRY(mf_autocast_args(MF_AMP_F32, 1, &x, &c));
+    mf_status st = unary_op(op, 0, 0, c, out);
+    mf_tensor_release(c);
+    return st;
+}
+mf_status mf_exp(const mf_tensor *x, mf_tensor **out) { return unary_f32(MF_UN_EXP, x, out); }
+mf_status mf_log(const mf_tensor *x, mf_tensor **out) { return unary_f32(MF_UN_LOG, x, out); }
 mf_status mf_log1p(const mf_tensor *x, mf_tensor **out) { return unary_op(MF_UN_LOG1P, 0, 0, x, out); }
 mf_status mf_sqrt(const mf_tensor *x, mf_tensor **out) { return unary_op(MF_UN_SQRT, 0, 0, x, out); }
 mf_status mf_rsqrt(const mf_tensor *x, mf_tensor **out) { return unary_op(MF_UN_RSQRT, 0, 0, x, out); }

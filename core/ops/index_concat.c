@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "core/ops/internal.h"
+#include "medfm/amp.h"
 
 /* iarg[0] = dim; in_shape[i][dim] gives each input's extent. */
 static mf_status concat_backward(mf_node *n, const mf_tensor *g, mf_tensor **gin) {
@@ -23,7 +24,7 @@ static mf_status concat_backward(mf_node *n, const mf_tensor *g, mf_tensor **gin
     return MF_OK;
 }
 
-mf_status mf_concat(int n, mf_tensor *const *xs, int dim, mf_tensor **out) {
+static mf_status concat_op(int n, mf_tensor *const *xs, int dim, mf_tensor **out) {
     if (n < 1 || !xs)
         return MF_ERR(MF_ERR_INVALID, "concat: needs at least one tensor, got %d", n);
     const mf_tensor *x0 = xs[0];
@@ -67,6 +68,25 @@ mf_status mf_concat(int n, mf_tensor *const *xs, int dim, mf_tensor **out) {
 cleanup:
     mf_tensor_release(v);
     mf_tensor_release(y);
+    return st;
+}
+
+/* Under autocast, mixed float inputs meet in the widest dtype. */
+mf_status mf_concat(int n, mf_tensor *const *xs, int dim, mf_tensor **out) {
+    bool mixed = false;
+    for (int i = 1; n > 1 && xs && i < n; i++)
+        mixed |= xs[i]->dtype != xs[0]->dtype;
+    if (!mixed || !mf_autocast_active())
+        return concat_op(n, xs, dim, out);
+    mf_tensor **c = malloc((size_t)n * sizeof *c);
+    if (!c)
+        return MF_ERR(MF_ERR_NOMEM, "concat: out of memory");
+    mf_status st = mf_autocast_args(MF_AMP_WIDEST, n, (const mf_tensor *const *)xs, c);
+    if (st == MF_OK) {
+        st = concat_op(n, c, dim, out);
+        mf_autocast_release(n, c);
+    }
+    free(c);
     return st;
 }
 

@@ -2,6 +2,7 @@
  * biased variance, eps inside the square root, elementwise affine of the
  * normalised shape). The work is the row norm in row_norm.c. */
 #include "core/ops/norm_internal.h"
+#include "medfm/amp.h"
 
 static mf_status check_affine(const char *what, const mf_tensor *v, const mf_tensor *x, int n_norm) {
     if (!v)
@@ -16,8 +17,8 @@ static mf_status check_affine(const char *what, const mf_tensor *v, const mf_ten
     return mf__same_device("layer_norm", v, x);
 }
 
-mf_status mf_layer_norm(const mf_tensor *x, int n_norm, const mf_tensor *weight, const mf_tensor *bias, double eps,
-                        mf_tensor **out) {
+static mf_status layer_norm_op(const mf_tensor *x, int n_norm, const mf_tensor *weight, const mf_tensor *bias,
+                               double eps, mf_tensor **out) {
     MF_TRY(mf__need_float("layer_norm", x));
     if (n_norm < 1 || n_norm > x->ndim)
         return MF_ERR(MF_ERR_SHAPE, "layer_norm: n_norm %d must be in [1, %d] for input %s", n_norm, x->ndim,
@@ -31,4 +32,14 @@ mf_status mf_layer_norm(const mf_tensor *x, int n_norm, const mf_tensor *weight,
         return MF_ERR(MF_ERR_SHAPE, "layer_norm: normalised dims of input %s are empty", MF_SHAPE(x));
     mf_rownorm_geom g = {.rows = mf_tensor_numel(x) / k, .groups = 1, .cg = k, .s = 1};
     return mf__row_norm("layer_norm", x, &g, weight, bias, eps, out);
+}
+
+/* Public entry: the autocast policy first. */
+mf_status mf_layer_norm(const mf_tensor *x, int n_norm, const mf_tensor *weight, const mf_tensor *bias, double eps,
+                        mf_tensor **out) {
+    mf_tensor *c[3];
+    MF_TRY(mf_autocast_args(MF_AMP_F32, 3, (const mf_tensor *const[]){x, weight, bias}, c));
+    mf_status st = layer_norm_op(c[0], n_norm, c[1], c[2], eps, out);
+    mf_autocast_release(3, c);
+    return st;
 }

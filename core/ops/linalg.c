@@ -6,6 +6,7 @@
 
 #include "core/backend/kern_linalg.h"
 #include "core/ops/internal.h"
+#include "medfm/amp.h"
 
 /* Raw view of x with its last two dims swapped. */
 static mf_status transpose_raw(const mf_tensor *x, mf_tensor **out) {
@@ -126,7 +127,7 @@ cleanup:
     return st;
 }
 
-mf_status mf_matmul(const mf_tensor *a, const mf_tensor *b, mf_tensor **out) {
+static mf_status matmul_any(const mf_tensor *a, const mf_tensor *b, mf_tensor **out) {
     if (a->ndim < 1 || b->ndim < 1)
         return MF_ERR(MF_ERR_SHAPE, "matmul: operands %s and %s must have at least 1 dim", MF_SHAPE(a),
                       MF_SHAPE(b));
@@ -162,7 +163,7 @@ cleanup:
     return st;
 }
 
-mf_status mf_bmm(const mf_tensor *a, const mf_tensor *b, bool trans_a, bool trans_b, mf_tensor **out) {
+static mf_status bmm_op(const mf_tensor *a, const mf_tensor *b, bool trans_a, bool trans_b, mf_tensor **out) {
     MF_TRY(mf__need_rank("bmm", "a", a, 3));
     MF_TRY(mf__need_rank("bmm", "b", b, 3));
     int64_t ka = a->shape[trans_a ? 1 : 2], kb = b->shape[trans_b ? 2 : 1];
@@ -183,7 +184,7 @@ cleanup:
     return st;
 }
 
-mf_status mf_linear(const mf_tensor *x, const mf_tensor *w, const mf_tensor *bias, mf_tensor **out) {
+static mf_status linear_op(const mf_tensor *x, const mf_tensor *w, const mf_tensor *bias, mf_tensor **out) {
     MF_TRY(mf__need_rank("linear", "weight", w, 2));
     if (x->ndim < 1 || x->shape[x->ndim - 1] != w->shape[1])
         return MF_ERR(MF_ERR_SHAPE, "linear: input %s does not match weight %s (in features %lld)", MF_SHAPE(x),
@@ -199,13 +200,38 @@ mf_status mf_linear(const mf_tensor *x, const mf_tensor *w, const mf_tensor *bia
     mf_status st;
     MF_CHECK(mf_transpose(w, 0, 1, &wt));
     if (!bias) {
-        MF_CHECK(mf_matmul(x, wt, out));
+        MF_CHECK(matmul_any(x, wt, out));
     } else {
-        MF_CHECK(mf_matmul(x, wt, &y));
+        MF_CHECK(matmul_any(x, wt, &y));
         MF_CHECK(mf_add(y, bias, out));
     }
 cleanup:
     mf_tensor_release(wt);
     mf_tensor_release(y);
+    return st;
+}
+
+/* Public entry points: the autocast policy (lower precision), then the op. */
+mf_status mf_matmul(const mf_tensor *a, const mf_tensor *b, mf_tensor **out) {
+    mf_tensor *c[2];
+    MF_TRY(mf_autocast_args(MF_AMP_LOWP, 2, (const mf_tensor *const[]){a, b}, c));
+    mf_status st = matmul_any(c[0], c[1], out);
+    mf_autocast_release(2, c);
+    return st;
+}
+
+mf_status mf_bmm(const mf_tensor *a, const mf_tensor *b, bool trans_a, bool trans_b, mf_tensor **out) {
+    mf_tensor *c[2];
+    MF_TRY(mf_autocast_args(MF_AMP_LOWP, 2, (const mf_tensor *const[]){a, b}, c));
+    mf_status st = bmm_op(c[0], c[1], trans_a, trans_b, out);
+    mf_autocast_release(2, c);
+    return st;
+}
+
+mf_status mf_linear(const mf_tensor *x, const mf_tensor *w, const mf_tensor *bias, mf_tensor **out) {
+    mf_tensor *c[3];
+    MF_TRY(mf_autocast_args(MF_AMP_LOWP, 3, (const mf_tensor *const[]){x, w, bias}, c));
+    mf_status st = linear_op(c[0], c[1], c[2], out);
+    mf_autocast_release(3, c);
     return st;
 }

@@ -2,6 +2,7 @@
  * backward is the softmax over the same dims times the gradient. */
 #include "core/backend/kern_reduce.h"
 #include "core/ops/reduce_common.h"
+#include "medfm/amp.h"
 
 /* iarg[0] = mask; saved: x, y */
 static mf_status lse_backward(mf_node *n, const mf_tensor *g, mf_tensor **gin) {
@@ -21,7 +22,7 @@ cleanup:
     return st;
 }
 
-mf_status mf_logsumexp(const mf_tensor *x, int n_dims, const int *dims, bool keepdim, mf_tensor **out) {
+static mf_status logsumexp_op(const mf_tensor *x, int n_dims, const int *dims, bool keepdim, mf_tensor **out) {
     MF_TRY(mf__need_float("logsumexp", x));
     uint32_t mask;
     MF_TRY(mf__reduce_prepare("logsumexp", x, n_dims, dims, false, &mask));
@@ -46,5 +47,14 @@ mf_status mf_logsumexp(const mf_tensor *x, int n_dims, const int *dims, bool kee
     return MF_OK;
 cleanup:
     mf_tensor_release(y);
+    return st;
+}
+
+/* Public entry: the autocast policy first. */
+mf_status mf_logsumexp(const mf_tensor *x, int n_dims, const int *dims, bool keepdim, mf_tensor **out) {
+    mf_tensor *c[1];
+    MF_TRY(mf_autocast_args(MF_AMP_F32, 1, (const mf_tensor *const[]){x}, c));
+    mf_status st = logsumexp_op(c[0], n_dims, dims, keepdim, out);
+    mf_autocast_release(1, c);
     return st;
 }

@@ -4,6 +4,7 @@
 
 #include "core/backend/kern_reduce.h"
 #include "core/ops/internal.h"
+#include "medfm/amp.h"
 
 /* Turns a dims list into a bit mask; n_dims == 0 means all. */
 mf_status mf__reduce_mask(const char *op, const mf_tensor *x, int n_dims, const int *dims, uint32_t *mask) {
@@ -78,8 +79,8 @@ cleanup:
     return st;
 }
 
-static mf_status sum_mean(const char *op, const mf_tensor *x, int n_dims, const int *dims, bool keepdim, bool mean,
-                          mf_tensor **out) {
+static mf_status sum_mean_op(const char *op, const mf_tensor *x, int n_dims, const int *dims, bool keepdim, bool mean,
+                             mf_tensor **out) {
     if (x->dtype == MF_BOOL)
         return MF_ERR(MF_ERR_DTYPE, "%s: convert the bool tensor to a number type first", op);
     if (mean)
@@ -121,6 +122,16 @@ static mf_status sum_mean(const char *op, const mf_tensor *x, int n_dims, const 
     }
     *out = y;
     return MF_OK;
+}
+
+/* Public entry: the autocast policy first. */
+static mf_status sum_mean(const char *op, const mf_tensor *x, int n_dims, const int *dims, bool keepdim, bool mean,
+                          mf_tensor **out) {
+    mf_tensor *c[1];
+    MF_TRY(mf_autocast_args(MF_AMP_F32, 1, (const mf_tensor *const[]){x}, c));
+    mf_status st = sum_mean_op(op, c[0], n_dims, dims, keepdim, mean, out);
+    mf_autocast_release(1, c);
+    return st;
 }
 
 mf_status mf_sum(const mf_tensor *x, int n_dims, const int *dims, bool keepdim, mf_tensor **out) {

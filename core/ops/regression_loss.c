@@ -1,11 +1,12 @@
 /* mse_loss and l1_loss, composed from differentiable elementwise ops.
  * Input and target broadcast as in torch; gradients reach both. */
 #include "core/ops/internal.h"
+#include "medfm/amp.h"
 #include "core/ops/loss_reduce.h"
 
 
-static mf_status regression(const char *op, const mf_tensor *x, const mf_tensor *y, mf_reduction r, bool square,
-                            mf_tensor **out) {
+static mf_status regression_op(const char *op, const mf_tensor *x, const mf_tensor *y, mf_reduction r, bool square,
+                               mf_tensor **out) {
     MF_TRY(mf__need_float(op, x));
     MF_TRY(mf__same_device(op, x, y));
     if (y->dtype != x->dtype)
@@ -22,6 +23,16 @@ static mf_status regression(const char *op, const mf_tensor *x, const mf_tensor 
     mf_tensor_release(d);
     MF_TRY(st);
     return mf__loss_reduce(l, r, out);
+}
+
+/* Public entry: the autocast policy first. */
+static mf_status regression(const char *op, const mf_tensor *x, const mf_tensor *y, mf_reduction r, bool square,
+                            mf_tensor **out) {
+    mf_tensor *c[2];
+    MF_TRY(mf_autocast_args(MF_AMP_F32, 2, (const mf_tensor *const[]){x, y}, c));
+    mf_status st = regression_op(op, c[0], c[1], r, square, out);
+    mf_autocast_release(2, c);
+    return st;
 }
 
 mf_status mf_mse_loss(const mf_tensor *input, const mf_tensor *target, mf_reduction reduction, mf_tensor **out) {

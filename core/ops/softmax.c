@@ -2,6 +2,7 @@
  * backward (one kernel from the saved output). Kernels: the `loss` table. */
 #include "core/backend/kern_loss.h"
 #include "core/ops/internal.h"
+#include "medfm/amp.h"
 
 /* saved: y; iarg[0] = dim, iarg[1] = log */
 static mf_status softmax_backward(mf_node *n, const mf_tensor *g, mf_tensor **gin) {
@@ -23,7 +24,7 @@ cleanup:
     return st;
 }
 
-static mf_status softmax_op(const char *op, const mf_tensor *x, int dim, bool log, mf_tensor **out) {
+static mf_status softmax_raw_op(const char *op, const mf_tensor *x, int dim, bool log, mf_tensor **out) {
     MF_TRY(mf__need_float(op, x));
     int d = 0;
     if (x->ndim > 0)
@@ -51,6 +52,15 @@ static mf_status softmax_op(const char *op, const mf_tensor *x, int dim, bool lo
 cleanup:
     mf_tensor_release(xc);
     mf_tensor_release(y);
+    return st;
+}
+
+/* Public entry: the autocast policy first. */
+static mf_status softmax_op(const char *op, const mf_tensor *x, int dim, bool log, mf_tensor **out) {
+    mf_tensor *c[1];
+    MF_TRY(mf_autocast_args(MF_AMP_F32, 1, (const mf_tensor *const[]){x}, c));
+    mf_status st = softmax_raw_op(op, c[0], dim, log, out);
+    mf_autocast_release(1, c);
     return st;
 }
 

@@ -116,6 +116,11 @@ static mf_status write_state_json(const char *path, const mf_ckpt_state *s) {
     cJSON_AddNumberToObject(o, "best_value", s->has_best ? s->best_value : 0);
     cJSON_AddNumberToObject(o, "best_step", (double)s->best_step);
     cJSON_AddNumberToObject(o, "elapsed", s->elapsed);
+    if (s->loss_scale > 0) { /* %.17g round trip: resume stays bit-identical */
+        cJSON_AddNumberToObject(o, "loss_scale", s->loss_scale);
+        cJSON_AddNumberToObject(o, "loss_scale_good_steps", (double)s->scale_good_steps);
+        cJSON_AddNumberToObject(o, "loss_scale_skipped", (double)s->scale_skipped);
+    }
     char *text = cJSON_Print(o);
     cJSON_Delete(o);
     if (!text)
@@ -173,6 +178,9 @@ static mf_status read_state_json(const char *path, mf_ckpt_state *s) {
     s->best_value = json_num(o, "best_value");
     s->best_step = (int64_t)json_num(o, "best_step");
     s->elapsed = json_num(o, "elapsed");
+    s->loss_scale = json_num(o, "loss_scale");
+    s->scale_good_steps = (int64_t)json_num(o, "loss_scale_good_steps");
+    s->scale_skipped = (int64_t)json_num(o, "loss_scale_skipped");
     cJSON_Delete(o);
     return MF_OK;
 }

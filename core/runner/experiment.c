@@ -54,8 +54,16 @@ static const mf_key_spec train_keys[] = {
     NKEY("monitor", MF_KEY_STRING, "~", "metric picking the best checkpoint (default: the task's)", NL, NL),
     NKEY("monitor_mode", MF_KEY_CHOICE, "~", "max or min (default: the task's)", NL, NL),
     KEY("log_every", MF_KEY_INT, "10", "steps between log lines (when not on a terminal)", 1, NL),
+    {"precision", MF_KEY_CHOICE, "f32", "compute dtype of matmul/conv/attention in forward passes (autocast; "
+     "parameters, losses, norms and the optimiser stay f32)", NL, NL, "f32|bf16|f16", NULL, false},
+    NKEY("loss_scale", MF_KEY_STRING, "~",
+         "loss scaling: 'dynamic' (the f16 default) or a fixed number; steps with inf/NaN gradients are skipped",
+         NL, NL),
+    KEY("loss_scale_init", MF_KEY_FLOAT, "65536.0", "dynamic loss scaling: first scale", 0, NL),
+    KEY("loss_scale_interval", MF_KEY_INT, "2000",
+        "dynamic loss scaling: clean steps before the scale doubles (it halves on inf/NaN)", 1, NL),
 };
-static const mf_schema train_schema = {"train", train_keys, 11, false};
+static const mf_schema train_schema = {"train", train_keys, 15, false};
 
 static const mf_key_spec data_keys[] = {
     {"train", MF_KEY_SECTION, "~", "training split", NL, NL, NULL, &mf_loader_section_schema, true},
@@ -234,6 +242,7 @@ mf_status mf_experiment_from_cfg(mf_cfg *cfg, const char *base_dir, mf_diag *dia
     bool has_ep = ep && ep->kind == MF_CFG_SCALAR, has_sp = sp && sp->kind == MF_CFG_SCALAR;
     if (has_ep == has_sp)
         mf_diag_add(d, "%s: train: give exactly one of 'epochs' and 'steps'", mf_cfg_where(mf_cfg_find(e->config, "train")));
+    mf__runner_check_precision(e->config, d);
     const char *dev;
     if (mf_cfg_get_string(e->config, "device", "cpu", &dev) == MF_OK) {
         mf_device dv;

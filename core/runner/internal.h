@@ -4,6 +4,7 @@
 
 #include <stdio.h>
 
+#include "medfm/amp.h"
 #include "medfm/optim.h"
 #include "medfm/runner.h"
 
@@ -17,6 +18,21 @@ mf_status mf__write_file_atomic(const char *path, const char *text);
 /* mkdir -p. */
 mf_status mf__mkdirs(const char *path);
 
+/* train.precision and train.loss_scale*: the autocast dtype (MF_F32: off)
+ * and the loss scaler (used for f16, or whenever loss_scale is given). */
+typedef struct mf_precision {
+    mf_dtype amp;
+    bool scaled;
+    mf_loss_scaler scaler;
+} mf_precision;
+
+mf_status mf__runner_precision(const mf_cfg *cfg, mf_precision *out);
+/* Checks what the schema cannot express (loss_scale: dynamic or a number > 0). */
+void mf__runner_check_precision(const mf_cfg *cfg, mf_diag *d);
+/* Opens the autocast scope when the run asks for one. */
+mf_status mf__precision_enter(const mf_precision *p);
+void mf__precision_exit(const mf_precision *p);
+
 /* What a checkpoint records besides tensors. */
 typedef struct mf_ckpt_state {
     int64_t step, epoch, trial;
@@ -26,6 +42,9 @@ typedef struct mf_ckpt_state {
     int64_t best_step;
     int has_best;
     double elapsed;
+    /* f16 loss scaler (loss_scale 0: none saved) */
+    double loss_scale;
+    int64_t scale_good_steps, scale_skipped;
 } mf_ckpt_state;
 
 /* checkpoints/step-<N>/{model,optim}.safetensors + state.json, then

@@ -118,7 +118,7 @@ static void metrics_str(const mf_metrics *m, char *buf, size_t n) {
         used += (size_t)snprintf(buf + used, n - used, "%s%s %.4f", i ? "  " : "", m->names[i], m->values[i]);
 }
 
-static mf_status evaluate(mf_task *t, mf_loader *src, mf_device dev, mf_metrics *out) {
+static mf_status evaluate(mf_task *t, mf_loader *src, mf_device dev, const mf_precision *prec, mf_metrics *out) {
     memset(out, 0, sizeof *out);
     if (!t->eval_begin || !t->eval_batch || !t->eval_end)
         return MF_OK;
@@ -135,8 +135,10 @@ static mf_status evaluate(mf_task *t, mf_loader *src, mf_device dev, mf_metrics 
         st = mf_loader_next(src, &b, &done);
         if (st == MF_OK && !done && dev.type != MF_CPU)
             st = mf_batch_to_device(&b, dev);
-        if (st == MF_OK && !done)
+        if (st == MF_OK && !done && (st = mf__precision_enter(prec)) == MF_OK) {
             st = t->eval_batch(t, &b);
+            mf__precision_exit(prec);
+        }
         mf_batch_clear(&b);
         if (done)
             break;
@@ -160,6 +162,28 @@ static mf_status open_loader(const mf_cfg *cfg, const char *split, uint64_t seed
         return MF_OK;
     mf_status st = mf_loader_from_cfg(sec, seed, out);
     return st == MF_OK ? MF_OK : mf_error_context(st, "data.%s", split);
+}
+
+/* Backward of the loss, scaled when the run uses a loss scaler; then the
+ * gradients are unscaled and *do_step says whether they are finite (the
+ * scaler adapts its scale either way). */
+static mf_status backward_scaled(mf_precision *p, mf_tensor *loss, mf_tensor *const *params, int n, bool *do_step,
+                                 mf_metrics *logs) {
+    *do_step = true;
+    if (!p->scaled)
+        return mf_backward(loss, NULL, false);
+    mf_tensor *scaled;
+    MF_TRY(mf_loss_scaler_scale(&p->scaler, loss, &scaled));
+    mf_status st = mf_backward(scaled, NULL, false);
+    mf_tensor_release(scaled);
+    bool finite;
+    if (st == MF_OK)
+        st = mf_loss_scaler_unscale(&p->scaler, params, n, &finite);
+    if (st == MF_OK) {
+        mf_loss_scaler_update(&p->scaler, finite, do_step);
+        mf_metrics_set(logs, "loss_scale", p->scaler.scale);
+    }
+    return st;
 }
 
 typedef struct trial_out {
@@ -265,6 +289,8 @@ static mf_status run_trial(ctx *c, int trial, const char *dir, bool resume, tria
     MF_CHECK(mf_module_parameter_array(task->model, &params, &n_params));
     mf_lr_schedule sched;
     MF_CHECK(mf__runner_make_optimizer(cfg, params, n_params, &opt, &sched, total));
+    mf_precision prec;
+    MF_CHECK(mf__runner_precision(cfg, &prec));
     double clip = 0;
     const mf_cfg *cn = mf_cfg_find(cfg, "optim.clip_grad_norm");
     if (cn && cn->kind == MF_CFG_SCALAR)
@@ -287,6 +313,11 @@ static mf_status run_trial(ctx *c, int trial, const char *dir, bool resume, tria
         if (st == MF_OK) {
             cs = loaded;
             task_rng = loaded.task_rng;
+            if (prec.scaled && loaded.loss_scale > 0) {
+                prec.scaler.scale = loaded.loss_scale;
+                prec.scaler.good_steps = loaded.scale_good_steps;
+                prec.scaler.skipped = loaded.scale_skipped;
+            }
             say(c, "resuming trial %d at step %lld", trial, (long long)cs.step);
         } else if (st != MF_ERR_NOT_FOUND) {
             goto cleanup;
@@ -330,22 +361,29 @@ static mf_status run_trial(ctx *c, int trial, const char *dir, bool resume, tria
         if (st == MF_OK) {
             mf_module_train(task->model, true);
             mf_optim_zero_grad(opt);
-            st = task->train_step(task, &b, &loss, &logs);
+            if ((st = mf__precision_enter(&prec)) == MF_OK) {
+                st = task->train_step(task, &b, &loss, &logs);
+                mf__precision_exit(&prec);
+            }
         }
         mf_batch_clear(&b);
         double lv = NAN;
         if (st == MF_OK)
             st = mf_tensor_item(loss, &lv);
+        bool do_step = true;
         if (st == MF_OK)
-            st = mf_backward(loss, NULL, false);
+            st = backward_scaled(&prec, loss, params, n_params, &do_step, &logs);
         mf_tensor_release(loss);
-        if (st == MF_OK && clip > 0) {
+        if (st == MF_OK && do_step && clip > 0) {
             double norm;
             st = mf_clip_grad_norm(params, n_params, clip, &norm);
             mf_metrics_set(&logs, "grad_norm", norm);
         }
-        if (st == MF_OK)
+        if (st == MF_OK && do_step)
             st = mf_optim_step(opt);
+        cs.loss_scale = prec.scaled ? prec.scaler.scale : 0;
+        cs.scale_good_steps = prec.scaler.good_steps;
+        cs.scale_skipped = prec.scaler.skipped;
         if (st != MF_OK) {
             mf_error_context(st, "trial %d, step %lld", trial, (long long)cs.step);
             goto cleanup;
@@ -383,7 +421,7 @@ static mf_status run_trial(ctx *c, int trial, const char *dir, bool resume, tria
         bool eval_due = val && ((val_steps > 0 && cs.step % val_steps == 0) || cs.step == total);
         if (eval_due) {
             mf_metrics m;
-            MF_CHECK(evaluate(task, val, dev, &m));
+            MF_CHECK(evaluate(task, val, dev, &prec, &m));
             if (m.n) {
                 event(c, "eval", trial, cs.step, cs.epoch, &m, -1);
                 char ms[1024];
@@ -630,7 +668,9 @@ mf_status mf_experiment_eval(mf_experiment *e, const char *checkpoint, const cha
         st = MF_ERR(MF_ERR_UNSUPPORTED, "eval: the task has no evaluation");
         goto cleanup;
     }
-    st = evaluate(task, src, dev, out);
+    mf_precision prec;
+    MF_CHECK(mf__runner_precision(e->config, &prec));
+    st = evaluate(task, src, dev, &prec, out);
 cleanup:
     mf_loader_free(src);
     if (task && task->destroy)

@@ -10,6 +10,7 @@
 #include <cblas.h>
 #include <stdlib.h>
 
+#include "core/backend/cpu/lowp.h"
 #include "core/backend/cpu/softmax.h"
 #include "core/backend/kern_attention.h"
 #include "medfm/parallel.h"
@@ -191,7 +192,35 @@ static mf_status cpu_attn_backward(mf_tensor *gq, mf_tensor *gk, mf_tensor *gv, 
     return MF_OK;
 }
 
+/* bf16/f16: the f32 kernels on f32 twins (core/backend/cpu/lowp.h). */
+static mf_status any_forward(mf_tensor *out, mf_tensor *p, const mf_tensor *q, const mf_tensor *k, const mf_tensor *v,
+                             const mf_tensor *bias, double scale) {
+    if (!mf__lowp(q->dtype))
+        return cpu_attn_forward(out, p, q, k, v, bias, scale);
+    mf_lowp_frame f;
+    const mf_tensor *i[4];
+    mf_tensor *o[2];
+    mf_status st = mf__lowp_begin(&f, 4, (const mf_tensor *const[]){q, k, v, bias}, i, 2,
+                                  (mf_tensor *const[]){out, p}, o, false);
+    return st != MF_OK ? st : mf__lowp_end(&f, cpu_attn_forward(o[0], o[1], i[0], i[1], i[2], i[3], scale));
+}
+
+static mf_status any_backward(mf_tensor *gq, mf_tensor *gk, mf_tensor *gv, mf_tensor *gs, const mf_tensor *gout,
+                              const mf_tensor *q, const mf_tensor *k, const mf_tensor *v, const mf_tensor *p,
+                              double scale) {
+    if (!mf__lowp(q->dtype))
+        return cpu_attn_backward(gq, gk, gv, gs, gout, q, k, v, p, scale);
+    mf_lowp_frame f;
+    const mf_tensor *i[5];
+    mf_tensor *o[4];
+    mf_status st = mf__lowp_begin(&f, 5, (const mf_tensor *const[]){gout, q, k, v, p}, i, 4,
+                                  (mf_tensor *const[]){gq, gk, gv, gs}, o, false);
+    return st != MF_OK ? st
+                       : mf__lowp_end(&f, cpu_attn_backward(o[0], o[1], o[2], o[3], i[0], i[1], i[2], i[3], i[4],
+                                                            scale));
+}
+
 const struct mf_kern_attention mf_cpu_attention = {
-    .forward = cpu_attn_forward,
-    .backward = cpu_attn_backward,
+    .forward = any_forward,
+    .backward = any_backward,
 };

@@ -9,6 +9,7 @@
 
 #include "core/backend/cpu/blas.h"
 #include "core/backend/cpu/conv_im2col.h"
+#include "core/backend/cpu/lowp.h"
 #include "medfm/parallel.h"
 
 /* Per-thread scratch buffers that only grow: fresh multi-megabyte buffers
@@ -482,9 +483,55 @@ static mf_status cpu_backward_bias(mf_tensor *gb, const mf_tensor *gy) {
     return MF_OK;
 }
 
+/* bf16/f16: the f32 kernels on f32 twins (core/backend/cpu/lowp.h). */
+#define IN(...) (const mf_tensor *const[]){__VA_ARGS__}
+#define OUT(...) (mf_tensor *const[]){__VA_ARGS__}
+
+static mf_status any_forward(mf_tensor *y, const mf_tensor *x, const mf_tensor *w, const mf_tensor *bias,
+                             const mf_conv_geom *g) {
+    if (!mf__lowp(y->dtype))
+        return cpu_forward(y, x, w, bias, g);
+    mf_lowp_frame f;
+    const mf_tensor *i[3];
+    mf_tensor *o[1];
+    mf_status st = mf__lowp_begin(&f, 3, IN(x, w, bias), i, 1, OUT(y), o, false);
+    return st != MF_OK ? st : mf__lowp_end(&f, cpu_forward(o[0], i[0], i[1], i[2], g));
+}
+
+static mf_status any_backward_data(mf_tensor *gx, const mf_tensor *gy, const mf_tensor *w, const mf_tensor *bias,
+                                   const mf_conv_geom *g) {
+    if (!mf__lowp(gx->dtype))
+        return cpu_backward_data(gx, gy, w, bias, g);
+    mf_lowp_frame f;
+    const mf_tensor *i[3];
+    mf_tensor *o[1];
+    mf_status st = mf__lowp_begin(&f, 3, IN(gy, w, bias), i, 1, OUT(gx), o, false);
+    return st != MF_OK ? st : mf__lowp_end(&f, cpu_backward_data(o[0], i[0], i[1], i[2], g));
+}
+
+static mf_status any_backward_weight(mf_tensor *gw, const mf_tensor *x, const mf_tensor *gy, const mf_conv_geom *g) {
+    if (!mf__lowp(gw->dtype))
+        return cpu_backward_weight(gw, x, gy, g);
+    mf_lowp_frame f;
+    const mf_tensor *i[2];
+    mf_tensor *o[1];
+    mf_status st = mf__lowp_begin(&f, 2, IN(x, gy), i, 1, OUT(gw), o, false);
+    return st != MF_OK ? st : mf__lowp_end(&f, cpu_backward_weight(o[0], i[0], i[1], g));
+}
+
+static mf_status any_backward_bias(mf_tensor *gb, const mf_tensor *gy) {
+    if (!mf__lowp(gb->dtype))
+        return cpu_backward_bias(gb, gy);
+    mf_lowp_frame f;
+    const mf_tensor *i[1];
+    mf_tensor *o[1];
+    mf_status st = mf__lowp_begin(&f, 1, IN(gy), i, 1, OUT(gb), o, false);
+    return st != MF_OK ? st : mf__lowp_end(&f, cpu_backward_bias(o[0], i[0]));
+}
+
 const struct mf_kern_conv mf_cpu_conv = {
-    .forward = cpu_forward,
-    .backward_data = cpu_backward_data,
-    .backward_weight = cpu_backward_weight,
-    .backward_bias = cpu_backward_bias,
+    .forward = any_forward,
+    .backward_data = any_backward_data,
+    .backward_weight = any_backward_weight,
+    .backward_bias = any_backward_bias,
 };

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "core/backend/cpu/blas.h"
+#include "core/backend/cpu/lowp.h"
 #include "core/backend/kern_linalg.h"
 #include "medfm/parallel.h"
 
@@ -188,6 +189,18 @@ static mf_status cpu_matmul(mf_tensor *out, const mf_tensor *a, const mf_tensor 
     return MF_OK;
 }
 
+/* bf16/f16: SGEMM on f32 twins, the result rounded once (as a GPU's
+ * f32-accumulating bf16 GEMM does). */
+static mf_status any_matmul(mf_tensor *out, const mf_tensor *a, const mf_tensor *b, double beta) {
+    if (!mf__lowp(out->dtype))
+        return cpu_matmul(out, a, b, beta);
+    mf_lowp_frame f;
+    const mf_tensor *i[2];
+    mf_tensor *o[1];
+    mf_status st = mf__lowp_begin(&f, 2, (const mf_tensor *const[]){a, b}, i, 1, &out, o, beta != 0.0);
+    return st != MF_OK ? st : mf__lowp_end(&f, cpu_matmul(o[0], i[0], i[1], beta));
+}
+
 const struct mf_kern_linalg mf_cpu_linalg = {
-    .matmul = cpu_matmul,
+    .matmul = any_matmul,
 };

@@ -147,6 +147,18 @@ static void copy_range(void *ctx, int64_t r0, int64_t r1) {
         } else if (j->dd == MF_F64 && j->sd == MF_F32) {
             for (int64_t i = 0; i < n; i++)
                 ((double *)d)[i * sdst] = ((const float *)s)[i * ssrc];
+        } else if (j->dd == MF_F32 && j->sd == MF_BF16) { /* mixed precision casts: direct */
+            for (int64_t i = 0; i < n; i++)
+                ((float *)d)[i * sdst] = mf_bf16_to_f32(((const uint16_t *)s)[i * ssrc]);
+        } else if (j->dd == MF_BF16 && j->sd == MF_F32) {
+            for (int64_t i = 0; i < n; i++)
+                ((uint16_t *)d)[i * sdst] = mf_f32_to_bf16(((const float *)s)[i * ssrc]);
+        } else if (j->dd == MF_F32 && j->sd == MF_F16) {
+            for (int64_t i = 0; i < n; i++)
+                ((float *)d)[i * sdst] = mf_f16_to_f32(((const uint16_t *)s)[i * ssrc]);
+        } else if (j->dd == MF_F16 && j->sd == MF_F32) {
+            for (int64_t i = 0; i < n; i++)
+                ((uint16_t *)d)[i * sdst] = mf_f32_to_f16(((const float *)s)[i * ssrc]);
         } else {
             for (int64_t i = 0; i < n; i++)
                 mf_store_from_f64(d + i * sdst * (int64_t)ed, j->dd,

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/backend/cpu/lowp.h"
 #include "core/backend/cpu/pool.h"
 #include "medfm/parallel.h"
 
@@ -272,13 +273,68 @@ static mf_status cpu_avg_backward(const mf_pool_geom *g, mf_tensor *gx, const mf
     return MF_OK;
 }
 
+/* bf16/f16: the f32 kernels on f32 twins (core/backend/cpu/lowp.h); the
+ * gather moves raw elements and needs none. */
+#define IN(...) (const mf_tensor *const[]){__VA_ARGS__}
+#define OUT(...) (mf_tensor *const[]){__VA_ARGS__}
+#define LOWP_RUN(nin, ins, nout, outs, call)                                 \
+    do {                                                                     \
+        mf_lowp_frame f;                                                     \
+        const mf_tensor *i[nin];                                             \
+        mf_tensor *o[nout];                                                  \
+        mf_status st = mf__lowp_begin(&f, nin, IN ins, i, nout, OUT outs, o, false); \
+        return st != MF_OK ? st : mf__lowp_end(&f, call);                    \
+    } while (0)
+
+static mf_status any_max_forward(const mf_pool_geom *g, mf_tensor *y, mf_tensor *idx, const mf_tensor *x) {
+    if (!mf__lowp(x->dtype))
+        return cpu_max_forward(g, y, idx, x);
+    LOWP_RUN(1, (x), 1, (y), cpu_max_forward(g, o[0], idx, i[0]));
+}
+
+static mf_status any_max_backward(const mf_pool_geom *g, mf_tensor *gx, const mf_tensor *gy, const mf_tensor *idx) {
+    if (!mf__lowp(gx->dtype))
+        return cpu_max_backward(g, gx, gy, idx);
+    LOWP_RUN(1, (gy), 1, (gx), cpu_max_backward(g, o[0], i[0], idx));
+}
+
+static mf_status any_avg_forward(const mf_pool_geom *g, mf_tensor *y, const mf_tensor *x) {
+    if (!mf__lowp(x->dtype))
+        return cpu_avg_forward(g, y, x);
+    LOWP_RUN(1, (x), 1, (y), cpu_avg_forward(g, o[0], i[0]));
+}
+
+static mf_status any_avg_backward(const mf_pool_geom *g, mf_tensor *gx, const mf_tensor *gy) {
+    if (!mf__lowp(gx->dtype))
+        return cpu_avg_backward(g, gx, gy);
+    LOWP_RUN(1, (gy), 1, (gx), cpu_avg_backward(g, o[0], i[0]));
+}
+
+static mf_status any_linear_forward(const mf_pool_geom *g, bool align, mf_tensor *y, const mf_tensor *x) {
+    if (!mf__lowp(x->dtype))
+        return mf_cpu_pool_linear_forward(g, align, y, x);
+    LOWP_RUN(1, (x), 1, (y), mf_cpu_pool_linear_forward(g, align, o[0], i[0]));
+}
+
+static mf_status any_linear_backward(const mf_pool_geom *g, bool align, mf_tensor *gx, const mf_tensor *gy) {
+    if (!mf__lowp(gx->dtype))
+        return mf_cpu_pool_linear_backward(g, align, gx, gy);
+    LOWP_RUN(1, (gy), 1, (gx), mf_cpu_pool_linear_backward(g, align, o[0], i[0]));
+}
+
+static mf_status any_gather_backward(mf_tensor *gx, const mf_tensor *gy, const int64_t *const *maps) {
+    if (!mf__lowp(gx->dtype))
+        return mf_cpu_pool_gather_backward(gx, gy, maps);
+    LOWP_RUN(1, (gy), 1, (gx), mf_cpu_pool_gather_backward(o[0], i[0], maps));
+}
+
 const struct mf_kern_pool mf_cpu_pool = {
-    .max_forward = cpu_max_forward,
-    .max_backward = cpu_max_backward,
-    .avg_forward = cpu_avg_forward,
-    .avg_backward = cpu_avg_backward,
-    .linear_forward = mf_cpu_pool_linear_forward,
-    .linear_backward = mf_cpu_pool_linear_backward,
+    .max_forward = any_max_forward,
+    .max_backward = any_max_backward,
+    .avg_forward = any_avg_forward,
+    .avg_backward = any_avg_backward,
+    .linear_forward = any_linear_forward,
+    .linear_backward = any_linear_backward,
     .gather = mf_cpu_pool_gather,
-    .gather_backward = mf_cpu_pool_gather_backward,
+    .gather_backward = any_gather_backward,
 };

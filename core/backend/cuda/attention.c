@@ -76,7 +76,70 @@ cleanup:
     return st;
 }
 
+/* bf16/f16 (mixed precision): the f32 path on f32 copies, outputs rounded
+ * back once. The softmax kernels are f32/f64 only, and the probabilities
+ * are best kept in f32 inside the op anyway. */
+static bool lowp(const mf_tensor *t) { return t->dtype == MF_BF16 || t->dtype == MF_F16; }
+
+/* f32 copy of x on its device (contents when `load`); NULL stays NULL. */
+static mf_status twin(const mf_tensor *x, bool load, mf_tensor **out) {
+    *out = NULL;
+    if (!x)
+        return MF_OK;
+    MF_TRY(mf_tensor_empty(x->ndim, x->shape, MF_F32, x->storage->device, out));
+    mf_status st = load ? mf_cuda_copy(*out, x) : MF_OK;
+    if (st != MF_OK)
+        mf_tensor_clear(out);
+    return st;
+}
+
+/* Rounds each f32 result back into its output (NULL outputs skipped). */
+static mf_status round_back(int n, mf_tensor *const *dst, mf_tensor *const *src) {
+    for (int i = 0; i < n; i++)
+        if (dst[i])
+            MF_TRY(mf_cuda_copy(dst[i], src[i]));
+    return MF_OK;
+}
+
+static void release_all(int n, mf_tensor **t) {
+    for (int i = 0; i < n; i++)
+        mf_tensor_release(t[i]);
+}
+
+static mf_status any_forward(mf_tensor *out, mf_tensor *p, const mf_tensor *q, const mf_tensor *k, const mf_tensor *v,
+                             const mf_tensor *bias, double scale) {
+    if (!lowp(q))
+        return cuda_forward(out, p, q, k, v, bias, scale);
+    const mf_tensor *src[6] = {q, k, v, bias, out, p};
+    mf_tensor *t[6] = {0};
+    mf_status st = MF_OK;
+    for (int i = 0; i < 6; i++)
+        MF_CHECK(twin(src[i], i < 4, &t[i]));
+    MF_CHECK(cuda_forward(t[4], t[5], t[0], t[1], t[2], t[3], scale));
+    MF_CHECK(round_back(2, (mf_tensor *const[]){out, p}, t + 4));
+cleanup:
+    release_all(6, t);
+    return st;
+}
+
+static mf_status any_backward(mf_tensor *gq, mf_tensor *gk, mf_tensor *gv, mf_tensor *gs, const mf_tensor *gout,
+                              const mf_tensor *q, const mf_tensor *k, const mf_tensor *v, const mf_tensor *p,
+                              double scale) {
+    if (!lowp(q))
+        return cuda_backward(gq, gk, gv, gs, gout, q, k, v, p, scale);
+    const mf_tensor *src[9] = {gout, q, k, v, p, gq, gk, gv, gs};
+    mf_tensor *t[9] = {0};
+    mf_status st = MF_OK;
+    for (int i = 0; i < 9; i++)
+        MF_CHECK(twin(src[i], i < 5, &t[i]));
+    MF_CHECK(cuda_backward(t[5], t[6], t[7], t[8], t[0], t[1], t[2], t[3], t[4], scale));
+    MF_CHECK(round_back(4, (mf_tensor *const[]){gq, gk, gv, gs}, t + 5));
+cleanup:
+    release_all(9, t);
+    return st;
+}
+
 const struct mf_kern_attention mf_cuda_attention = {
-    .forward = cuda_forward,
-    .backward = cuda_backward,
+    .forward = any_forward,
+    .backward = any_backward,
 };

@@ -108,13 +108,20 @@ static mf_status call_init(conv_call *c, const mf_conv_geom *g, const mf_tensor 
     c->one_f = 1.0f;
     c->dev = any->storage->device.index;
     c->dt = (int)any->dtype;
-    if (c->dt != MF_F32 && c->dt != MF_F64)
+    bool lowp = c->dt == MF_BF16 || c->dt == MF_F16;
+    if (c->dt != MF_F32 && c->dt != MF_F64 && !lowp)
         return MF_ERR(MF_ERR_UNSUPPORTED, "conv: dtype %s not supported on the cuda backend",
                       mf_dtype_name(any->dtype));
     if (!fits_int(g))
         return MF_ERR(MF_ERR_UNSUPPORTED, "conv: tensors over 2^31 elements are not supported on the cuda backend");
-    c->ty = c->dt == MF_F64 ? CUDNN_DATA_DOUBLE : CUDNN_DATA_FLOAT;
-    c->exact = c->dt == MF_F64 || !mf_cuda_tf32_enabled();
+    c->ty = c->dt == MF_F64    ? CUDNN_DATA_DOUBLE
+            : c->dt == MF_BF16 ? CUDNN_DATA_BFLOAT16
+            : c->dt == MF_F16  ? CUDNN_DATA_HALF
+                               : CUDNN_DATA_FLOAT;
+    /* bf16/f16 data compute in f32 (alpha/beta are floats, see one()) on
+     * tensor cores: the inputs are already rounded, so "exact" means nothing */
+    cudnnDataType_t compute = c->dt == MF_F64 ? CUDNN_DATA_DOUBLE : CUDNN_DATA_FLOAT;
+    c->exact = !lowp && (c->dt == MF_F64 || !mf_cuda_tf32_enabled());
     MF_TRY(dnn_handle(c->dev, &c->h));
     int sp = g->nsp == 3 ? 3 : 2, s0 = 3 - sp;
     int xd[5] = {(int)g->n, (int)g->cin}, yd[5] = {(int)g->n, (int)g->cout};
@@ -140,7 +147,7 @@ static mf_status call_init(conv_call *c, const mf_conv_geom *g, const mf_tensor 
     MF_CHECK(tensor_desc(c->y, c->ty, sp + 2, yd));
     MF_CHECK(
         dnn_check(cudnnSetFilterNdDescriptor(c->w, c->ty, CUDNN_TENSOR_NCHW, sp + 2, wd), "conv: filter descriptor"));
-    MF_CHECK(dnn_check(cudnnSetConvolutionNdDescriptor(c->c, sp, pad, str, dil, CUDNN_CROSS_CORRELATION, c->ty),
+    MF_CHECK(dnn_check(cudnnSetConvolutionNdDescriptor(c->c, sp, pad, str, dil, CUDNN_CROSS_CORRELATION, compute),
                        "conv: convolution descriptor"));
     MF_CHECK(dnn_check(cudnnSetConvolutionGroupCount(c->c, (int)g->groups), "conv: group count"));
     return MF_OK;
@@ -302,7 +309,8 @@ static mf_status cuda_backward_bias(mf_tensor *gb, const mf_tensor *gy) {
         S *= gy->shape[d];
     if (N * S == 0 || C == 0)
         return C ? mf_cuda_fill(gb, 0.0) : MF_OK;
-    if (gy->dtype != MF_F32 && gy->dtype != MF_F64)
+    /* the reduce kernels accumulate any float dtype in double */
+    if (gy->dtype != MF_F32 && gy->dtype != MF_F64 && gy->dtype != MF_BF16 && gy->dtype != MF_F16)
         return MF_ERR(MF_ERR_UNSUPPORTED, "conv bias: dtype %s not supported on the cuda backend",
                       mf_dtype_name(gy->dtype));
     /* a sum over dims 0 and 2 of the (N, C, S) view: the reduce family does it */

@@ -7,7 +7,9 @@
  * first copied to a contiguous buffer on the device.
  *
  * f32 uses TF32 tensor cores unless MEDFM_CUDA_TF32=0 or
- * mf_cuda_set_tf32(0) says otherwise (see mf_cuda_tf32_enabled). */
+ * mf_cuda_set_tf32(0) says otherwise (see mf_cuda_tf32_enabled). bf16 and
+ * f16 (mixed precision) multiply on tensor cores with f32 accumulation and
+ * f32 alpha/beta, rounding the output once, as the CPU path does. */
 #include <cublas_v2.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -81,10 +83,11 @@ mf_status mf_cuda_gemm(int index, int dt, bool ta, bool tb, int64_t m, int64_t n
     float af = (float)alpha, bf = (float)beta;
     const void *pa = dt == MF_F64 ? (const void *)&alpha : (const void *)&af;
     const void *pb = dt == MF_F64 ? (const void *)&beta : (const void *)&bf;
-    cudaDataType_t ty = dt == MF_F64 ? CUDA_R_64F : CUDA_R_32F;
-    cublasComputeType_t ct = dt == MF_F64             ? CUBLAS_COMPUTE_64F
-                             : mf_cuda_tf32_enabled() ? CUBLAS_COMPUTE_32F_FAST_TF32
-                                                      : CUBLAS_COMPUTE_32F;
+    cudaDataType_t ty = dt == MF_F64 ? CUDA_R_64F : dt == MF_BF16 ? CUDA_R_16BF : dt == MF_F16 ? CUDA_R_16F : CUDA_R_32F;
+    cublasComputeType_t ct = dt == MF_F64                          ? CUBLAS_COMPUTE_64F
+                             : dt == MF_BF16 || dt == MF_F16        ? CUBLAS_COMPUTE_32F
+                             : mf_cuda_tf32_enabled()               ? CUBLAS_COMPUTE_32F_FAST_TF32
+                                                                    : CUBLAS_COMPUTE_32F;
     if (k <= 0) { /* cuBLAS needs k >= 1 for valid lds; C = beta C */
         k = 1;
         pa = NULL;
@@ -133,7 +136,7 @@ static mf_status contiguous_copy(const mf_tensor *x, mf_tensor **out) {
 }
 
 static mf_status cuda_matmul(mf_tensor *out, const mf_tensor *a, const mf_tensor *b, double beta) {
-    if (out->dtype != MF_F32 && out->dtype != MF_F64)
+    if (out->dtype != MF_F32 && out->dtype != MF_F64 && out->dtype != MF_BF16 && out->dtype != MF_F16)
         return MF_ERR(MF_ERR_UNSUPPORTED, "matmul: dtype %s not supported on the cuda backend",
                       mf_dtype_name(out->dtype));
     int nb = out->ndim - 2;

@@ -3,6 +3,7 @@
 #ifndef MEDFM_MEDFM_H
 #define MEDFM_MEDFM_H
 
+#include "medfm/amp.h"
 #include "medfm/autograd.h"
 #include "medfm/batch.h"
 #include "medfm/data.h"

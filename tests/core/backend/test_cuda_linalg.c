@@ -1,6 +1,7 @@
 /* CUDA matmul/bmm/linear against the CPU backend, forward and backward:
  * plain, transposed, broadcast and copied (non-BLAS) layouts, exact f32,
- * f64, and TF32 within its looser tolerance. */
+ * f64, TF32 within its looser tolerance, and bf16/f16 (mixed precision). */
+#include "medfm/amp.h"
 #include "medfm/ops/linalg.h"
 #include "medfm/ops/view.h"
 #include "tests/core/backend/cuda_compare.h"
@@ -92,4 +93,41 @@ Test(cuda_linalg, tf32_matmul_stays_within_its_tolerance) {
     mf_tensor *all[] = {a, b, da, db, want, got, h};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
         mf_tensor_release(all[i]);
+}
+
+Test(cuda_linalg, bf16_and_f16_matmul_bmm_and_linear_match_the_cpu) {
+    t_need_cuda();
+    bool g2[2] = {true, true}, g3[3] = {true, true, true}, tt[2] = {true, false};
+    for (int k = 0; k < 2; k++) {
+        mf_dtype dt = k ? MF_F16 : MF_BF16;
+        mf_tensor *m[2] = {t_uniform(1, 2, (int64_t[]){37, 53}, dt, -1, 1), t_uniform(2, 2, (int64_t[]){53, 29}, dt, -1, 1)};
+        t_cuda_compare("low-precision matmul", 2, m, g2, op_matmul, NULL, 1);
+        mf_tensor *b[2] = {t_uniform(3, 3, (int64_t[]){3, 17, 9}, dt, -1, 1), t_uniform(4, 3, (int64_t[]){3, 17, 11}, dt, -1, 1)};
+        t_cuda_compare("low-precision bmm a^T b", 2, b, g2, op_bmm, tt, 1);
+        mf_tensor *l[3] = {t_uniform(5, 3, (int64_t[]){2, 7, 24}, dt, -1, 1), t_uniform(6, 2, (int64_t[]){10, 24}, dt, -1, 1),
+                           t_uniform(7, 1, (int64_t[]){10}, dt, -1, 1)};
+        t_cuda_compare("low-precision linear", 3, l, g3, op_linear, NULL, 1);
+        mf_tensor *all[] = {m[0], m[1], b[0], b[1], l[0], l[1], l[2]};
+        for (int i = 0; i < 7; i++)
+            mf_tensor_release(all[i]);
+    }
+}
+
+static mf_status op_linear_autocast(mf_tensor *const *in, const void *ctx, mf_tensor **out) {
+    (void)ctx;
+    MF_TRY(mf_autocast_enter(MF_BF16));
+    mf_status st = mf_linear(in[0], in[1], in[2], out);
+    mf_autocast_exit();
+    return st;
+}
+
+/* f32 master weights on the GPU: the bf16 linear's gradients come back f32. */
+Test(cuda_linalg, autocast_linear_on_f32_weights_matches_the_cpu) {
+    t_need_cuda();
+    bool g3[3] = {true, true, true};
+    mf_tensor *l[3] = {t_uniform(5, 2, (int64_t[]){16, 24}, MF_F32, -1, 1),
+                       t_uniform(6, 2, (int64_t[]){10, 24}, MF_F32, -1, 1), t_uniform(7, 1, (int64_t[]){10}, MF_F32, -1, 1)};
+    t_cuda_compare("autocast linear", 3, l, g3, op_linear_autocast, NULL, 1);
+    for (int i = 0; i < 3; i++)
+        mf_tensor_release(l[i]);
 }
