@@ -41,18 +41,39 @@ static mf_status need_float(const char *fn, const mf_tensor *t) {
     return MF_OK;
 }
 
+/* Set while a config is only being checked: models are built to prove
+ * their shapes and names, and drawing millions of random weights (a
+ * ResNet-50 per config) would be the whole cost. */
+static _Thread_local bool skip_random;
+
+bool mf__init_skip_random(bool skip) {
+    bool was = skip_random;
+    skip_random = skip;
+    return was;
+}
+
+static mf_status draw_uniform_(mf_tensor *t, mf_rng *rng, double lo, double hi) {
+    return skip_random ? MF_OK : mf_rand_uniform_(t, rng, lo, hi);
+}
+static mf_status draw_normal_(mf_tensor *t, mf_rng *rng, double mean, double std) {
+    return skip_random ? MF_OK : mf_rand_normal_(t, rng, mean, std);
+}
+static mf_status draw_trunc_normal_(mf_tensor *t, mf_rng *rng, double mean, double std, double a, double b) {
+    return skip_random ? MF_OK : mf_rand_trunc_normal_(t, rng, mean, std, a, b);
+}
+
 mf_status mf_init_uniform_(mf_tensor *t, mf_rng *rng, double lo, double hi) {
     MF_TRY(need_float("init uniform", t));
     if (!(hi >= lo))
         return MF_ERR(MF_ERR_INVALID, "init uniform: bounds [%g, %g) are reversed", lo, hi);
-    return mf_rand_uniform_(t, rng, lo, hi);
+    return draw_uniform_(t, rng, lo, hi);
 }
 
 mf_status mf_init_normal_(mf_tensor *t, mf_rng *rng, double mean, double std) {
     MF_TRY(need_float("init normal", t));
     if (!(std >= 0))
         return MF_ERR(MF_ERR_INVALID, "init normal: std %g is negative", std);
-    return mf_rand_normal_(t, rng, mean, std);
+    return draw_normal_(t, rng, mean, std);
 }
 
 mf_status mf_init_trunc_normal_(mf_tensor *t, mf_rng *rng, double mean, double std, double a, double b) {
@@ -60,7 +81,7 @@ mf_status mf_init_trunc_normal_(mf_tensor *t, mf_rng *rng, double mean, double s
     if (!(std > 0) || !(b > a))
         return MF_ERR(MF_ERR_INVALID, "init trunc normal: std %g must be > 0 and [a, b] = [%g, %g] non-empty", std, a,
                       b);
-    return mf_rand_trunc_normal_(t, rng, mean, std, a, b);
+    return draw_trunc_normal_(t, rng, mean, std, a, b);
 }
 
 mf_status mf_init_constant_(mf_tensor *t, double value) {
@@ -78,7 +99,7 @@ mf_status mf_init_kaiming_uniform_(mf_tensor *t, mf_rng *rng, double a) {
         return MF_OK; /* torch warns and leaves a zero-element tensor alone */
     double gain = sqrt(2.0 / (1.0 + a * a));
     double bound = sqrt(3.0) * gain / sqrt((double)fan_in);
-    return mf_rand_uniform_(t, rng, -bound, bound);
+    return draw_uniform_(t, rng, -bound, bound);
 }
 
 mf_status mf_init_kaiming_normal_(mf_tensor *t, mf_rng *rng, double a, bool fan_out_mode) {
@@ -89,7 +110,7 @@ mf_status mf_init_kaiming_normal_(mf_tensor *t, mf_rng *rng, double a, bool fan_
     if (fan == 0)
         return MF_OK;
     double gain = sqrt(2.0 / (1.0 + a * a));
-    return mf_rand_normal_(t, rng, 0.0, gain / sqrt((double)fan));
+    return draw_normal_(t, rng, 0.0, gain / sqrt((double)fan));
 }
 
 mf_status mf_init_xavier_uniform_(mf_tensor *t, mf_rng *rng, double gain) {
@@ -99,7 +120,7 @@ mf_status mf_init_xavier_uniform_(mf_tensor *t, mf_rng *rng, double gain) {
     if (fan_in + fan_out == 0)
         return MF_OK;
     double bound = gain * sqrt(6.0 / (double)(fan_in + fan_out));
-    return mf_rand_uniform_(t, rng, -bound, bound);
+    return draw_uniform_(t, rng, -bound, bound);
 }
 
 mf_status mf_init_xavier_normal_(mf_tensor *t, mf_rng *rng, double gain) {
@@ -108,7 +129,7 @@ mf_status mf_init_xavier_normal_(mf_tensor *t, mf_rng *rng, double gain) {
     MF_TRY(mf_init_fans(t, &fan_in, &fan_out));
     if (fan_in + fan_out == 0)
         return MF_OK;
-    return mf_rand_normal_(t, rng, 0.0, gain * sqrt(2.0 / (double)(fan_in + fan_out)));
+    return draw_normal_(t, rng, 0.0, gain * sqrt(2.0 / (double)(fan_in + fan_out)));
 }
 
 mf_status mf_init_torch_default_(mf_tensor *weight, mf_tensor *bias, mf_rng *rng) {

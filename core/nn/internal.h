@@ -16,4 +16,8 @@ mf_status mf__nn_param_const(mf_module *m, const char *name, int ndim, const int
  * encoder module, which belongs to its mf_encoder). */
 mf_status mf__module_add_child_keep(mf_module *m, const char *name, mf_module *child, int *slot);
 
+/* While set (per thread), the random initialisers leave tensors as they
+ * are: for building models only to check a config. Returns the old value. */
+bool mf__init_skip_random(bool skip);
+
 #endif

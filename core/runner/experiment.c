@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "core/nn/internal.h"
 #include "core/runner/internal.h"
 #include "medfm/loader.h"
 #include "medfm/nn.h"
@@ -347,7 +348,9 @@ mf_status mf_experiment_check(mf_experiment *e, mf_diag *diag) {
         /* Building once validates the sub-plugin sections the task creates. */
         mf_rng rng;
         mf_task *t = NULL;
+        bool was = mf__init_skip_random(true); /* shapes and names, not weights */
         mf_status st = mf_experiment_build_task(e, 0, &rng, &t);
+        mf__init_skip_random(was);
         report(diag, st);
         if (t && t->destroy)
             t->destroy(t);

@@ -2,6 +2,7 @@
  * weights every time. */
 #include <math.h>
 
+#include "core/nn/internal.h"
 #include "tests/core/nn/nn_expect.h"
 
 typedef struct {
@@ -152,4 +153,25 @@ Test(nn_init, bad_tensors_are_rejected) {
     cr_assert_eq(mf_init_trunc_normal_(v, &rng, 0, 1, 2, -2), MF_ERR_INVALID);
     mf_tensor_release(v);
     mf_tensor_release(i);
+}
+
+Test(init, checking_a_config_skips_the_random_draws_and_nothing_else) {
+    mf_tensor *t;
+    MF_OK_OR_FAIL(mf_tensor_zeros(2, (int64_t[]){8, 8}, MF_F32, MF_DEVICE_CPU, &t));
+    mf_rng rng;
+    mf_rng_init(&rng, 1);
+    cr_assert_eq(mf__init_skip_random(true), false);
+    MF_OK_OR_FAIL(mf_init_kaiming_uniform_(t, &rng, 0));
+    MF_OK_OR_FAIL(mf_init_xavier_normal_(t, &rng, 1));
+    MF_OK_OR_FAIL(mf_init_trunc_normal_(t, &rng, 0, 1, -2, 2));
+    for (int64_t i = 0; i < 64; i++)
+        cr_assert_eq(mf_tensor_get_flat(t, i), 0.0, "drawn while skipping");
+    /* argument errors are still errors, constants still fill */
+    cr_assert_eq(mf_init_normal_(t, &rng, 0, -1), MF_ERR_INVALID);
+    MF_OK_OR_FAIL(mf_init_ones_(t));
+    cr_assert_eq(mf_tensor_get_flat(t, 5), 1.0);
+    cr_assert_eq(mf__init_skip_random(false), true);
+    MF_OK_OR_FAIL(mf_init_normal_(t, &rng, 0, 1));
+    cr_assert_neq(mf_tensor_get_flat(t, 5), 1.0, "draws again once reset");
+    mf_tensor_release(t);
 }
