@@ -8,6 +8,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "medfm/amp.h"
 #include "medfm/medfm.h"
 #include "medfm/nn.h"
 
@@ -172,12 +173,20 @@ static int cmp_double(const void *a, const void *b) {
 
 /* Wall seconds of one training step; its process CPU seconds go to *cpu
  * (a steadier measure on a shared machine). */
+/* MEDFM_BENCH_PRECISION=bf16 (or f16): the forward under autocast, as
+ * train.precision does; the backward outside it. */
+static mf_dtype autocast = MF_F32;
+
 static double step(mf_module *net, const mf_tensor *x, double *cpu) {
     double t0 = clock_s(CLOCK_MONOTONIC), c0 = clock_s(CLOCK_PROCESS_CPUTIME_ID);
     mf_tensor *y, *loss;
     mf_module_zero_grad(net);
+    if (autocast != MF_F32)
+        CHECK(mf_autocast_enter(autocast));
     CHECK(mf_module_forward(net, x, &y));
     CHECK(mf_mean(y, 0, NULL, false, &loss));
+    if (autocast != MF_F32)
+        CHECK(mf_autocast_exit());
     CHECK(mf_backward(loss, NULL, false));
     /* Reading a gradient back waits for a device to finish the step. */
     mf_tensor *w, *e;
@@ -214,6 +223,15 @@ int main(int argc, char **argv) {
         n_sizes = 0;
         for (int i = 1; i < argc && n_sizes < 8; i++)
             sizes[n_sizes++] = atoll(argv[i]);
+    }
+    const char *prec = getenv("MEDFM_BENCH_PRECISION");
+    if (prec && !strcmp(prec, "bf16"))
+        autocast = MF_BF16;
+    else if (prec && !strcmp(prec, "f16"))
+        autocast = MF_F16;
+    else if (prec && *prec && strcmp(prec, "f32")) {
+        fprintf(stderr, "bench_resnet50: MEDFM_BENCH_PRECISION must be f32, bf16 or f16, got '%s'\n", prec);
+        return 2;
     }
     const char *r = getenv("MEDFM_BENCH_RUNS");
     if (r && atoi(r) > 0)

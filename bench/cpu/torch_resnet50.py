@@ -70,6 +70,9 @@ def main():
     device = torch.device(os.environ.get("MEDFM_BENCH_DEVICE", "cpu"))
     batch = int(os.environ.get("MEDFM_BENCH_BATCH", "8"))
     cuda = device.type == "cuda"
+    # MEDFM_BENCH_PRECISION=bf16/f16: the forward under torch.autocast.
+    lowp = {"f32": None, "": None, "bf16": torch.bfloat16, "f16": torch.float16}[
+        os.environ.get("MEDFM_BENCH_PRECISION", "f32")]
     net = ResNet50().to(device)
     for size in sizes:
         x = torch.randn(batch, 3, size, size, device=device)
@@ -79,7 +82,9 @@ def main():
         def step():
             t0, c0 = time.perf_counter(), time.process_time()
             net.zero_grad(set_to_none=True)
-            net(x).mean().backward()
+            with torch.autocast(device.type, dtype=lowp, enabled=lowp is not None):
+                loss = net(x).mean()
+            loss.backward()
             if cuda:
                 torch.cuda.synchronize()
             return time.perf_counter() - t0, time.process_time() - c0

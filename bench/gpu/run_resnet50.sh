@@ -1,18 +1,22 @@
 #!/usr/bin/env bash
-# ResNet-50 forward+backward on one GPU (f32 with TF32 on both sides):
-# medfm's CUDA backend against PyTorch eager in the same run; prints
+# ResNet-50 forward+backward on one GPU: medfm's CUDA backend against
+# PyTorch eager in the same run, the forward under bf16 autocast on both
+# sides by default (f32 runs with TF32 on both sides); prints
 # seconds per step, images/s, the ratio and each side's peak memory (medfm's
 # caching allocator vs torch.cuda.max_memory_allocated, both reset before
 # the measured steps). Usage:
-#   bench/gpu/run_resnet50.sh [BUILD] [batch] [size]   (default: build 64 224)
+#   bench/gpu/run_resnet50.sh [BUILD] [batch] [size] [precision]
+#   (default: build 256 224 bf16; precision f32, bf16 or f16)
 # Needs libmedfm_cuda.so (MEDFM_CUDA_MODULE or beside libmedfm) and a
 # PYTHON with CUDA-enabled torch (default python3).
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 build="${1:-build}"
-batch="${2:-64}"
+batch="${2:-256}"
 size="${3:-224}"
+precision="${4:-bf16}"
 export MEDFM_BENCH_DEVICE=cuda MEDFM_BENCH_BATCH="$batch" MEDFM_BENCH_RUNS="${MEDFM_BENCH_RUNS:-5}"
+export MEDFM_BENCH_PRECISION="$precision"
 m="$("$build/bin/bench_resnet50" "$size")"
 t="$("${PYTHON:-python3}" "$here/../cpu/torch_resnet50.py" "$size")"
 mw=$(awk '$1=="medfm"{print $4}' <<<"$m")
@@ -20,8 +24,8 @@ tw=$(awk '$1=="torch"{print $4}' <<<"$t")
 peak() { awk -v w="$1" '$1==w{for(i=1;i<=NF;i++) if($i=="peak_mib") print $(i+1)}'; }
 mp=$(peak medfm <<<"$m")
 tp=$(peak torch <<<"$t")
-awk -v b="$batch" -v s="$size" -v mw="$mw" -v tw="$tw" -v mp="$mp" -v tp="$tp" 'BEGIN {
-  printf "resnet50 fwd+bwd batch %d at %dx%d on GPU\n", b, s, s
+awk -v b="$batch" -v s="$size" -v p="$precision" -v mw="$mw" -v tw="$tw" -v mp="$mp" -v tp="$tp" 'BEGIN {
+  printf "resnet50 fwd+bwd batch %d at %dx%d on GPU, %s\n", b, s, s, p
   printf "medfm %.4f s/step  %.1f img/s  peak %s MiB\n", mw, b / mw, mp
   printf "torch %.4f s/step  %.1f img/s  peak %s MiB\n", tw, b / tw, tp
   printf "throughput medfm/torch: %.2f   peak memory medfm/torch: %.2f\n", tw / mw, mp / tp }'
