@@ -138,6 +138,7 @@ EXPORT mf_status mf_cuda_memory_stats(int index, mf_cuda_mem_stats *out) {
     pthread_mutex_lock(&cache_lock);
     mf_cuda_mem_stats s = caches[index].stats;
     pthread_mutex_unlock(&cache_lock);
+    mf_cuda_pinned_stats(index, &s);
     s.size = size;
     memcpy(out, &s, size);
     return MF_OK;
@@ -150,6 +151,7 @@ EXPORT mf_status mf_cuda_empty_cache(int index) {
     pthread_mutex_lock(&cache_lock);
     release_cached(index);
     pthread_mutex_unlock(&cache_lock);
+    mf_cuda_pinned_empty(index);
     return MF_OK;
 }
 
