@@ -27,9 +27,11 @@ static const char *cfg_text =
     "optim: {name: adam, lr: 0.01}\n"
     "train: {steps: 9, batch_size: 8, val_every: 3, log_every: 1}\n";
 
-/* Runs the tiny config on `device` in a fresh directory; the per-step
- * training losses go to loss[] (returns how many). */
-static int run_losses(const char *device, const char *encoder, double *loss, mf_status *st_out) {
+/* Runs the tiny config on `device` in a fresh directory (stopped after
+ * step `stop` and resumed when stop > 0); the per-step training losses go
+ * to loss[] (returns how many). */
+static int run_losses_resumed(const char *device, const char *encoder, int64_t stop, double *loss,
+                              mf_status *st_out) {
     char dir[] = "/tmp/medfm_runner_cuda_XXXXXX", p[256], text[2048];
     cr_assert(mkdtemp(dir));
     snprintf(p, sizeof p, "%s/cfg.yaml", dir);
@@ -43,9 +45,15 @@ static int run_losses(const char *device, const char *encoder, double *loss, mf_
     mf_run_options o = mf_run_options_default();
     o.output_dir = dir;
     o.quiet = true;
+    o.stop_after_step = stop;
     mf_run_result r;
     *st_out = mf_experiment_run(e, &o, &r);
     mf_experiment_free(e);
+    if (stop > 0 && *st_out == MF_ERR_INTERRUPTED) {
+        mf_run_options ro = mf_run_options_default();
+        ro.quiet = true;
+        *st_out = mf_run_resume(r.run_dir, &ro, &r);
+    }
     int n = 0;
     if (*st_out == MF_OK) {
         snprintf(p, sizeof p, "%s/tiny_cuda/metrics.jsonl", dir);
@@ -63,6 +71,10 @@ static int run_losses(const char *device, const char *encoder, double *loss, mf_
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
     cr_assert_eq(system(cmd), 0);
     return n;
+}
+
+static int run_losses(const char *device, const char *encoder, double *loss, mf_status *st_out) {
+    return run_losses_resumed(device, encoder, 0, loss, st_out);
 }
 
 /* Runs `encoder` on cuda with and without copies ahead and on the CPU. */
@@ -100,4 +112,21 @@ Test(runner_cuda, a_linear_model_trains_to_the_same_losses_with_batches_copied_a
 Test(runner_cuda, a_conv_net_trains_to_the_same_losses_with_batches_copied_ahead) {
     t_need_cuda();
     check_losses("{plugin: simple_cnn, width: 4, depth: 2}");
+}
+
+Test(runner_cuda, a_run_stopped_mid_epoch_with_a_batch_in_flight_resumes_to_the_same_losses) {
+    t_need_cuda();
+    const char *enc = "{plugin: flat_linear, in_features: 144, dim: 8}";
+    double whole[MAX_STEPS], resumed[MAX_STEPS];
+    mf_status st;
+    int n = run_losses("cuda", enc, whole, &st);
+    cr_assert_eq(st, MF_OK, "%s", mf_last_error());
+    /* Step 4 is batch 1 of epoch 1: batch 2 is being copied when it stops. */
+    int m = run_losses_resumed("cuda", enc, 4, resumed, &st);
+    cr_assert_eq(st, MF_OK, "%s", mf_last_error());
+    cr_assert_eq(n, 9);
+    cr_assert_eq(m, n, "the resumed run logs steps 1-4, then 5-9");
+    for (int i = 0; i < n; i++)
+        cr_assert_float_eq(resumed[i], whole[i], 1e-6 * (1 + whole[i]), "step %d: %g vs %g", i + 1, resumed[i],
+                           whole[i]);
 }
