@@ -50,7 +50,25 @@ typedef struct mf_backend {
     const struct mf_kern_loss *loss;
     const struct mf_kern_optim *optim;
     const struct mf_kern_sort *sort;
+    /* Asynchronous host->device staging (the loader's batches); all NULL
+     * where unsupported, and then callers copy synchronously. Pinned
+     * blocks are page-locked host memory from a cache; a freed block is
+     * handed out again only once every copy that read it is done. */
+    mf_status (*pinned_alloc)(mf_device dev, size_t nbytes, void **ptr);
+    void (*pinned_free)(mf_device dev, void *ptr, size_t nbytes);
+    /* Queues dst = src on the device's copy stream: src a contiguous CPU
+     * tensor (pinned for real overlap), dst a contiguous tensor of this
+     * backend, same shape and dtype. *ticket marks the copy's completion. */
+    mf_status (*copy_async)(mf_tensor *dst, const mf_tensor *src, void **ticket);
+    /* Orders the device's compute stream after `ticket` and frees it. Each
+     * ticket is waited exactly once, before its dst is used or released. */
+    mf_status (*copy_wait)(mf_device dev, void *ticket);
 } mf_backend;
+
+/* Whether backend `be` (built against this or an older header) has the
+ * table entry `field` and it is set. */
+#define MF_BACKEND_HAS(be, field)                                                                             \
+    ((be)->size >= offsetof(mf_backend, field) + sizeof((be)->field) && (be)->field != NULL)
 
 /* Backend of a device; loads the CUDA module on first use. */
 mf_status mf_backend_get(mf_device dev, const mf_backend **out);

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "core/runner/internal.h"
+#include "core/runner/prefetch.h"
 #include "medfm/loader.h"
 #include "medfm/memory.h"
 #include "medfm/autograd.h"
@@ -126,15 +127,15 @@ static mf_status evaluate(mf_task *t, mf_loader *src, mf_device dev, const mf_pr
     if (t->model)
         mf_module_train(t->model, false);
     bool grad = mf_grad_set_enabled(false);
+    mf_prefetch pf = {0};
+    mf__prefetch_init(&pf, src, dev);
     mf_status st = t->eval_begin(t);
     if (st == MF_OK)
         st = mf_loader_start_epoch(src, 0);
     while (st == MF_OK) {
         mf_batch b = {0};
         bool done = false;
-        st = mf_loader_next(src, &b, &done);
-        if (st == MF_OK && !done && dev.type != MF_CPU)
-            st = mf_batch_to_device(&b, dev);
+        st = mf__prefetch_next(&pf, &b, &done, true);
         if (st == MF_OK && !done && (st = mf__precision_enter(prec)) == MF_OK) {
             st = t->eval_batch(t, &b);
             mf__precision_exit(prec);
@@ -143,6 +144,7 @@ static mf_status evaluate(mf_task *t, mf_loader *src, mf_device dev, const mf_pr
         if (done)
             break;
     }
+    mf__prefetch_reset(&pf);
     if (st == MF_OK)
         st = t->eval_end(t, out);
     mf_grad_set_enabled(grad);
@@ -260,6 +262,7 @@ static mf_status run_trial(ctx *c, int trial, const char *dir, bool resume, tria
     mf_rng task_rng;
     mf_task *task = NULL;
     mf_loader *train = NULL, *val = NULL;
+    mf_prefetch pf = {0}; /* copies batch k+1 to the device during step k */
     mf_optimizer *opt = NULL;
     mf_tensor **params = NULL;
     int n_params = 0;
@@ -279,6 +282,7 @@ static mf_status run_trial(ctx *c, int trial, const char *dir, bool resume, tria
         st = MF_ERR(MF_ERR_PLUGIN, "task plugin gave no model or train_step");
         goto cleanup;
     }
+    mf__prefetch_init(&pf, train, dev);
     int64_t spe = mf_loader_num_batches(train);
     if (spe < 1) {
         st = MF_ERR(MF_ERR_CONFIG, "data.train yields no batch (fewer samples than batch_size with drop_last?)");
@@ -344,16 +348,15 @@ static mf_status run_trial(ctx *c, int trial, const char *dir, bool resume, tria
          * epoch, batch index), so a resumed run sees the same batches. */
         int64_t epoch = cs.step / spe;
         if (epoch != loader_epoch) {
+            mf__prefetch_reset(&pf);
             MF_CHECK(mf_loader_start_epoch_at(train, epoch, cs.step % spe));
             loader_epoch = epoch;
         }
         mf_batch b = {0};
         bool done = false;
-        st = mf_loader_next(train, &b, &done);
+        st = mf__prefetch_next(&pf, &b, &done, cs.step + 1 < total);
         if (st == MF_OK && done)
             st = MF_ERR(MF_ERR_STATE, "data.train ran out of batches at step %lld", (long long)cs.step);
-        if (st == MF_OK && dev.type != MF_CPU)
-            st = mf_batch_to_device(&b, dev);
         if (st == MF_OK)
             st = mf_optim_apply_schedule(opt, &sched, cs.step, total);
         mf_tensor *loss = NULL;
@@ -490,6 +493,7 @@ static mf_status run_trial(ctx *c, int trial, const char *dir, bool resume, tria
         mf_named_tensors_free(&ns);
     }
 cleanup:
+    mf__prefetch_reset(&pf);
     free(params);
     mf_optimizer_free(opt);
     mf_loader_free(train);

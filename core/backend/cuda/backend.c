@@ -1,7 +1,8 @@
 /* The CUDA backend table and the module's entry point. One compute stream
  * per device carries every kernel and copy, so work is ordered without
  * events and the caching allocator can reuse a block as soon as it is
- * freed. Kernel families live in their own files (elementwise.c,
+ * freed. The one exception, batches copied ahead on a copy stream, is
+ * ordered with events in copy_async.c. Kernel families live in their own files (elementwise.c,
  * reduce_sum.c, optim.c) over the kernels in *.cu. */
 #include <pthread.h>
 #include <stdio.h>
@@ -113,6 +114,10 @@ static const mf_backend mf_cuda_backend = {
     .random = &mf_cuda_random,
     .attention = &mf_cuda_attention,
     .sort = &mf_cuda_sort,
+    .pinned_alloc = mf_cuda_pinned_alloc,
+    .pinned_free = mf_cuda_pinned_free,
+    .copy_async = mf_cuda_copy_async,
+    .copy_wait = mf_cuda_copy_wait,
 };
 
 /* Called once by core/backend/registry.c. Without a device or driver it

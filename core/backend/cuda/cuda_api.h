@@ -15,13 +15,19 @@ typedef struct mf_cuda_mem_stats {
     uint64_t cached_bytes;    /* held in free lists, ready for reuse */
     uint64_t device_mallocs;  /* cudaMalloc calls made so far */
     uint64_t cache_hits;      /* allocations served from a free list */
+    /* Pinned host staging blocks (pinned.c), same meanings. */
+    uint64_t pinned_current_bytes;
+    uint64_t pinned_cached_bytes;
+    uint64_t pinned_host_allocs; /* cudaHostAlloc calls made so far */
+    uint64_t pinned_cache_hits;
 } mf_cuda_mem_stats;
 
 /* Allocator statistics of device `index`. */
 typedef mf_status (*mf_cuda_memory_stats_fn)(int index, mf_cuda_mem_stats *out);
 /* Starts a new peak at the current figure on device `index`. */
 typedef mf_status (*mf_cuda_reset_peak_fn)(int index);
-/* Returns every cached block of device `index` to the driver. */
+/* Returns every cached block of device `index` (device and pinned host
+ * memory) to the driver. */
 typedef mf_status (*mf_cuda_empty_cache_fn)(int index);
 
 /* TF32 for f32 matmul and convolution: 1 allows (the default), 0 forbids

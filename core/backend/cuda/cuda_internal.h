@@ -51,6 +51,21 @@ mf_status mf_cuda_alloc(mf_device dev, size_t nbytes, void **ptr);
 void mf_cuda_free(mf_device dev, void *ptr, size_t nbytes);
 mf_status mf_cuda_copy(mf_tensor *dst, const mf_tensor *src);
 mf_status mf_cuda_fill(mf_tensor *t, double value);
+/* Asynchronous host->device copies (copy_async.c): the copy stream of a
+ * device (created once; _if_any gives NULL before that), pooled events,
+ * and the backend's copy_async / copy_wait. */
+mf_status mf_cuda_copy_stream(int index, cudaStream_t *out);
+cudaStream_t mf_cuda_copy_stream_if_any(int index);
+mf_status mf_cuda_event_get(int index, cudaEvent_t *out);
+void mf_cuda_event_put(int index, cudaEvent_t ev);
+mf_status mf_cuda_copy_async(mf_tensor *dst, const mf_tensor *src, void **ticket);
+mf_status mf_cuda_copy_wait(mf_device dev, void *ticket);
+/* Pinned host staging blocks (pinned.c). */
+struct mf_cuda_mem_stats;
+mf_status mf_cuda_pinned_alloc(mf_device dev, size_t nbytes, void **ptr);
+void mf_cuda_pinned_free(mf_device dev, void *ptr, size_t nbytes);
+void mf_cuda_pinned_stats(int index, struct mf_cuda_mem_stats *s);
+void mf_cuda_pinned_empty(int index);
 int mf_cuda_sm_count(int index);
 /* Whether f32 matmul and conv may use TF32 tensor cores (linalg.c). */
 int mf_cuda_tf32_enabled(void);

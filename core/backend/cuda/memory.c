@@ -109,7 +109,10 @@ mf_status mf_cuda_alloc(mf_device dev, size_t nbytes, void **ptr) {
 }
 
 /* The block goes back on its free list at once: later work that reuses it
- * is queued on the same stream, after every kernel that used it. */
+ * is queued on the same stream, after every kernel that used it. Copies on
+ * the copy stream keep this true (copy_async.c): one starts only after the
+ * work queued on the compute stream when it was issued, and the compute
+ * stream waits for it before its destination is used or freed. */
 void mf_cuda_free(mf_device dev, void *ptr, size_t nbytes) {
     if (!ptr || dev.index < 0 || dev.index >= MF_CUDA_MAX_DEVICES)
         return;
@@ -138,6 +141,7 @@ EXPORT mf_status mf_cuda_memory_stats(int index, mf_cuda_mem_stats *out) {
     pthread_mutex_lock(&cache_lock);
     mf_cuda_mem_stats s = caches[index].stats;
     pthread_mutex_unlock(&cache_lock);
+    mf_cuda_pinned_stats(index, &s);
     s.size = size;
     memcpy(out, &s, size);
     return MF_OK;
@@ -159,6 +163,7 @@ EXPORT mf_status mf_cuda_empty_cache(int index) {
     pthread_mutex_lock(&cache_lock);
     release_cached(index);
     pthread_mutex_unlock(&cache_lock);
+    mf_cuda_pinned_empty(index);
     return MF_OK;
 }
 

@@ -6,16 +6,26 @@
 thread_local dim3 blockIdx, threadIdx;
 dim3 gridDim, blockDim;
 static pthread_barrier_t bar;
+/* Shuffles wait only for their own warp, so a warp that returns early
+ * (whole-warp row guards) does not hang the others. */
+static pthread_barrier_t warp_bar[32];
 static double shfl_slot[1024];
 extern "C" void emu_syncthreads(void) { pthread_barrier_wait(&bar); }
-extern "C" double emu_shfl_down(double v, int k) {
-    unsigned t = threadIdx.x;
+static double shfl_from(double v, unsigned src_lane, bool ok) {
+    unsigned t = threadIdx.x, w = t >> 5;
     shfl_slot[t] = v;
-    pthread_barrier_wait(&bar);
-    unsigned lane = t & 31;
-    double r = lane + k < 32 ? shfl_slot[t + k] : v;
-    pthread_barrier_wait(&bar);
+    pthread_barrier_wait(&warp_bar[w]);
+    double r = ok ? shfl_slot[(w << 5) + src_lane] : v;
+    pthread_barrier_wait(&warp_bar[w]);
     return r;
+}
+extern "C" double emu_shfl_down(double v, int k) {
+    unsigned lane = threadIdx.x & 31;
+    return shfl_from(v, lane + k, lane + k < 32);
+}
+extern "C" double emu_shfl_xor(double v, int k) {
+    unsigned lane = threadIdx.x & 31;
+    return shfl_from(v, lane ^ (unsigned)k, true);
 }
 struct coop_arg { const std::function<void()> *body; unsigned bx, tx; };
 static void *coop_run(void *p) {
@@ -38,6 +48,8 @@ void emu_launch(unsigned g, unsigned b, bool coop, const std::function<void()> &
             }
         } else {
             pthread_barrier_init(&bar, NULL, b);
+            for (unsigned w = 0; w < (b + 31) / 32; w++)
+                pthread_barrier_init(&warp_bar[w], NULL, b - w * 32 < 32 ? b - w * 32 : 32);
             std::vector<pthread_t> th(b);
             std::vector<coop_arg> args(b);
             for (unsigned tx = 0; tx < b; tx++) {
@@ -47,6 +59,8 @@ void emu_launch(unsigned g, unsigned b, bool coop, const std::function<void()> &
             for (unsigned tx = 0; tx < b; tx++)
                 pthread_join(th[tx], NULL);
             pthread_barrier_destroy(&bar);
+            for (unsigned w = 0; w < (b + 31) / 32; w++)
+                pthread_barrier_destroy(&warp_bar[w]);
         }
     }
 }

@@ -1,0 +1,132 @@
+/* Training on CUDA through the runner with batches copied ahead
+ * (core/runner/prefetch.c): over several epochs the losses equal those of
+ * the same run with MEDFM_CUDA_PREFETCH=0 and follow the CPU run. Both
+ * tests skip without a device. The linear model (fixture encoder
+ * flat_linear) also runs under the CPU emulation of the CUDA module; the
+ * conv net needs a GPU, as the emulation has no cuDNN. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "medfm/runner.h"
+#include "tests/core/backend/cuda_testing.h"
+
+#define MAX_STEPS 16
+
+static const char *cfg_text =
+    "name: tiny_cuda\n"
+    "seed: 3\n"
+    "device: %s\n"
+    "plugins: [" MEDFM_BUILD_DIR "/test-plugins/flat_linear.so]\n"
+    "data:\n"
+    "  train: {source: {type: phantom2d, count: 24, size: 12, num_classes: 3, seed: 1}, workers: 2}\n"
+    "  val: {source: {type: phantom2d, count: 12, size: 12, num_classes: 3, seed: 1, offset: 1000}, workers: 0}\n"
+    "encoder: %s\n"
+    "task: {plugin: classification, num_classes: 3}\n"
+    "optim: {name: adam, lr: 0.01}\n"
+    "train: {steps: 9, batch_size: 8, val_every: 3, log_every: 1}\n";
+
+/* Runs the tiny config on `device` in a fresh directory (stopped after
+ * step `stop` and resumed when stop > 0); the per-step training losses go
+ * to loss[] (returns how many). */
+static int run_losses_resumed(const char *device, const char *encoder, int64_t stop, double *loss,
+                              mf_status *st_out) {
+    char dir[] = "/tmp/medfm_runner_cuda_XXXXXX", p[256], text[2048];
+    cr_assert(mkdtemp(dir));
+    snprintf(p, sizeof p, "%s/cfg.yaml", dir);
+    snprintf(text, sizeof text, cfg_text, device, encoder);
+    FILE *f = fopen(p, "w");
+    cr_assert(f);
+    fputs(text, f);
+    fclose(f);
+    mf_experiment *e;
+    MF_OK_OR_FAIL(mf_experiment_load(p, 0, NULL, NULL, &e));
+    mf_run_options o = mf_run_options_default();
+    o.output_dir = dir;
+    o.quiet = true;
+    o.stop_after_step = stop;
+    mf_run_result r;
+    *st_out = mf_experiment_run(e, &o, &r);
+    mf_experiment_free(e);
+    if (stop > 0 && *st_out == MF_ERR_INTERRUPTED) {
+        mf_run_options ro = mf_run_options_default();
+        ro.quiet = true;
+        *st_out = mf_run_resume(r.run_dir, &ro, &r);
+    }
+    int n = 0;
+    if (*st_out == MF_OK) {
+        snprintf(p, sizeof p, "%s/tiny_cuda/metrics.jsonl", dir);
+        f = fopen(p, "r");
+        cr_assert(f, "%s", p);
+        char line[4096];
+        while (fgets(line, sizeof line, f) && n < MAX_STEPS) {
+            const char *l = strstr(line, "\"loss\":");
+            if (strstr(line, "\"event\":\"train\"") && l)
+                loss[n++] = strtod(l + 7, NULL);
+        }
+        fclose(f);
+    }
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    cr_assert_eq(system(cmd), 0);
+    return n;
+}
+
+static int run_losses(const char *device, const char *encoder, double *loss, mf_status *st_out) {
+    return run_losses_resumed(device, encoder, 0, loss, st_out);
+}
+
+/* Runs `encoder` on cuda with and without copies ahead and on the CPU. */
+static void check_losses(const char *encoder) {
+    double with[MAX_STEPS], without[MAX_STEPS], cpu[MAX_STEPS];
+    mf_status st;
+    int n = run_losses("cuda", encoder, with, &st);
+    if (st == MF_ERR_UNSUPPORTED && getenv("MEDFM_CUDA_MODULE"))
+        cr_skip_test("the CUDA module here cannot run the model (%s); needs a GPU", mf_last_error());
+    cr_assert_eq(st, MF_OK, "%s", mf_last_error());
+    setenv("MEDFM_CUDA_PREFETCH", "0", 1);
+    int n0 = run_losses("cuda", encoder, without, &st);
+    cr_assert_eq(st, MF_OK, "%s", mf_last_error());
+    unsetenv("MEDFM_CUDA_PREFETCH");
+    int nc = run_losses("cpu", encoder, cpu, &st);
+    cr_assert_eq(st, MF_OK, "%s", mf_last_error());
+    cr_assert_eq(n, 9, "one loss per step over three epochs");
+    cr_assert_eq(n0, n);
+    cr_assert_eq(nc, n);
+    for (int i = 0; i < n; i++) {
+        /* Same kernels on the same batches; only cuDNN's algorithm choice
+         * may differ between runs. */
+        cr_assert_float_eq(with[i], without[i], 1e-5 * (1 + without[i]), "step %d: %g vs %g", i + 1, with[i],
+                           without[i]);
+        cr_assert_float_eq(with[i], cpu[i], 2e-3 * (1 + cpu[i]), "step %d: cuda %g vs cpu %g", i + 1, with[i],
+                           cpu[i]);
+    }
+}
+
+Test(runner_cuda, a_linear_model_trains_to_the_same_losses_with_batches_copied_ahead) {
+    t_need_cuda();
+    check_losses("{plugin: flat_linear, in_features: 144, dim: 8}");
+}
+
+Test(runner_cuda, a_conv_net_trains_to_the_same_losses_with_batches_copied_ahead) {
+    t_need_cuda();
+    check_losses("{plugin: simple_cnn, width: 4, depth: 2}");
+}
+
+Test(runner_cuda, a_run_stopped_mid_epoch_with_a_batch_in_flight_resumes_to_the_same_losses) {
+    t_need_cuda();
+    const char *enc = "{plugin: flat_linear, in_features: 144, dim: 8}";
+    double whole[MAX_STEPS], resumed[MAX_STEPS];
+    mf_status st;
+    int n = run_losses("cuda", enc, whole, &st);
+    cr_assert_eq(st, MF_OK, "%s", mf_last_error());
+    /* Step 4 is batch 1 of epoch 1: batch 2 is being copied when it stops. */
+    int m = run_losses_resumed("cuda", enc, 4, resumed, &st);
+    cr_assert_eq(st, MF_OK, "%s", mf_last_error());
+    cr_assert_eq(n, 9);
+    cr_assert_eq(m, n, "the resumed run logs steps 1-4, then 5-9");
+    for (int i = 0; i < n; i++)
+        cr_assert_float_eq(resumed[i], whole[i], 1e-6 * (1 + whole[i]), "step %d: %g vs %g", i + 1, resumed[i],
+                           whole[i]);
+}
