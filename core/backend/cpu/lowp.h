@@ -8,7 +8,7 @@
 
 #include "medfm/tensor.h"
 
-#define MF_LOWP_MAX 8
+#define MF_LOWP_MAX 16
 
 typedef struct mf_lowp_frame {
     int n;

@@ -83,6 +83,9 @@ static mf_status do_convt3(mf_tensor *const *in, mf_tensor **out) {
 static mf_status do_attention(mf_tensor *const *in, mf_tensor **out) {
     return mf_attention(in[0], in[1], in[2], NULL, 0, out);
 }
+static mf_status do_attention_bias(mf_tensor *const *in, mf_tensor **out) {
+    return mf_attention(in[0], in[1], in[2], in[3], 0, out);
+}
 static mf_status do_maxpool(mf_tensor *const *in, mf_tensor **out) {
     mf_pool_params p = {.kernel = {2, 2}, .stride = {2, 2}};
     return mf_max_pool(in[0], &p, out);
@@ -117,6 +120,13 @@ Test(cpu_lowp, bf16_conv_transpose3d_is_the_rounded_f32_one) {
 Test(cpu_lowp, bf16_attention_is_the_rounded_f32_attention) {
     check_tol("attention", MF_BF16, do_attention, 3,
               (const int64_t[][5]){{1, 2, 5, 4}, {1, 2, 6, 4}, {1, 2, 6, 3}}, (int[]){4, 4, 4}, 1e-2);
+}
+
+/* With a bias that takes a gradient the backward has nine tensors (five
+ * in, four gradients out), all with f32 twins. */
+Test(cpu_lowp, bf16_attention_with_a_bias_is_the_rounded_f32_attention) {
+    check_tol("attention with bias", MF_BF16, do_attention_bias, 4,
+              (const int64_t[][5]){{1, 2, 5, 4}, {1, 2, 6, 4}, {1, 2, 6, 3}, {1, 2, 5, 6}}, (int[]){4, 4, 4, 4}, 1e-2);
 }
 
 Test(cpu_lowp, bf16_max_avg_and_adaptive_pooling_match_f32) {
