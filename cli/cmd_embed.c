@@ -201,7 +201,7 @@ int cmd_embed(int argc, char **argv) {
     mf_pipeline_free(pipe);
     mf_tensor *cat[1 + MF_ENCODER_MAX_STAGES] = {0};
     mf_status st = MF_OK;
-    mf_tensor **items = malloc(sizeof *items * (size_t)n_in);
+    mf_tensor **items = calloc((size_t)(n_in > 0 ? n_in : 1), sizeof *items);
     if (!items)
         st = MF_ERR(MF_ERR_NOMEM, "embed: out of memory");
     for (int j = 0; j < n_out && st == MF_OK; j++) {
