@@ -9,6 +9,7 @@
 
 #include "medfm/io.h"
 #include "medfm/runner.h"
+#include "tests/core/runner/run_support.h"
 #include "tests/support/testing.h"
 
 /* Learns the phantom lesion count (3 classes) in ~0.3 s at f32. */
@@ -33,46 +34,6 @@ static const char *tiny =
     "task: {plugin: classification, num_classes: 3}\n"
     "optim: {name: adam, lr: 0.01}\n"
     "train: {steps: 6, batch_size: 8, val_every: 3, log_every: 1}\n";
-
-static char *tmpdir(void) {
-    char *d = strdup("/tmp/medfm_precision_XXXXXX");
-    cr_assert(mkdtemp(d));
-    return d;
-}
-
-static void rm_tree(char *d) {
-    char cmd[1200];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", d);
-    cr_assert_eq(system(cmd), 0);
-    free(d);
-}
-
-static char *write_cfg(const char *dir, const char *text) {
-    char *p = malloc(1200);
-    snprintf(p, 1200, "%s/cfg.yaml", dir);
-    FILE *f = fopen(p, "w");
-    cr_assert(f);
-    fputs(text, f);
-    fclose(f);
-    return p;
-}
-
-static mf_status run(const char *dir, const char *text, int n_over, const char *const *over, int64_t stop,
-                     mf_run_result *res) {
-    char *p = write_cfg(dir, text);
-    mf_experiment *e;
-    mf_status st = mf_experiment_load(p, n_over, over, NULL, &e);
-    free(p);
-    if (st != MF_OK)
-        return st;
-    mf_run_options o = mf_run_options_default();
-    o.output_dir = dir;
-    o.quiet = true;
-    o.stop_after_step = stop;
-    st = mf_experiment_run(e, &o, res);
-    mf_experiment_free(e);
-    return st;
-}
 
 /* Values of `key` in the run's train events, in step order. */
 static int train_values(const char *run_dir, const char *key, double *v, int max) {
@@ -102,58 +63,38 @@ static double late_loss(const char *run_dir) {
     return s / 5;
 }
 
-static mf_diag problems(const char *text, int n_over, const char *const *over) {
-    char *d = tmpdir(), *p = write_cfg(d, text);
-    mf_diag diag = {0};
-    mf_experiment *e = NULL;
-    mf_experiment_load(p, n_over, over, &diag, &e);
-    if (e && diag.n == 0)
-        mf_experiment_check(e, &diag);
-    mf_experiment_free(e);
-    free(p);
-    rm_tree(d);
-    return diag;
-}
-
-static bool any_has(const mf_diag *d, const char *a, const char *b, const char *c) {
-    for (int i = 0; i < d->n; i++)
-        if (strstr(d->msgs[i], a) && strstr(d->msgs[i], b) && strstr(d->msgs[i], c))
-            return true;
-    return false;
-}
-
 Test(precision, an_unknown_precision_names_the_key_file_line_and_allowed_values) {
     const char *over[] = {"train.precision=fp8"};
-    mf_diag d = problems(tiny, 1, over);
-    cr_assert(any_has(&d, "train.precision", "fp8", "f32|bf16|f16"), "%s", d.n ? d.msgs[0] : "no problems");
+    mf_diag d = rs_problems(tiny, 1, over);
+    cr_assert(rs_any_has(&d, "train.precision", "fp8", "f32|bf16|f16"), "%s", d.n ? d.msgs[0] : "no problems");
     mf_diag_free(&d);
     char text[2048];
     snprintf(text, sizeof text, "%s", tiny);
     char *t = strstr(text, "\ntrain: {") + 9; /* the train section on line 9, not data.train */
     memmove(t + 16, t, strlen(t) + 1);
     memcpy(t, "precision: fp8, ", 16);
-    d = problems(text, 0, NULL);
-    cr_assert(any_has(&d, "cfg.yaml:9:", "train.precision", "fp8"), "%s", d.n ? d.msgs[0] : "no problems");
+    d = rs_problems(text, 0, NULL);
+    cr_assert(rs_any_has(&d, "cfg.yaml:9:", "train.precision", "fp8"), "%s", d.n ? d.msgs[0] : "no problems");
     mf_diag_free(&d);
 }
 
 Test(precision, a_loss_scale_that_is_neither_dynamic_nor_a_positive_number_is_an_error) {
     const char *over[] = {"train.loss_scale=-4"};
-    mf_diag d = problems(tiny, 1, over);
-    cr_assert(any_has(&d, "train.loss_scale", "dynamic", "-4"), "%s", d.n ? d.msgs[0] : "no problems");
+    mf_diag d = rs_problems(tiny, 1, over);
+    cr_assert(rs_any_has(&d, "train.loss_scale", "dynamic", "-4"), "%s", d.n ? d.msgs[0] : "no problems");
     mf_diag_free(&d);
 }
 
 /* The low-precision run lands where the f32 one does: validation accuracy
  * within 0.1 (96 samples; chance is 1/3) and late training loss within 25%. */
 static void learns_like_f32(const char *precision) {
-    char *a = tmpdir(), *b = tmpdir();
+    char *a = rs_tmpdir("precision"), *b = rs_tmpdir("precision");
     mf_run_result ra, rb;
     char ov[64];
     snprintf(ov, sizeof ov, "train.precision=%s", precision);
     const char *over[] = {ov};
-    MF_OK_OR_FAIL(run(a, learn, 0, NULL, 0, &ra));
-    MF_OK_OR_FAIL(run(b, learn, 1, over, 0, &rb));
+    MF_OK_OR_FAIL(rs_run(a, learn, 0, NULL, 0, &ra));
+    MF_OK_OR_FAIL(rs_run(b, learn, 1, over, 0, &rb));
     double acc_a = mf_metrics_get(&ra.final, "accuracy"), acc_b = mf_metrics_get(&rb.final, "accuracy");
     double la = late_loss(ra.run_dir), lb = late_loss(rb.run_dir);
     cr_log_info("%s: accuracy %.3f (f32 %.3f), late loss %.4f (f32 %.4f)", precision, acc_b, acc_a, lb, la);
@@ -161,8 +102,10 @@ static void learns_like_f32(const char *precision) {
     cr_expect(fabs(acc_b - acc_a) <= 0.1, "%s accuracy %.3f vs f32 %.3f", precision, acc_b, acc_a);
     cr_expect(lb < 1.25 * la && lb < 0.5, "%s late loss %.4f vs f32 %.4f", precision, lb, la);
     cr_expect(la != lb, "the %s run must differ from the f32 one (else autocast did nothing)", precision);
-    rm_tree(a);
-    rm_tree(b);
+    rs_rm_tree(a);
+    free(a);
+    rs_rm_tree(b);
+    free(b);
 }
 
 Test(precision, bf16_training_reaches_the_f32_loss_and_accuracy) { learns_like_f32("bf16"); }
@@ -170,12 +113,12 @@ Test(precision, bf16_training_reaches_the_f32_loss_and_accuracy) { learns_like_f
 Test(precision, f16_training_with_the_dynamic_scaler_reaches_the_f32_loss_and_accuracy) { learns_like_f32("f16"); }
 
 Test(precision, an_overflowing_scale_skips_steps_halves_and_training_goes_on) {
-    char *d = tmpdir();
+    char *d = rs_tmpdir("precision");
     mf_run_result r;
     /* 2^24: scaled f16 gradients overflow (f16 tops out at 65504) */
     const char *over[] = {"train.precision=f16", "train.loss_scale_init=16777216", "train.steps=14",
                           "train.val_every=14"};
-    MF_OK_OR_FAIL(run(d, tiny, 4, over, 0, &r));
+    MF_OK_OR_FAIL(rs_run(d, tiny, 4, over, 0, &r));
     double s[32], loss[32];
     int n = train_values(r.run_dir, "loss_scale", s, 32);
     cr_assert_eq(n, 14);
@@ -189,64 +132,47 @@ Test(precision, an_overflowing_scale_skips_steps_halves_and_training_goes_on) {
     train_values(r.run_dir, "loss", loss, 32);
     for (int i = 0; i < n; i++)
         cr_expect(isfinite(loss[i]));
-    rm_tree(d);
+    rs_rm_tree(d);
+    free(d);
 }
 
-static void expect_same_tensors(const char *a, const char *b, bool same) {
-    mf_safetensors *fa, *fb;
-    MF_OK_OR_FAIL(mf_safetensors_open(a, &fa));
-    MF_OK_OR_FAIL(mf_safetensors_open(b, &fb));
-    cr_assert_eq(mf_safetensors_count(fa), mf_safetensors_count(fb));
-    bool all = true;
-    for (int i = 0; i < mf_safetensors_count(fa); i++) {
-        const char *n = mf_safetensors_name(fa, i);
-        mf_tensor *x, *y;
-        MF_OK_OR_FAIL(mf_safetensors_get(fa, n, &x));
-        MF_OK_OR_FAIL(mf_safetensors_get(fb, n, &y));
-        cr_assert_eq(mf_tensor_nbytes(x), mf_tensor_nbytes(y));
-        all &= memcmp(mf_tensor_data(x), mf_tensor_data(y), mf_tensor_nbytes(x)) == 0;
-        mf_tensor_release(x);
-        mf_tensor_release(y);
-    }
-    cr_expect_eq(all, same, "the models %s", same ? "differ" : "are identical");
-    mf_safetensors_close(fa);
-    mf_safetensors_close(fb);
-}
 
 /* Two steps that both overflow leave the parameters where a run with lr 0
  * (same forward passes, same batch-norm statistics) leaves them. */
 Test(precision, skipped_steps_leave_the_parameters_unchanged) {
-    char *a = tmpdir(), *b = tmpdir();
+    char *a = rs_tmpdir("precision"), *b = rs_tmpdir("precision");
     mf_run_result ra, rb;
     const char *huge[] = {"train.precision=f16", "train.loss_scale_init=1.0e12", "train.steps=2"};
     const char *still[] = {"train.precision=f16", "optim.lr=0.0", "train.steps=2"};
-    MF_OK_OR_FAIL(run(a, tiny, 3, huge, 0, &ra));
-    MF_OK_OR_FAIL(run(b, tiny, 3, still, 0, &rb));
+    MF_OK_OR_FAIL(rs_run(a, tiny, 3, huge, 0, &ra));
+    MF_OK_OR_FAIL(rs_run(b, tiny, 3, still, 0, &rb));
     char pa[1200], pb[1200];
     snprintf(pa, sizeof pa, "%s/checkpoints/model.safetensors", ra.run_dir);
     snprintf(pb, sizeof pb, "%s/checkpoints/model.safetensors", rb.run_dir);
-    expect_same_tensors(pa, pb, true);
-    rm_tree(a);
-    rm_tree(b);
+    cr_expect(rs_same_file_tensors(pa, pb), "the models differ");
+    rs_rm_tree(a);
+    free(a);
+    rs_rm_tree(b);
+    free(b);
 }
 
 Test(precision, f16_resume_with_a_changing_scale_is_bit_identical) {
-    char *a = tmpdir(), *b = tmpdir();
+    char *a = rs_tmpdir("precision"), *b = rs_tmpdir("precision");
     mf_run_result ra, rb;
     /* Interval 2: the scale grows during the run, so its state must survive.
      * Starting at 1, small f16 gradients sit in the subnormal range, where
      * the scale changes the rounding: a wrong scale after resume shows in
      * the weights, not only in the logged scale. */
     const char *over[] = {"train.precision=f16", "train.loss_scale_interval=2", "train.loss_scale_init=1"};
-    MF_OK_OR_FAIL(run(a, tiny, 3, over, 0, &ra));
-    cr_assert_eq(run(b, tiny, 3, over, 3, &rb), MF_ERR_INTERRUPTED);
+    MF_OK_OR_FAIL(rs_run(a, tiny, 3, over, 0, &ra));
+    cr_assert_eq(rs_run(b, tiny, 3, over, 3, &rb), MF_ERR_INTERRUPTED);
     mf_run_options o = mf_run_options_default();
     o.quiet = true;
     MF_OK_OR_FAIL(mf_run_resume(rb.run_dir, &o, &rb));
     char pa[1200], pb[1200];
     snprintf(pa, sizeof pa, "%s/checkpoints/model.safetensors", ra.run_dir);
     snprintf(pb, sizeof pb, "%s/checkpoints/model.safetensors", rb.run_dir);
-    expect_same_tensors(pa, pb, true);
+    cr_expect(rs_same_file_tensors(pa, pb), "the models differ");
     cr_assert_float_eq(ra.final.values[0], rb.final.values[0], 0);
     double s[16], t[16];
     int n = train_values(ra.run_dir, "loss_scale", s, 16), m = train_values(rb.run_dir, "loss_scale", t, 16);
@@ -254,12 +180,14 @@ Test(precision, f16_resume_with_a_changing_scale_is_bit_identical) {
     cr_expect_eq(s[5], 8.0, "the scale doubled every two clean steps");
     cr_assert_geq(m, 1);
     cr_expect_eq(t[m - 1], s[5], "the resumed run ends at the same scale");
-    rm_tree(a);
-    rm_tree(b);
+    rs_rm_tree(a);
+    free(a);
+    rs_rm_tree(b);
+    free(b);
 }
 
 static double eval_loss(const char *dir, const char *ckpt, const char *precision) {
-    char *p = write_cfg(dir, tiny), ov[64];
+    char *p = rs_write_cfg(dir, tiny), ov[64];
     snprintf(ov, sizeof ov, "train.precision=%s", precision);
     const char *over[] = {ov};
     mf_experiment *e;
@@ -274,14 +202,15 @@ static double eval_loss(const char *dir, const char *ckpt, const char *precision
 /* The same weights evaluate to a slightly different loss under bf16: the
  * evaluation forward passes run under autocast too. */
 Test(precision, evaluation_runs_under_autocast) {
-    char *d = tmpdir();
+    char *d = rs_tmpdir("precision");
     mf_run_result r;
-    MF_OK_OR_FAIL(run(d, tiny, 0, NULL, 0, &r));
+    MF_OK_OR_FAIL(rs_run(d, tiny, 0, NULL, 0, &r));
     char ck[1200];
     snprintf(ck, sizeof ck, "%s/checkpoints/model.safetensors", r.run_dir);
     double l32 = eval_loss(d, ck, "f32"), l16 = eval_loss(d, ck, "bf16");
     cr_expect(isfinite(l32) && l32 > 0, "loss %g", l32);
     cr_expect(l16 != l32, "bf16 evaluation gave the f32 loss exactly (%.17g)", l32);
     cr_expect(fabs(l16 - l32) < 1e-2 * l32, "bf16 %g vs f32 %g", l16, l32);
-    rm_tree(d);
+    rs_rm_tree(d);
+    free(d);
 }

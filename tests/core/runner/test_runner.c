@@ -12,6 +12,7 @@
 #include "medfm/io.h"
 #include "medfm/nn.h"
 #include "medfm/runner.h"
+#include "tests/core/runner/run_support.h"
 #include "tests/support/testing.h"
 
 static const char *tiny =
@@ -25,51 +26,8 @@ static const char *tiny =
     "optim: {name: adam, lr: 0.01}\n"
     "train: {steps: 6, batch_size: 8, val_every: 3, log_every: 2}\n";
 
-static char *tmpdir(void) {
-    char *d = strdup("/tmp/medfm_runner_XXXXXX");
-    cr_assert(mkdtemp(d));
-    return d;
-}
-
-static char *write_cfg(const char *dir, const char *text) {
-    char *p = malloc(1024);
-    snprintf(p, 1024, "%s/cfg.yaml", dir);
-    FILE *f = fopen(p, "w");
-    cr_assert(f);
-    fputs(text, f);
-    fclose(f);
-    return p;
-}
-
-static void rm_tree(const char *d) {
-    char cmd[1200];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", d);
-    cr_assert_eq(system(cmd), 0);
-}
-
-static mf_diag load_problems(const char *text, int n_over, const char *const *over) {
-    char *d = tmpdir(), *p = write_cfg(d, text);
-    mf_diag diag = {0};
-    mf_experiment *e = NULL;
-    mf_experiment_load(p, n_over, over, &diag, &e);
-    if (e && diag.n == 0)
-        mf_experiment_check(e, &diag);
-    mf_experiment_free(e);
-    rm_tree(d);
-    free(d);
-    free(p);
-    return diag;
-}
-
-static bool any_has(const mf_diag *d, const char *a, const char *b) {
-    for (int i = 0; i < d->n; i++)
-        if (strstr(d->msgs[i], a) && (!b || strstr(d->msgs[i], b)))
-            return true;
-    return false;
-}
-
 Test(runner, a_valid_tiny_config_has_no_problems) {
-    mf_diag d = load_problems(tiny, 0, NULL);
+    mf_diag d = rs_problems(tiny, 0, NULL);
     cr_assert_eq(d.n, 0, "%s", d.n ? d.msgs[0] : "");
     mf_diag_free(&d);
 }
@@ -79,38 +37,38 @@ Test(runner, an_unknown_plugin_name_suggests_the_closest_one) {
     snprintf(text, sizeof text, "%s", tiny);
     char *p = strstr(text, "simple_cnn");
     memcpy(p, "simple_cnx", 10);
-    mf_diag d = load_problems(text, 0, NULL);
-    cr_assert(any_has(&d, "simple_cnx", "simple_cnn"), "%s", d.n ? d.msgs[0] : "no problems");
+    mf_diag d = rs_problems(text, 0, NULL);
+    cr_assert(rs_any_has(&d, "simple_cnx", "simple_cnn", NULL), "%s", d.n ? d.msgs[0] : "no problems");
     mf_diag_free(&d);
 }
 
 Test(runner, an_unknown_key_in_a_plugin_section_names_file_line_and_column) {
     const char *text = "name: t\nencoder: {plugin: simple_cnn, widht: 4}\ntask: {plugin: classification}\n"
                        "data: {train: {source: {type: phantom2d, count: 8}}}\ntrain: {steps: 1}\n";
-    mf_diag d = load_problems(text, 0, NULL);
-    cr_assert(any_has(&d, "cfg.yaml:2:", "widht"), "%s", d.n ? d.msgs[0] : "no problems");
-    cr_assert(any_has(&d, "widht", "did you mean 'width'"));
+    mf_diag d = rs_problems(text, 0, NULL);
+    cr_assert(rs_any_has(&d, "cfg.yaml:2:", "widht", NULL), "%s", d.n ? d.msgs[0] : "no problems");
+    cr_assert(rs_any_has(&d, "widht", "did you mean 'width'", NULL));
     mf_diag_free(&d);
 }
 
 Test(runner, a_wrong_type_is_reported_with_its_key) {
     const char *text = "name: t\nencoder: {plugin: simple_cnn}\ntask: {plugin: classification}\n"
                        "train: {steps: 1, batch_size: many}\n";
-    mf_diag d = load_problems(text, 0, NULL);
-    cr_assert(any_has(&d, "train.batch_size", "many"), "%s", d.n ? d.msgs[0] : "no problems");
+    mf_diag d = rs_problems(text, 0, NULL);
+    cr_assert(rs_any_has(&d, "train.batch_size", "many", NULL), "%s", d.n ? d.msgs[0] : "no problems");
     mf_diag_free(&d);
 }
 
 Test(runner, several_problems_are_listed_together) {
     const char *text = "name: t\nencoder: {plugin: simple_cnn, depht: 2}\ntask: {plugin: clasification}\n"
                        "optim: {lr: fast}\ntrain: {steps: 1}\n";
-    mf_diag d = load_problems(text, 0, NULL);
+    mf_diag d = rs_problems(text, 0, NULL);
     cr_assert_geq(d.n, 3);
     mf_diag_free(&d);
 }
 
 Test(runner, overrides_change_keys_and_bad_ones_are_errors) {
-    char *d = tmpdir(), *p = write_cfg(d, tiny);
+    char *d = rs_tmpdir("runner"), *p = rs_write_cfg(d, tiny);
     const char *over[] = {"train.steps=2", "encoder.width=3"};
     mf_experiment *e;
     MF_OK_OR_FAIL(mf_experiment_load(p, 2, over, NULL, &e));
@@ -123,69 +81,34 @@ Test(runner, overrides_change_keys_and_bad_ones_are_errors) {
     const char *bad[] = {"encoder.widht=3"};
     cr_assert_neq(mf_experiment_load(p, 1, bad, NULL, &e), MF_OK);
     cr_assert(strstr(mf_last_error(), "widht"), "%s", mf_last_error());
-    rm_tree(d);
+    rs_rm_tree(d);
     free(d);
     free(p);
 }
 
-static mf_status run_tiny(const char *dir, const char *text, int64_t stop, mf_run_result *res) {
-    char *p = write_cfg(dir, text);
-    mf_experiment *e;
-    mf_status st = mf_experiment_load(p, 0, NULL, NULL, &e);
-    free(p);
-    if (st != MF_OK)
-        return st;
-    mf_run_options o = mf_run_options_default();
-    o.output_dir = dir;
-    o.quiet = true;
-    o.stop_after_step = stop;
-    st = mf_experiment_run(e, &o, res);
-    mf_experiment_free(e);
-    return st;
-}
-
-static void assert_same_file_tensors(const char *a, const char *b) {
-    mf_safetensors *fa, *fb;
-    MF_OK_OR_FAIL(mf_safetensors_open(a, &fa));
-    MF_OK_OR_FAIL(mf_safetensors_open(b, &fb));
-    cr_assert_eq(mf_safetensors_count(fa), mf_safetensors_count(fb));
-    for (int i = 0; i < mf_safetensors_count(fa); i++) {
-        const char *n = mf_safetensors_name(fa, i);
-        mf_tensor *x, *y;
-        MF_OK_OR_FAIL(mf_safetensors_get(fa, n, &x));
-        MF_OK_OR_FAIL(mf_safetensors_get(fb, n, &y));
-        cr_assert_eq(mf_tensor_nbytes(x), mf_tensor_nbytes(y));
-        cr_assert_eq(memcmp(mf_tensor_data(x), mf_tensor_data(y), mf_tensor_nbytes(x)), 0, "%s differs", n);
-        mf_tensor_release(x);
-        mf_tensor_release(y);
-    }
-    mf_safetensors_close(fa);
-    mf_safetensors_close(fb);
-}
-
 Test(runner, resume_continues_bit_identically) {
-    char *a = tmpdir(), *b = tmpdir();
+    char *a = rs_tmpdir("runner"), *b = rs_tmpdir("runner");
     mf_run_result ra, rb;
-    MF_OK_OR_FAIL(run_tiny(a, tiny, 0, &ra));
-    cr_assert_eq(run_tiny(b, tiny, 2, &rb), MF_ERR_INTERRUPTED);
+    MF_OK_OR_FAIL(rs_run(a, tiny, 0, NULL, 0, &ra));
+    cr_assert_eq(rs_run(b, tiny, 0, NULL, 2, &rb), MF_ERR_INTERRUPTED);
     mf_run_options o = mf_run_options_default();
     o.quiet = true;
     MF_OK_OR_FAIL(mf_run_resume(rb.run_dir, &o, &rb));
     char pa[1200], pb[1200];
     snprintf(pa, sizeof pa, "%s/checkpoints/model.safetensors", ra.run_dir);
     snprintf(pb, sizeof pb, "%s/checkpoints/model.safetensors", rb.run_dir);
-    assert_same_file_tensors(pa, pb);
+    cr_assert(rs_same_file_tensors(pa, pb), "the models differ");
     cr_assert_float_eq(ra.final.values[0], rb.final.values[0], 0);
-    rm_tree(a);
-    rm_tree(b);
+    rs_rm_tree(a);
+    rs_rm_tree(b);
     free(a);
     free(b);
 }
 
 Test(runner, a_run_writes_config_metrics_summary_and_checkpoints) {
-    char *d = tmpdir();
+    char *d = rs_tmpdir("runner");
     mf_run_result r;
-    MF_OK_OR_FAIL(run_tiny(d, tiny, 0, &r));
+    MF_OK_OR_FAIL(rs_run(d, tiny, 0, NULL, 0, &r));
     const char *files[] = {"config.yaml", "metrics.jsonl", "summary.json", "log.txt", "checkpoints/latest.json",
                            "checkpoints/best.safetensors"};
     for (int i = 0; i < 6; i++) {
@@ -209,17 +132,17 @@ Test(runner, a_run_writes_config_metrics_summary_and_checkpoints) {
     mf_experiment *e;
     MF_OK_OR_FAIL(mf_experiment_load(p, 0, NULL, NULL, &e));
     mf_experiment_free(e);
-    rm_tree(d);
+    rs_rm_tree(d);
     free(d);
 }
 
 Test(runner, trials_report_mean_and_std_over_seeds) {
-    char *d = tmpdir();
+    char *d = rs_tmpdir("runner");
     char text[2048];
     snprintf(text, sizeof text, "%s", tiny);
     strcpy(strstr(text, "\ntrain:") + 1, "train: {steps: 2, batch_size: 8, trials: 3}\n");
     mf_run_result r;
-    MF_OK_OR_FAIL(run_tiny(d, text, 0, &r));
+    MF_OK_OR_FAIL(rs_run(d, text, 0, NULL, 0, &r));
     cr_assert_eq(r.n_trials, 3);
     double vals[3], mean = 0, sq = 0;
     for (int i = 0; i < 3; i++) {
@@ -238,12 +161,12 @@ Test(runner, trials_report_mean_and_std_over_seeds) {
         sq += (vals[i] - mean) * (vals[i] - mean);
     cr_assert_float_eq(mf_metrics_get(&r.final, "accuracy"), mean, 1e-12);
     cr_assert_float_eq(mf_metrics_get(&r.std, "accuracy"), sqrt(sq / 3), 1e-12);
-    rm_tree(d);
+    rs_rm_tree(d);
     free(d);
 }
 
 Test(runner, killing_a_process_mid_save_leaves_the_previous_checkpoint_loadable) {
-    char *d = tmpdir();
+    char *d = rs_tmpdir("runner");
     char ck[1200];
     snprintf(ck, sizeof ck, "%s/checkpoints", d);
     mf_rng rng;
@@ -266,6 +189,6 @@ Test(runner, killing_a_process_mid_save_leaves_the_previous_checkpoint_loadable)
     MF_OK_OR_FAIL(mf__ckpt_load_latest(ck, m, NULL, &got));
     cr_assert_geq(got.step, 0);
     mf_module_free(m);
-    rm_tree(d);
+    rs_rm_tree(d);
     free(d);
 }
