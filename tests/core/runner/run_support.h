@@ -102,4 +102,22 @@ static inline bool rs_same_file_tensors(const char *a, const char *b) {
     return all;
 }
 
+/* Runs `text` whole into dir a, and into dir b stopped after step `stop`
+ * then resumed; asserts both end with byte-identical weights and the same
+ * final metric. */
+static inline void rs_assert_resume_identical(const char *a, const char *b, const char *text, int n_over,
+                                              const char *const *over, int64_t stop, mf_run_result *ra,
+                                              mf_run_result *rb) {
+    MF_OK_OR_FAIL(rs_run(a, text, n_over, over, 0, ra));
+    cr_assert_eq(rs_run(b, text, n_over, over, stop, rb), MF_ERR_INTERRUPTED);
+    mf_run_options o = mf_run_options_default();
+    o.quiet = true;
+    MF_OK_OR_FAIL(mf_run_resume(rb->run_dir, &o, rb));
+    char pa[1200], pb[1200];
+    snprintf(pa, sizeof pa, "%s/checkpoints/model.safetensors", ra->run_dir);
+    snprintf(pb, sizeof pb, "%s/checkpoints/model.safetensors", rb->run_dir);
+    cr_assert(rs_same_file_tensors(pa, pb), "the models differ");
+    cr_assert_float_eq(ra->final.values[0], rb->final.values[0], 0);
+}
+
 #endif

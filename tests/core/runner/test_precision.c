@@ -164,16 +164,7 @@ Test(precision, f16_resume_with_a_changing_scale_is_bit_identical) {
      * the scale changes the rounding: a wrong scale after resume shows in
      * the weights, not only in the logged scale. */
     const char *over[] = {"train.precision=f16", "train.loss_scale_interval=2", "train.loss_scale_init=1"};
-    MF_OK_OR_FAIL(rs_run(a, tiny, 3, over, 0, &ra));
-    cr_assert_eq(rs_run(b, tiny, 3, over, 3, &rb), MF_ERR_INTERRUPTED);
-    mf_run_options o = mf_run_options_default();
-    o.quiet = true;
-    MF_OK_OR_FAIL(mf_run_resume(rb.run_dir, &o, &rb));
-    char pa[1200], pb[1200];
-    snprintf(pa, sizeof pa, "%s/checkpoints/model.safetensors", ra.run_dir);
-    snprintf(pb, sizeof pb, "%s/checkpoints/model.safetensors", rb.run_dir);
-    cr_expect(rs_same_file_tensors(pa, pb), "the models differ");
-    cr_assert_float_eq(ra.final.values[0], rb.final.values[0], 0);
+    rs_assert_resume_identical(a, b, tiny, 3, over, 3, &ra, &rb);
     double s[16], t[16];
     int n = train_values(ra.run_dir, "loss_scale", s, 16), m = train_values(rb.run_dir, "loss_scale", t, 16);
     cr_assert_eq(n, 6);

@@ -89,16 +89,7 @@ Test(runner, overrides_change_keys_and_bad_ones_are_errors) {
 Test(runner, resume_continues_bit_identically) {
     char *a = rs_tmpdir("runner"), *b = rs_tmpdir("runner");
     mf_run_result ra, rb;
-    MF_OK_OR_FAIL(rs_run(a, tiny, 0, NULL, 0, &ra));
-    cr_assert_eq(rs_run(b, tiny, 0, NULL, 2, &rb), MF_ERR_INTERRUPTED);
-    mf_run_options o = mf_run_options_default();
-    o.quiet = true;
-    MF_OK_OR_FAIL(mf_run_resume(rb.run_dir, &o, &rb));
-    char pa[1200], pb[1200];
-    snprintf(pa, sizeof pa, "%s/checkpoints/model.safetensors", ra.run_dir);
-    snprintf(pb, sizeof pb, "%s/checkpoints/model.safetensors", rb.run_dir);
-    cr_assert(rs_same_file_tensors(pa, pb), "the models differ");
-    cr_assert_float_eq(ra.final.values[0], rb.final.values[0], 0);
+    rs_assert_resume_identical(a, b, tiny, 0, NULL, 2, &ra, &rb);
     rs_rm_tree(a);
     rs_rm_tree(b);
     free(a);
