@@ -217,7 +217,7 @@ static int compare(const char *dir) {
     }
     printf("lap vs scipy.optimize.linear_sum_assignment, %d problems per N, uniform [0,1) f32 costs, %d threads\n",
            BATCH, mf_num_threads());
-    printf("wall: best of 3, all threads; cpu: process CPU time, one thread (robust on a shared machine)\n");
+    printf("wall: best of 3, all threads; cpu: CPU time of one thread doing all the work (robust on a shared machine)\n");
     printf("%5s %10s %10s %10s %10s %9s %9s  %s\n", "N", "lap wall", "scipy wall", "lap cpu", "scipy cpu",
            "wall x", "cpu x", "objective check");
     for (int s = 0; s < N_SIZES; s++) {
