@@ -114,7 +114,7 @@ static mf_status cpu_binary(mf_binary_op op, mf_tensor *out, const mf_tensor *a,
 static inline double un_f64(mf_unary_op op, double x, double p0, double p1) {
     switch (op) {
     case MF_UN_NEG: return -x;
-    case MF_UN_RELU: return x > 0 ? x : 0;
+    case MF_UN_RELU: return x <= 0 ? 0 : x; /* NaN stays NaN, as in torch */
     case MF_UN_GELU: return 0.5 * x * (1.0 + erf(x * INV_SQRT2));
     case MF_UN_SIGMOID: return x >= 0 ? 1.0 / (1.0 + exp(-x)) : exp(x) / (1.0 + exp(x));
     case MF_UN_TANH: return tanh(x);
@@ -214,7 +214,7 @@ static void un_range(void *ctx, int64_t r0, int64_t r1) {
             switch (j->op) {
             case MF_UN_RELU:
                 for (int64_t i = 0; i < n; i++)
-                    o[i] = x[i] > 0.f ? x[i] : 0.f;
+                    o[i] = x[i] <= 0.f ? 0.f : x[i]; /* NaN stays NaN */
                 break;
             case MF_UN_AFFINE:
                 for (int64_t i = 0; i < n; i++)

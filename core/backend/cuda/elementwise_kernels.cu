@@ -61,7 +61,7 @@ __device__ __forceinline__ double sigmoid_d(double x) {
 __device__ double un_value(int op, double x, double p0, double p1) {
     switch (op) {
     case MF_UN_NEG: return -x;
-    case MF_UN_RELU: return x > 0 ? x : 0;
+    case MF_UN_RELU: return x <= 0 ? 0 : x; /* NaN stays NaN, as in torch */
     case MF_UN_GELU: return 0.5 * x * (1.0 + erf(x * INV_SQRT2));
     case MF_UN_SIGMOID: return sigmoid_d(x);
     case MF_UN_TANH: return tanh(x);

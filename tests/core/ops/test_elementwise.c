@@ -160,3 +160,22 @@ Test(elementwise, bf16_and_f16_round_trip_through_casts) {
     mf_tensor_release(xh);
     mf_tensor_release(xb);
 }
+
+Test(elementwise, relu_passes_nan_through_like_torch_so_divergence_shows) {
+    for (int dt = 0; dt < 2; dt++) {
+        mf_tensor *x, *y;
+        MF_OK_OR_FAIL(mf_tensor_zeros(1, (int64_t[]){40}, dt ? MF_F64 : MF_F32, MF_DEVICE_CPU, &x));
+        for (int64_t i = 0; i < 40; i++)
+            mf_tensor_set_flat(x, i, i % 3 == 0 ? NAN : (i % 3 == 1 ? -1.5 : 2.5));
+        MF_OK_OR_FAIL(mf_relu(x, &y));
+        for (int64_t i = 0; i < 40; i++) {
+            double v = mf_tensor_get_flat(y, i);
+            if (i % 3 == 0)
+                cr_assert(isnan(v), "relu(nan) = %g at %lld (%s)", v, (long long)i, dt ? "f64" : "f32");
+            else
+                cr_assert_eq(v, i % 3 == 1 ? 0.0 : 2.5);
+        }
+        mf_tensor_release(x);
+        mf_tensor_release(y);
+    }
+}
