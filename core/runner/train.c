@@ -373,6 +373,15 @@ static mf_status run_trial(ctx *c, int trial, const char *dir, bool resume, tria
         double lv = NAN;
         if (st == MF_OK)
             st = mf_tensor_item(loss, &lv);
+        /* A diverged run stops before the step touches the weights, so the
+         * last checkpoint and the model stay as they were (f16 runs skip
+         * such steps through the loss scaler instead). */
+        if (st == MF_OK && !isfinite(lv) && !prec.scaled)
+            st = MF_ERR(MF_ERR_STATE,
+                        "the loss is %g: training diverged; the weights were not updated and earlier checkpoints "
+                        "in %s are untouched (resume from the last with a lower optim.lr, or set "
+                        "optim.clip_grad_norm)",
+                        lv, ckdir);
         bool do_step = true;
         if (st == MF_OK)
             st = backward_scaled(&prec, loss, params, n_params, &do_step, &logs);

@@ -1,6 +1,7 @@
 /* The runner: config errors of each kind, overrides, atomic checkpoints,
  * resume bit-identity, trials. Tiny configs keep every test well under a
  * second. */
+#include <dirent.h>
 #include <math.h>
 #include <signal.h>
 #include <stdio.h>
@@ -179,6 +180,74 @@ Test(runner, killing_a_process_mid_save_leaves_the_previous_checkpoint_loadable)
     mf_ckpt_state got;
     MF_OK_OR_FAIL(mf__ckpt_load_latest(ck, m, NULL, &got));
     cr_assert_geq(got.step, 0);
+    mf_module_free(m);
+    rs_rm_tree(d);
+    free(d);
+}
+
+/* Whether every float tensor of a weights file is finite. */
+static bool file_finite(const char *path) {
+    mf_safetensors *f;
+    MF_OK_OR_FAIL(mf_safetensors_open(path, &f));
+    bool ok = true;
+    for (int i = 0; i < mf_safetensors_count(f); i++) {
+        mf_tensor *t;
+        MF_OK_OR_FAIL(mf_safetensors_get(f, mf_safetensors_name(f, i), &t));
+        for (int64_t k = 0; mf_dtype_is_float(t->dtype) && k < mf_tensor_numel(t); k++)
+            ok &= isfinite(mf_tensor_get_flat(t, k)) != 0;
+        mf_tensor_release(t);
+    }
+    mf_safetensors_close(f);
+    return ok;
+}
+
+Test(runner, a_diverging_run_stops_with_a_clear_error_and_keeps_finite_checkpoints) {
+    char *d = rs_tmpdir("runner");
+    /* Adam at lr 1e30: step 1 is saved, step 2's weights overflow */
+    const char *over[] = {"optim.lr=1e30", "train.checkpoint_every=1", "train.steps=6"};
+    mf_run_result r;
+    cr_assert_eq(rs_run(d, tiny, 3, over, 0, &r), MF_ERR_STATE);
+    cr_assert(strstr(mf_last_error(), "diverged") && strstr(mf_last_error(), "untouched"), "%s", mf_last_error());
+    /* every checkpoint written holds finite weights */
+    char ck[1200];
+    snprintf(ck, sizeof ck, "%s/tiny/checkpoints", d);
+    DIR *dir = opendir(ck);
+    cr_assert(dir, "no %s", ck);
+    int n = 0;
+    for (struct dirent *e; (e = readdir(dir));) {
+        if (strncmp(e->d_name, "step-", 5))
+            continue;
+        char p[1600];
+        snprintf(p, sizeof p, "%s/%s/model.safetensors", ck, e->d_name);
+        cr_assert(file_finite(p), "%s holds inf/NaN", p);
+        n++;
+    }
+    closedir(dir);
+    cr_assert_geq(n, 1, "the steps before the divergence were saved");
+    rs_rm_tree(d);
+    free(d);
+    /* without a checkpoint at that step the NaN loss of the next one stops it */
+    d = rs_tmpdir("runner");
+    const char *rare[] = {"optim.lr=1e30", "train.checkpoint_every=1000", "train.steps=6"};
+    cr_assert_eq(rs_run(d, tiny, 3, rare, 0, &r), MF_ERR_STATE);
+    cr_assert(strstr(mf_last_error(), "the loss is") && strstr(mf_last_error(), "diverged"), "%s", mf_last_error());
+    rs_rm_tree(d);
+    free(d);
+}
+
+Test(runner, a_checkpoint_of_non_finite_weights_is_refused_and_nothing_is_written) {
+    mf_module *m;
+    mf_rng rng;
+    mf_rng_init(&rng, 1);
+    MF_OK_OR_FAIL(mf_nn_linear_new(3, 2, true, &rng, &m));
+    mf_tensor_set_flat(mf_module_param(m, 0), 4, INFINITY);
+    char *d = rs_tmpdir("runner");
+    mf_ckpt_state s = {.step = 7};
+    cr_assert_eq(mf__ckpt_save(d, m, NULL, &s, 2), MF_ERR_STATE);
+    cr_assert(strstr(mf_last_error(), "weight") && strstr(mf_last_error(), "step 7"), "%s", mf_last_error());
+    char p[1200];
+    snprintf(p, sizeof p, "%s/step-000000007", d);
+    cr_assert_neq(access(p, F_OK), 0, "a checkpoint directory was written");
     mf_module_free(m);
     rs_rm_tree(d);
     free(d);
