@@ -66,21 +66,8 @@ static mf_status conv_new(const mf_conv_spec *spec, bool transposed, mf_rng *rng
     wshape[1] = transposed ? spec->out_channels / g : spec->in_channels / g;
     for (int d = 0; d < spec->rank; d++)
         wshape[2 + d] = spec->kernel[d];
-    mf_tensor *w = NULL, *b = NULL;
-    mf_status st;
-    MF_CHECK(mf__nn_zeros(spec->rank + 2, wshape, &w));
-    if (spec->bias)
-        MF_CHECK(mf__nn_zeros(1, (int64_t[]){spec->out_channels}, &b));
-    MF_CHECK(mf_init_torch_default_(w, b, rng));
-    st = mf_module_add_param(m, "weight", w, &c->w);
-    w = NULL;
-    if (st == MF_OK && b) {
-        st = mf_module_add_param(m, "bias", b, &c->b);
-        b = NULL;
-    }
-cleanup:
-    mf_tensor_release(w);
-    mf_tensor_release(b);
+    mf_status st = mf__nn_weight_bias(m, spec->rank + 2, wshape, spec->bias ? spec->out_channels : 0, rng, &c->w,
+                                      &c->b);
     if (st != MF_OK)
         mf_module_free(m);
     else

@@ -29,21 +29,8 @@ mf_status mf_nn_linear_new(int64_t in_features, int64_t out_features, bool bias,
     l->in = in_features;
     l->out = out_features;
     l->b = -1;
-    mf_tensor *w = NULL, *b = NULL;
-    mf_status st;
-    MF_CHECK(mf__nn_zeros(2, (int64_t[]){out_features, in_features}, &w));
-    if (bias)
-        MF_CHECK(mf__nn_zeros(1, (int64_t[]){out_features}, &b));
-    MF_CHECK(mf_init_torch_default_(w, b, rng));
-    st = mf_module_add_param(m, "weight", w, &l->w);
-    w = NULL;
-    if (st == MF_OK && b) {
-        st = mf_module_add_param(m, "bias", b, &l->b);
-        b = NULL;
-    }
-cleanup:
-    mf_tensor_release(w);
-    mf_tensor_release(b);
+    mf_status st = mf__nn_weight_bias(m, 2, (int64_t[]){out_features, in_features}, bias ? out_features : 0, rng,
+                                      &l->w, &l->b);
     if (st != MF_OK)
         mf_module_free(m);
     else
