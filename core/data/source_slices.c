@@ -103,44 +103,10 @@ done:
     return st;
 }
 
-/* A reference-holding copy of the cache entry for volume vi (loaded on a
- * miss, outside the lock, so workers decode different volumes at once). */
-static mf_status get_volume(slices_ctx *c, int64_t vi, mf_rng *rng, vol_entry *out) {
-    pthread_mutex_lock(&c->mu);
-    for (int i = 0; i < SLICE_CACHE; i++) {
-        vol_entry *e = &c->cache[i];
-        if (e->index == vi) {
-            e->used = ++c->tick;
-            *out = *e;
-            mf_tensor_retain(out->image);
-            mf_tensor_retain(out->mask);
-            out->fg = malloc(sizeof(int64_t) * (size_t)(e->nf + 1));
-            out->bg = malloc(sizeof(int64_t) * (size_t)(e->nb + 1));
-            if (out->fg && out->bg) {
-                memcpy(out->fg, e->fg, sizeof(int64_t) * (size_t)e->nf);
-                memcpy(out->bg, e->bg, sizeof(int64_t) * (size_t)e->nb);
-            }
-            pthread_mutex_unlock(&c->mu);
-            if (!out->fg || !out->bg) {
-                entry_clear(out);
-                return MF_ERR(MF_ERR_NOMEM, "slices: out of memory");
-            }
-            return MF_OK;
-        }
-    }
-    pthread_mutex_unlock(&c->mu);
-    vol_entry fresh = {.index = -1};
-    MF_TRY(load_volume(c, vi, rng, &fresh));
-    pthread_mutex_lock(&c->mu);
-    int victim = 0;
-    for (int i = 1; i < SLICE_CACHE; i++)
-        if (c->cache[i].used < c->cache[victim].used)
-            victim = i;
-    entry_clear(&c->cache[victim]);
-    vol_entry *e = &c->cache[victim];
-    *e = fresh;
-    e->used = ++c->tick;
-    *out = fresh;
+/* *out = a copy of cache entry e holding its own references and slice
+ * lists; called with c->mu held, which it releases. */
+static mf_status share_and_unlock(slices_ctx *c, const vol_entry *e, vol_entry *out) {
+    *out = *e;
     mf_tensor_retain(out->image);
     mf_tensor_retain(out->mask);
     out->fg = malloc(sizeof(int64_t) * (size_t)(e->nf + 1));
@@ -155,6 +121,32 @@ static mf_status get_volume(slices_ctx *c, int64_t vi, mf_rng *rng, vol_entry *o
         return MF_ERR(MF_ERR_NOMEM, "slices: out of memory");
     }
     return MF_OK;
+}
+
+/* A reference-holding copy of the cache entry for volume vi (loaded on a
+ * miss, outside the lock, so workers decode different volumes at once). */
+static mf_status get_volume(slices_ctx *c, int64_t vi, mf_rng *rng, vol_entry *out) {
+    pthread_mutex_lock(&c->mu);
+    for (int i = 0; i < SLICE_CACHE; i++) {
+        vol_entry *e = &c->cache[i];
+        if (e->index == vi) {
+            e->used = ++c->tick;
+            return share_and_unlock(c, e, out);
+        }
+    }
+    pthread_mutex_unlock(&c->mu);
+    vol_entry fresh = {.index = -1};
+    MF_TRY(load_volume(c, vi, rng, &fresh));
+    pthread_mutex_lock(&c->mu);
+    int victim = 0;
+    for (int i = 1; i < SLICE_CACHE; i++)
+        if (c->cache[i].used < c->cache[victim].used)
+            victim = i;
+    entry_clear(&c->cache[victim]);
+    vol_entry *e = &c->cache[victim];
+    *e = fresh;
+    e->used = ++c->tick;
+    return share_and_unlock(c, e, out);
 }
 
 /* (C, D, H, W) -> slice (C, a, b) */
