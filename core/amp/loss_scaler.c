@@ -32,29 +32,13 @@ mf_status mf_loss_scaler_scale(const mf_loss_scaler *s, const mf_tensor *loss, m
     return mf_mul_scalar(loss, s->scale, out);
 }
 
-/* sum(g * 0) is 0 when every element is finite and NaN otherwise; it reads
- * the gradient once on any device and cannot overflow. */
-static mf_status all_finite(const mf_tensor *g, bool *finite) {
-    mf_tensor *z = NULL, *s = NULL;
-    mf_status st = mf_mul_scalar(g, 0.0, &z);
-    if (st == MF_OK)
-        st = mf_sum(z, 0, NULL, false, &s);
-    double v = 0;
-    if (st == MF_OK)
-        st = mf_tensor_item(s, &v);
-    *finite = v == 0.0;
-    mf_tensor_release(z);
-    mf_tensor_release(s);
-    return st;
-}
-
 mf_status mf_loss_scaler_unscale(const mf_loss_scaler *s, mf_tensor *const *params, int n, bool *finite) {
     *finite = true;
     bool prev = mf_grad_set_enabled(false);
     mf_status st = MF_OK;
     for (int i = 0; st == MF_OK && *finite && i < n; i++)
         if (params[i] && params[i]->grad)
-            st = all_finite(params[i]->grad, finite);
+            st = mf_all_finite(params[i]->grad, finite);
     /* a skipped step's gradients are dropped, so only clean ones are unscaled */
     for (int i = 0; st == MF_OK && *finite && i < n; i++)
         if (params[i] && params[i]->grad)

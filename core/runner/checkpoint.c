@@ -19,8 +19,6 @@
 #include <unistd.h>
 
 #include "core/runner/internal.h"
-#include "medfm/autograd.h"
-#include "medfm/ops/elementwise.h"
 #include "medfm/ops/reduce.h"
 #include "medfm/io.h"
 #include "medfm/nn.h"
@@ -218,31 +216,21 @@ static void prune(const char *ckpt_dir, const char *latest, int keep) {
     }
 }
 
-/* An error naming the first parameter holding inf/NaN, else MF_OK.
- * sum(p * 0) is 0 exactly when every element is finite, on any device. */
+/* An error naming the first parameter holding inf/NaN, else MF_OK. */
 static mf_status check_finite(mf_module *model, const char *ckpt_dir, int64_t step) {
     mf_named_tensors ps;
     MF_TRY(mf_module_named_parameters(model, &ps));
-    bool grad = mf_grad_set_enabled(false);
     mf_status st = MF_OK;
     for (int i = 0; st == MF_OK && i < ps.n; i++) {
-        mf_tensor *z = NULL, *sum = NULL;
-        double v = 0;
-        st = mf_mul_scalar(ps.items[i].tensor, 0.0, &z);
-        if (st == MF_OK)
-            st = mf_sum(z, 0, NULL, false, &sum);
-        if (st == MF_OK)
-            st = mf_tensor_item(sum, &v);
-        if (st == MF_OK && v != 0.0)
+        bool finite;
+        st = mf_all_finite(ps.items[i].tensor, &finite);
+        if (st == MF_OK && !finite)
             st = MF_ERR(MF_ERR_STATE,
                         "parameter %s holds inf/NaN after step %lld: training diverged; this step was not saved "
                         "and earlier checkpoints in %s are untouched (resume from the last with a lower optim.lr, "
                         "or set optim.clip_grad_norm)",
                         ps.items[i].name, (long long)step, ckpt_dir);
-        mf_tensor_release(z);
-        mf_tensor_release(sum);
     }
-    mf_grad_set_enabled(grad);
     mf_named_tensors_free(&ps);
     return st;
 }

@@ -383,3 +383,29 @@ Test(reduce, indices_never_carry_gradients) {
     cr_assert(!a->requires_grad && !a->grad_fn && a->shape[1] == 1);
     release_all((mf_tensor *[]){x, v, i, a}, 4);
 }
+
+Test(reduce, all_finite_finds_inf_and_nan_in_any_float_view) {
+    for (int dt = 0; dt < 2; dt++) {
+        mf_tensor *x = t_uniform(3, 2, (int64_t[]){5, 7}, dt ? MF_F64 : MF_F32, -1e30, 1e30), *col;
+        bool ok;
+        MF_OK_OR_FAIL(mf_all_finite(x, &ok));
+        cr_assert(ok, "huge but finite values are finite");
+        mf_tensor_set_flat(x, 13, INFINITY);
+        MF_OK_OR_FAIL(mf_all_finite(x, &ok));
+        cr_assert(!ok, "inf");
+        mf_tensor_set_flat(x, 13, NAN);
+        MF_OK_OR_FAIL(mf_all_finite(x, &ok));
+        cr_assert(!ok, "nan");
+        /* a strided column that misses element 13 (row 1, col 6) is finite */
+        MF_OK_OR_FAIL(mf_slice(x, 1, 2, 3, 1, &col));
+        MF_OK_OR_FAIL(mf_all_finite(col, &ok));
+        cr_assert(ok);
+        mf_tensor_release(col);
+        mf_tensor_release(x);
+    }
+    mf_tensor *i = t_uniform(1, 1, (int64_t[]){4}, MF_I64, 0, 9);
+    bool ok = false;
+    MF_OK_OR_FAIL(mf_all_finite(i, &ok));
+    cr_assert(ok, "integers are always finite");
+    mf_tensor_release(i);
+}

@@ -28,6 +28,9 @@ mf_status mf_argmin(const mf_tensor *x, int dim, bool keepdim, mf_tensor **out);
 mf_status mf_logsumexp(const mf_tensor *x, int n_dims, const int *dims, bool keepdim, mf_tensor **out);
 /* p-norm (p = 1, 2, any p > 0, or INFINITY) over dims. */
 mf_status mf_norm(const mf_tensor *x, double p, int n_dims, const int *dims, bool keepdim, mf_tensor **out);
+/* Whether every element of a float tensor is finite (no inf, no NaN), like
+ * torch.isfinite(x).all(); one pass on the tensor's device, no gradient. */
+mf_status mf_all_finite(const mf_tensor *x, bool *finite);
 
 #ifdef __cplusplus
 }
