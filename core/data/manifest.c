@@ -267,7 +267,7 @@ static mf_status parse_jsonl(const char *text, size_t len, mf_manifest *m) {
                 st = set_field(m, r, col, it->valuestring);
             } else if (cJSON_IsNumber(it)) {
                 double d = it->valuedouble;
-                if (d != (double)(int64_t)d || d < -1e15 || d > 1e15) {
+                if (!(d >= -1e15 && d <= 1e15) || d != (double)(int64_t)d) {
                     st = MF_ERR(MF_ERR_FORMAT, "%s:%d: '%s' must be an integer, got %g", m->name, line, it->string, d);
                     break;
                 }

@@ -153,7 +153,9 @@ static uint64_t json_u64(const cJSON *o, const char *k) {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
     if (cJSON_IsString(v))
         return strtoull(v->valuestring, NULL, 10);
-    return cJSON_IsNumber(v) ? (uint64_t)v->valuedouble : 0;
+    if (!cJSON_IsNumber(v) || !(v->valuedouble >= 0 && v->valuedouble < 1.8e19))
+        return 0; /* out of range (or NaN) reads as absent rather than as an undefined cast */
+    return (uint64_t)v->valuedouble;
 }
 
 static double json_num(const cJSON *o, const char *k) {

@@ -75,6 +75,10 @@ Test(manifest, malformed_lines_name_the_file_and_line) {
     expect_error("{\"image\": \"a.png\"}\n{\"image\": \"b.png\"\n", "m.jsonl", "m.jsonl:2", "not a JSON object");
     expect_error("{\"image\": \"a.png\", \"slice\": 1.5, \"plane\": \"axial\"}\n", "m.jsonl", "m.jsonl:1", "integer");
     expect_error("{\"image\": [1]}\n", "m.jsonl", "m.jsonl:1", "wrong type");
+    /* Found by make fuzz: an integer beyond int64 was cast before the range check (UB). */
+    expect_error("{\"image\": \"a.png\", \"slice\": 188888888888888888888888888888888888888}\n", "m.jsonl",
+                 "m.jsonl:1", "must be an integer");
+    expect_error("{\"image\": \"a.png\", \"slice\": -1e300}\n", "m.jsonl", "m.jsonl:1", "must be an integer");
     expect_error("", "m.csv", "m.csv:1", "empty manifest");
 }
 
