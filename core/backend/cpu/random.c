@@ -69,7 +69,8 @@ static inline __attribute__((always_inline)) double value_at_kind(const rand_job
     switch (kind) {
     case MF_RAND_UNIFORM: {
         const uint32_t *w = block_at(j, c, 0, j->offset + (uint64_t)i / (uint64_t)j->per);
-        return p[0] + (p[1] - p[0]) * unit(w + (i % j->per) * j->wpe, j->wpe, 0);
+        /* An explicit fma, as in the CUDA kernel: contraction must not decide the last bit. */
+        return fma(p[1] - p[0], unit(w + (i % j->per) * j->wpe, j->wpe, 0), p[0]);
     }
     case MF_RAND_NORMAL: return p[0] + p[1] * normal_at(j, c, 0, i);
     case MF_RAND_GUMBEL: {

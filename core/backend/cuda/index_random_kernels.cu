@@ -232,7 +232,7 @@ __global__ void random_kernel(mf_cuda_layout L, int kind, T *p, uint64_t seed, u
         switch (kind) {
         case MF_RAND_UNIFORM:
             philox(seed, 0, offset + (uint64_t)i / (uint64_t)per, w);
-            v = p0 + (p1 - p0) * unit(w + (i % per) * wpe, wpe, 0);
+            v = fma(p1 - p0, unit(w + (i % per) * wpe, wpe, 0), p0); /* as the CPU's, bit for bit */
             break;
         case MF_RAND_NORMAL:
             v = p0 + p1 * normal_at(seed, offset, wpe, per, 0, i);

@@ -24,12 +24,24 @@ src, out = sys.argv[1], sys.argv[2]
 for f in glob.glob(os.path.join(src, '*.cu')):
     s = open(f).read()
     # Kernels that synchronise their block must run as real threads.
-    coop_names = set()
-    for chunk in s.split('__global__')[1:]:
-        m = re.search(r'void\s+(\w+)\s*\(', chunk)
-        body = chunk.split('extern "C"')[0]
-        if m and ('__syncthreads' in body or '__shfl' in body):
-            coop_names.add(m.group(1))
+    # A kernel synchronises when its body, or a __device__ function it
+    # calls (to any depth), holds __syncthreads or a shuffle.
+    hdr = open(os.path.join(src, 'device_util.cuh')).read()
+    funcs = {}
+    for text in (hdr, s):
+        for chunk in re.split(r'(?=__global__|__device__)', text)[1:]:
+            m = re.search(r'(\w+)\s*\(', chunk.split('{')[0])
+            if m:
+                funcs[m.group(1)] = chunk.split('extern "C"')[0]
+    syncing = {'__syncthreads', '__shfl_down_sync', '__shfl_xor_sync', '__shfl_sync', '__shfl_up_sync'}
+    grew = True
+    while grew:
+        grew = False
+        for name, body in funcs.items():
+            if name not in syncing and any(re.search(r'\b%s\b' % re.escape(k), body) for k in syncing):
+                syncing.add(name)
+                grew = True
+    coop_names = set(n for n in syncing if n in funcs)
     def rep(m):
         name, cfg, args = m.group(1), m.group(2), m.group(3)
         g, b = [p.strip() for p in cfg.split(',')][:2]
