@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "medfm/amp.h"
+#include "medfm/graph.h"
 #include "medfm/medfm.h"
 #include "medfm/nn.h"
 
@@ -206,6 +207,35 @@ static double step(mf_module *net, const mf_tensor *x, double *cpu) {
     return clock_s(CLOCK_MONOTONIC) - t0;
 }
 
+/* MEDFM_BENCH_CUDA_GRAPH=1 (cuda only): forward + backward captured once
+ * as a CUDA graph (medfm/graph.h, as train.cuda_graph does) and each timed
+ * step is one replay; printed as "medfm_graph" after the eager line. */
+static mf_graph *capture_step(mf_module *net, const mf_tensor *x, mf_device dev) {
+    mf_tensor *y, *loss;
+    mf_module_zero_grad(net);
+    CHECK(mf_graph_capture_begin(dev));
+    if (autocast != MF_F32)
+        CHECK(mf_autocast_enter(autocast));
+    CHECK(mf_module_forward(net, x, &y));
+    CHECK(mf_mean(y, 0, NULL, false, &loss));
+    if (autocast != MF_F32)
+        CHECK(mf_autocast_exit());
+    CHECK(mf_backward(loss, NULL, false));
+    mf_graph *g;
+    CHECK(mf_graph_capture_end(dev, &g));
+    mf_tensor_release(loss); /* its memory stays the graph's */
+    mf_tensor_release(y);
+    return g;
+}
+
+static double replay_step(mf_graph *g, mf_device dev, double *cpu) {
+    double t0 = clock_s(CLOCK_MONOTONIC), c0 = clock_s(CLOCK_PROCESS_CPUTIME_ID);
+    CHECK(mf_graph_replay(g));
+    CHECK(mf_device_synchronize(dev));
+    *cpu = clock_s(CLOCK_PROCESS_CPUTIME_ID) - c0;
+    return clock_s(CLOCK_MONOTONIC) - t0;
+}
+
 int main(int argc, char **argv) {
     int64_t sizes[8] = {64, 224};
     int n_sizes = 2, runs = 3;
@@ -262,6 +292,22 @@ int main(int argc, char **argv) {
         printf("medfm resnet50 %lld %.4f %.4f peak_mib %.0f\n", (long long)sizes[s], t[n / 2], c[n / 2],
                (double)mem.peak_bytes / 1048576.0);
         fflush(stdout);
+        const char *cg = getenv("MEDFM_BENCH_CUDA_GRAPH");
+        if (cg && !strcmp(cg, "1") && dev.type == MF_CUDA) {
+            CHECK(mf_memory_reset_peak(dev));
+            mf_graph *g = capture_step(net, x, dev);
+            replay_step(g, dev, &c[0]); /* warm-up */
+            for (int i = 0; i < n; i++)
+                t[i] = replay_step(g, dev, &c[i]);
+            qsort(t, (size_t)n, sizeof t[0], cmp_double);
+            qsort(c, (size_t)n, sizeof c[0], cmp_double);
+            CHECK(mf_memory_stats_get(dev, &mem));
+            printf("medfm_graph resnet50 %lld %.4f %.4f peak_mib %.0f\n", (long long)sizes[s], t[n / 2], c[n / 2],
+                   (double)mem.peak_bytes / 1048576.0);
+            fflush(stdout);
+            mf_module_zero_grad(net);
+            mf_graph_free(g);
+        }
         mf_tensor_release(x);
     }
     mf_module_free(net);

@@ -17,6 +17,9 @@ size="${3:-224}"
 precision="${4:-bf16}"
 export MEDFM_BENCH_DEVICE=cuda MEDFM_BENCH_BATCH="$batch" MEDFM_BENCH_RUNS="${MEDFM_BENCH_RUNS:-5}"
 export MEDFM_BENCH_PRECISION="$precision"
+# medfm also times the step replayed as a CUDA graph (train.cuda_graph);
+# MEDFM_BENCH_CUDA_GRAPH=0 skips it.
+export MEDFM_BENCH_CUDA_GRAPH="${MEDFM_BENCH_CUDA_GRAPH:-1}"
 m="$("$build/bin/bench_resnet50" "$size")"
 t="$("${PYTHON:-python3}" "$here/../cpu/torch_resnet50.py" "$size")"
 mw=$(awk '$1=="medfm"{print $4}' <<<"$m")
@@ -29,3 +32,10 @@ awk -v b="$batch" -v s="$size" -v p="$precision" -v mw="$mw" -v tw="$tw" -v mp="
   printf "medfm %.4f s/step  %.1f img/s  peak %s MiB\n", mw, b / mw, mp
   printf "torch %.4f s/step  %.1f img/s  peak %s MiB\n", tw, b / tw, tp
   printf "throughput medfm/torch: %.2f   peak memory medfm/torch: %.2f\n", tw / mw, mp / tp }'
+gw=$(awk '$1=="medfm_graph"{print $4}' <<<"$m")
+if [ -n "$gw" ]; then
+  gp=$(peak medfm_graph <<<"$m")
+  awk -v b="$batch" -v gw="$gw" -v tw="$tw" -v gp="$gp" -v tp="$tp" 'BEGIN {
+    printf "medfm cuda_graph %.4f s/step  %.1f img/s  peak %s MiB\n", gw, b / gw, gp
+    printf "throughput medfm cuda_graph/torch eager: %.2f   peak memory: %.2f\n", tw / gw, gp / tp }'
+fi

@@ -63,8 +63,12 @@ static const mf_key_spec train_keys[] = {
     KEY("loss_scale_init", MF_KEY_FLOAT, "65536.0", "dynamic loss scaling: first scale", 0, NL),
     KEY("loss_scale_interval", MF_KEY_INT, "2000",
         "dynamic loss scaling: clean steps before the scale doubles (it halves on inf/NaN)", 1, NL),
+    KEY("cuda_graph", MF_KEY_BOOL, "false",
+        "capture forward + backward as a CUDA graph after 2 eager steps and replay it (cuda device, static "
+        "shapes, no random draws on the device inside the step, no f16 loss scaling)",
+        NL, NL),
 };
-static const mf_schema train_schema = {"train", train_keys, 15, false};
+static const mf_schema train_schema = {"train", train_keys, 16, false};
 
 static const mf_key_spec data_keys[] = {
     {"train", MF_KEY_SECTION, "~", "training split", NL, NL, NULL, &mf_loader_section_schema, true},
@@ -244,6 +248,7 @@ mf_status mf_experiment_from_cfg(mf_cfg *cfg, const char *base_dir, mf_diag *dia
     if (has_ep == has_sp)
         mf_diag_add(d, "%s: train: give exactly one of 'epochs' and 'steps'", mf_cfg_where(mf_cfg_find(e->config, "train")));
     mf__runner_check_precision(e->config, d);
+    mf__step_graph_check(e->config, d);
     const char *dev;
     if (mf_cfg_get_string(e->config, "device", "cpu", &dev) == MF_OK) {
         mf_device dv;

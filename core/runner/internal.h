@@ -5,6 +5,8 @@
 #include <stdio.h>
 
 #include "medfm/amp.h"
+#include "medfm/batch.h"
+#include "medfm/task.h"
 #include "medfm/optim.h"
 #include "medfm/runner.h"
 
@@ -32,6 +34,31 @@ void mf__runner_check_precision(const mf_cfg *cfg, mf_diag *d);
 /* Opens the autocast scope when the run asks for one. */
 mf_status mf__precision_enter(const mf_precision *p);
 void mf__precision_exit(const mf_precision *p);
+
+/* train.cuda_graph (step_graph.c): forward + backward captured as a CUDA
+ * graph after a warm-up and replayed; the optimiser runs outside. */
+struct mf_graph;
+typedef struct mf_step_graph {
+    mf_device dev;
+    int eager_steps;
+    struct mf_graph *graph;
+    mf_batch inputs;    /* the captured step's batch: later batches are copied in */
+    mf_tensor *loss;    /* rewritten by every replay */
+    mf_tensor **grads;  /* per parameter, rewritten by every replay (NULL: no gradient) */
+    int n;
+    int64_t replays, shape_changes;
+} mf_step_graph;
+
+bool mf__step_graph_wanted(const mf_cfg *cfg);
+/* Config errors: a graph on a non-cuda device or with loss scaling. */
+void mf__step_graph_check(const mf_cfg *cfg, mf_diag *d);
+/* Forward and backward of one step (eager while warming up or when the
+ * batch's shapes differ from the captured ones): *loss gets a reference,
+ * the parameters' gradients are set. The caller checks the loss, then
+ * clips and steps. */
+mf_status mf__step_graph_step(mf_step_graph *sg, mf_task *task, mf_optimizer *opt, mf_tensor *const *params, int n,
+                              const mf_batch *b, const mf_precision *prec, mf_tensor **loss, mf_metrics *logs);
+void mf__step_graph_free(mf_step_graph *sg);
 
 /* What a checkpoint records besides tensors. */
 typedef struct mf_ckpt_state {

@@ -263,6 +263,8 @@ static mf_status run_trial(ctx *c, int trial, const char *dir, bool resume, tria
     mf_task *task = NULL;
     mf_loader *train = NULL, *val = NULL;
     mf_prefetch pf = {0}; /* copies batch k+1 to the device during step k */
+    mf_step_graph sg = {.dev = dev};
+    bool use_graph = mf__step_graph_wanted(cfg), graph_said = false;
     mf_optimizer *opt = NULL;
     mf_tensor **params = NULL;
     int n_params = 0;
@@ -361,7 +363,12 @@ static mf_status run_trial(ctx *c, int trial, const char *dir, bool resume, tria
             st = mf_optim_apply_schedule(opt, &sched, cs.step, total);
         mf_tensor *loss = NULL;
         mf_metrics logs = {0};
-        if (st == MF_OK) {
+        if (st == MF_OK && use_graph) {
+            mf_module_train(task->model, true);
+            int64_t replays = sg.replays;
+            st = mf__step_graph_step(&sg, task, opt, params, n_params, &b, &prec, &loss, &logs);
+            mf_metrics_set(&logs, "cuda_graph", sg.replays > replays); /* 1: this step was a replay */
+        } else if (st == MF_OK) {
             mf_module_train(task->model, true);
             mf_optim_zero_grad(opt);
             if ((st = mf__precision_enter(&prec)) == MF_OK) {
@@ -370,6 +377,10 @@ static mf_status run_trial(ctx *c, int trial, const char *dir, bool resume, tria
             }
         }
         mf_batch_clear(&b);
+        if (st == MF_OK && sg.graph && !graph_said) {
+            say(c, "cuda_graph: step %lld captured as a CUDA graph; later steps replay it", (long long)cs.step + 1);
+            graph_said = true;
+        }
         double lv = NAN;
         if (st == MF_OK)
             st = mf_tensor_item(loss, &lv);
@@ -380,10 +391,11 @@ static mf_status run_trial(ctx *c, int trial, const char *dir, bool resume, tria
             st = MF_ERR(MF_ERR_STATE,
                         "the loss is %g: training diverged; the weights were not updated and earlier checkpoints "
                         "in %s are untouched (resume from the last with a lower optim.lr, or set "
-                        "optim.clip_grad_norm)",
-                        lv, ckdir);
+                        "optim.clip_grad_norm)%s",
+                        lv, ckdir,
+                        use_graph ? "; under train.cuda_graph a class index out of range also gives a NaN loss" : "");
         bool do_step = true;
-        if (st == MF_OK)
+        if (st == MF_OK && !use_graph) /* the graph step ran backward already */
             st = backward_scaled(&prec, loss, params, n_params, &do_step, &logs);
         mf_tensor_release(loss);
         if (st == MF_OK && do_step && clip > 0) {
@@ -503,6 +515,7 @@ static mf_status run_trial(ctx *c, int trial, const char *dir, bool resume, tria
     }
 cleanup:
     mf__prefetch_reset(&pf);
+    mf__step_graph_free(&sg);
     free(params);
     mf_optimizer_free(opt);
     mf_loader_free(train);

@@ -34,6 +34,20 @@ typedef mf_status (*mf_cuda_empty_cache_fn)(int index);
  * (exact f32), -1 goes back to the environment (MEDFM_CUDA_TF32=0 forbids). */
 typedef void (*mf_cuda_set_tf32_fn)(int enabled);
 
+/* CUDA graphs (graph.c): begin captures the work queued on the compute
+ * stream of device `index` instead of running it; end stops and returns an
+ * instantiated graph (or an error saying why the capture failed); launch
+ * replays it on the compute stream; free destroys it and returns its
+ * private memory pool to the allocator. */
+typedef mf_status (*mf_cuda_graph_begin_fn)(int index);
+typedef mf_status (*mf_cuda_graph_end_fn)(int index, void **graph);
+typedef mf_status (*mf_cuda_graph_launch_fn)(void *graph);
+typedef void (*mf_cuda_graph_free_fn)(void *graph);
+
+#define MF_CUDA_GRAPH_BEGIN_SYMBOL "mf_cuda_graph_begin"
+#define MF_CUDA_GRAPH_END_SYMBOL "mf_cuda_graph_end"
+#define MF_CUDA_GRAPH_LAUNCH_SYMBOL "mf_cuda_graph_launch"
+#define MF_CUDA_GRAPH_FREE_SYMBOL "mf_cuda_graph_free"
 #define MF_CUDA_SET_TF32_SYMBOL "mf_cuda_set_tf32"
 #define MF_CUDA_MEMORY_STATS_SYMBOL "mf_cuda_memory_stats"
 #define MF_CUDA_EMPTY_CACHE_SYMBOL "mf_cuda_empty_cache"

@@ -51,6 +51,15 @@ mf_status mf_cuda_alloc(mf_device dev, size_t nbytes, void **ptr);
 void mf_cuda_free(mf_device dev, void *ptr, size_t nbytes);
 mf_status mf_cuda_copy(mf_tensor *dst, const mf_tensor *src);
 mf_status mf_cuda_fill(mf_tensor *t, double value);
+/* Private memory pools of CUDA graphs (memory.c): begin makes the pool the
+ * one device `index` allocates from until end_capture; its blocks stay
+ * reserved for the graph until free. */
+typedef struct mf_cuda_gpool mf_cuda_gpool;
+mf_status mf_cuda_gpool_begin(int index, mf_cuda_gpool **out);
+void mf_cuda_gpool_end_capture(mf_cuda_gpool *g);
+void mf_cuda_gpool_free(mf_cuda_gpool *g);
+/* Whether device `index` is capturing a CUDA graph (graph.c). */
+bool mf_cuda_capturing(int index);
 /* Asynchronous host->device copies (copy_async.c): the copy stream of a
  * device (created once; _if_any gives NULL before that), pooled events,
  * and the backend's copy_async / copy_wait. */

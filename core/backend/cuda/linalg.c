@@ -21,6 +21,8 @@
 
 #define EXPORT __attribute__((visibility("default")))
 
+#define CUBLAS_WORKSPACE ((size_t)32 << 20)
+
 static pthread_mutex_t handle_lock = PTHREAD_MUTEX_INITIALIZER;
 static cublasHandle_t handles[MF_CUDA_MAX_DEVICES];
 static int tf32_override = -1; /* -1: follow the environment */
@@ -48,8 +50,14 @@ mf_status mf_cuda_blas(int index, cublasHandle_t *out) {
     MF_TRY(mf_cuda_stream(index, &s));
     pthread_mutex_lock(&handle_lock);
     cublasStatus_t e = CUBLAS_STATUS_SUCCESS;
-    if (!handles[index])
+    if (!handles[index]) {
         e = cublasCreate(&handles[index]);
+        /* A workspace of our own (32 MiB, what Hopper GEMMs want), so
+         * cuBLAS never allocates inside a CUDA graph capture. */
+        void *ws = NULL;
+        if (e == CUBLAS_STATUS_SUCCESS && mf_cuda_alloc((mf_device){MF_CUDA, index}, CUBLAS_WORKSPACE, &ws) == MF_OK)
+            e = cublasSetWorkspace(handles[index], ws, CUBLAS_WORKSPACE);
+    }
     if (e == CUBLAS_STATUS_SUCCESS)
         e = cublasSetStream(handles[index], s);
     *out = handles[index];

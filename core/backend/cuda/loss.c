@@ -64,6 +64,8 @@ static mf_status cuda_ce_forward(mf_tensor *loss, mf_tensor *wt, mf_tensor *logp
                     .eps = smoothing};
     if (a.N * a.S == 0)
         return MF_OK;
+    if (mf_cuda_capturing(dev.index)) /* a graph cannot read back: out-of-range targets give NaN losses */
+        return mf_cuda_check(mf_cuda_launch_ce(s, (int)logits->dtype, 0, &a), "cross_entropy kernel");
     int64_t host[2] = {0, 0};
     MF_TRY(mf_cuda_alloc(dev, sizeof host, (void **)&a.bad));
     mf_status st = mf_cuda_check(cudaMemsetAsync(a.bad, 0, sizeof host, s), "cross_entropy");

@@ -4,7 +4,8 @@
  *
  * Size classes: multiples of 512 B up to 1 MiB, powers of two above, so a
  * freed block fits the next request of its class exactly. Blocks are only
- * returned to the driver on out-of-memory or mf_cuda_empty_cache. */
+ * returned to the driver on out-of-memory or mf_cuda_empty_cache. A CUDA
+ * graph capture (graph.c) draws from a private pool of its own. */
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,9 +27,24 @@ typedef struct block {
     struct block *next;
 } block;
 
+/* The private pool of a captured CUDA graph: every block the capture used
+ * (its set) stays the graph's, so a replay never writes memory that was
+ * handed to someone else after the capture. Blocks the graph's host side
+ * frees go back to the pool's own free lists; the global lists get them
+ * only when the graph is destroyed. */
+struct mf_cuda_gpool {
+    int index;
+    block *free_list[N_CLASSES];
+    void **set; /* open addressing, NULL = empty */
+    size_t cap, n;
+    struct mf_cuda_gpool *next;
+};
+
 typedef struct {
     block *free_list[N_CLASSES];
     mf_cuda_mem_stats stats;
+    mf_cuda_gpool *capturing; /* pool of the capture under way, or NULL */
+    mf_cuda_gpool *pools;     /* every live pool of this device */
 } device_cache;
 
 static pthread_mutex_t cache_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -48,6 +64,11 @@ static int size_class(size_t n, size_t *rounded) {
     return (int)N_SMALL + (k - 21);
 }
 
+/* Bytes of a block of class `cls`. */
+static size_t class_bytes(int cls) {
+    return cls < (int)N_SMALL ? (size_t)(cls + 1) * SMALL_STEP : (size_t)1 << (cls - (int)N_SMALL + 21);
+}
+
 /* Frees every cached block of one device; caller holds the lock. */
 static void release_cached(int index) {
     device_cache *c = &caches[index];
@@ -63,6 +84,144 @@ static void release_cached(int index) {
     c->stats.cached_bytes = 0;
 }
 
+/* ---------------------------------------------------- graph pools */
+
+static size_t slot_of(const mf_cuda_gpool *g, const void *p) {
+    uint64_t h = (uint64_t)(uintptr_t)p * 0x9E3779B97F4A7C15ull;
+    return (size_t)(h >> 20) & (g->cap - 1);
+}
+
+static bool pool_owns(const mf_cuda_gpool *g, const void *p) {
+    if (!g->cap)
+        return false;
+    for (size_t i = slot_of(g, p); g->set[i]; i = (i + 1) & (g->cap - 1))
+        if (g->set[i] == p)
+            return true;
+    return false;
+}
+
+/* Adds p to the pool's set (grows at half full); false when out of host memory. */
+static bool pool_adopt(mf_cuda_gpool *g, void *p) {
+    if (pool_owns(g, p))
+        return true;
+    if (2 * (g->n + 1) > g->cap) {
+        size_t cap = g->cap ? 2 * g->cap : 1024;
+        void **set = calloc(cap, sizeof *set), **old = g->set;
+        if (!set)
+            return false;
+        size_t oldcap = g->cap;
+        g->set = set;
+        g->cap = cap;
+        for (size_t i = 0; i < oldcap; i++)
+            if (old[i]) {
+                size_t j = slot_of(g, old[i]);
+                while (set[j])
+                    j = (j + 1) & (cap - 1);
+                set[j] = old[i];
+            }
+        free(old);
+    }
+    size_t j = slot_of(g, p);
+    while (g->set[j])
+        j = (j + 1) & (g->cap - 1);
+    g->set[j] = p;
+    g->n++;
+    return true;
+}
+
+mf_status mf_cuda_gpool_begin(int index, mf_cuda_gpool **out) {
+    mf_cuda_gpool *g = calloc(1, sizeof *g);
+    if (!g)
+        return MF_ERR(MF_ERR_NOMEM, "CUDA graph: out of host memory");
+    g->index = index;
+    pthread_mutex_lock(&cache_lock);
+    device_cache *c = &caches[index];
+    mf_status st = MF_OK;
+    if (c->capturing) {
+        st = MF_ERR(MF_ERR_STATE, "CUDA graph: cuda:%d is already capturing a graph", index);
+        free(g);
+    } else {
+        g->next = c->pools;
+        c->pools = g;
+        c->capturing = g;
+        *out = g;
+    }
+    pthread_mutex_unlock(&cache_lock);
+    return st;
+}
+
+void mf_cuda_gpool_end_capture(mf_cuda_gpool *g) {
+    pthread_mutex_lock(&cache_lock);
+    if (caches[g->index].capturing == g)
+        caches[g->index].capturing = NULL;
+    pthread_mutex_unlock(&cache_lock);
+}
+
+void mf_cuda_gpool_free(mf_cuda_gpool *g) {
+    if (!g)
+        return;
+    pthread_mutex_lock(&cache_lock);
+    device_cache *c = &caches[g->index];
+    if (c->capturing == g)
+        c->capturing = NULL;
+    for (mf_cuda_gpool **pp = &c->pools; *pp; pp = &(*pp)->next)
+        if (*pp == g) {
+            *pp = g->next;
+            break;
+        }
+    for (int i = 0; i < N_CLASSES; i++) {
+        while (g->free_list[i]) {
+            block *b = g->free_list[i];
+            g->free_list[i] = b->next;
+            b->next = c->free_list[i];
+            c->free_list[i] = b;
+            c->stats.cached_bytes += class_bytes(i);
+        }
+    }
+    pthread_mutex_unlock(&cache_lock);
+    free(g->set);
+    free(g);
+}
+
+/* The free list a block of `cls` comes from now; lock held. During a
+ * capture: the pool's own list, else a global block that the pool adopts. */
+static block *take_cached(device_cache *c, int cls, size_t rounded, bool *adopt_failed) {
+    mf_cuda_gpool *g = c->capturing;
+    *adopt_failed = false;
+    if (g && g->free_list[cls]) {
+        block *b = g->free_list[cls];
+        g->free_list[cls] = b->next;
+        return b;
+    }
+    block *b = c->free_list[cls];
+    if (!b)
+        return NULL;
+    if (g && !pool_adopt(g, b->ptr)) {
+        *adopt_failed = true;
+        return NULL;
+    }
+    c->free_list[cls] = b->next;
+    c->stats.cached_bytes -= rounded;
+    return b;
+}
+
+/* cudaMalloc is not stream work, so a capture would refuse it in its
+ * default mode: the allocator asks for it in relaxed mode and keeps the
+ * block for the graph. */
+static cudaError_t device_malloc(device_cache *c, void **p, size_t rounded) {
+    if (!c->capturing)
+        return cudaMalloc(p, rounded);
+    enum cudaStreamCaptureMode mode = cudaStreamCaptureModeRelaxed;
+    cudaThreadExchangeStreamCaptureMode(&mode);
+    cudaError_t e = cudaMalloc(p, rounded);
+    cudaThreadExchangeStreamCaptureMode(&mode);
+    if (e == cudaSuccess && !pool_adopt(c->capturing, *p)) {
+        cudaFree(*p);
+        e = cudaErrorMemoryAllocation;
+    }
+    return e;
+}
+
 mf_status mf_cuda_alloc(mf_device dev, size_t nbytes, void **ptr) {
     cudaStream_t s;
     MF_TRY(mf_cuda_stream(dev.index, &s));
@@ -72,18 +231,17 @@ mf_status mf_cuda_alloc(mf_device dev, size_t nbytes, void **ptr) {
         return MF_ERR(MF_ERR_NOMEM, "CUDA allocation of %zu bytes on cuda:%d is too large", nbytes, dev.index);
     pthread_mutex_lock(&cache_lock);
     device_cache *c = &caches[dev.index];
-    block *b = c->free_list[cls];
+    bool adopt_failed;
+    block *b = take_cached(c, cls, rounded, &adopt_failed);
     void *p = NULL;
-    cudaError_t e = cudaSuccess;
+    cudaError_t e = adopt_failed ? cudaErrorMemoryAllocation : cudaSuccess;
     if (b) {
-        c->free_list[cls] = b->next;
         p = b->ptr;
         free(b);
-        c->stats.cached_bytes -= rounded;
         c->stats.cache_hits++;
-    } else {
-        e = cudaMalloc(&p, rounded);
-        if (e == cudaErrorMemoryAllocation) {
+    } else if (e == cudaSuccess) {
+        e = device_malloc(c, &p, rounded);
+        if (e == cudaErrorMemoryAllocation && !c->capturing) { /* cudaFree would break a capture */
             (void)cudaGetLastError();
             release_cached(dev.index);
             e = cudaMalloc(&p, rounded);
@@ -122,11 +280,21 @@ void mf_cuda_free(mf_device dev, void *ptr, size_t nbytes) {
     pthread_mutex_lock(&cache_lock);
     device_cache *c = &caches[dev.index];
     c->stats.current_bytes -= rounded;
-    if (b) {
+    mf_cuda_gpool *owner = NULL;
+    for (mf_cuda_gpool *g = c->pools; g && !owner; g = g->next)
+        if (pool_owns(g, ptr))
+            owner = g;
+    if (b && owner) {
+        b->ptr = ptr;
+        b->next = owner->free_list[cls];
+        owner->free_list[cls] = b;
+    } else if (b) {
         b->ptr = ptr;
         b->next = c->free_list[cls];
         c->free_list[cls] = b;
         c->stats.cached_bytes += rounded;
+    } else if (owner) {
+        /* No host memory for a list node: the block stays the graph's, unused. */
     } else {
         cudaSetDevice(dev.index);
         cudaFree(ptr);

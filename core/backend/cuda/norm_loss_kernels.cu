@@ -383,6 +383,11 @@ template <typename T> __global__ void ce_fwd_kernel(mf_ce_args a) {
         T l = 0, wt = 0;
         if (t != a.ignore) {
             if (t < 0 || t >= C) {
+                if (!a.bad) { /* no host check (graph capture): a NaN loss stops the run */
+                    ((T *)a.loss)[p] = (T)NAN;
+                    ((T *)a.wt)[p] = (T)1;
+                    continue;
+                }
                 if (atomicCAS((unsigned long long *)&a.bad[0], 0ull, 1ull) == 0ull)
                     a.bad[1] = t;
                 t = 0;

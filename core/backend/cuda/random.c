@@ -11,6 +11,11 @@ static mf_status cuda_fill(mf_rand_kind kind, mf_tensor *t, uint64_t seed, uint6
         return MF_ERR(MF_ERR_DTYPE, "random fill: CUDA supports f32 and f64, got %s", mf_dtype_name(t->dtype));
     cudaStream_t s;
     MF_TRY(mf_cuda_stream(t->storage->device.index, &s));
+    if (mf_cuda_capturing(t->storage->device.index))
+        return MF_ERR(MF_ERR_UNSUPPORTED,
+                      "random fill on cuda:%d inside a CUDA graph capture: every replay would draw the same numbers "
+                      "(dropout, noise); run this step without train.cuda_graph",
+                      t->storage->device.index);
     mf_cuda_layout L;
     const int64_t *st[1] = {t->stride};
     mf_cuda_layout_build(&L, t->ndim, t->shape, 1, st);

@@ -7,6 +7,7 @@
 #include "medfm/autograd.h"
 #include "medfm/batch.h"
 #include "medfm/data.h"
+#include "medfm/graph.h"
 #include "medfm/image.h"
 #include "medfm/io.h"
 #include "medfm/loader.h"

@@ -85,6 +85,26 @@ Test(precision, a_loss_scale_that_is_neither_dynamic_nor_a_positive_number_is_an
     mf_diag_free(&d);
 }
 
+Test(precision, a_cuda_graph_on_the_cpu_or_with_loss_scaling_is_a_config_error) {
+    const char *on_cpu[] = {"train.cuda_graph=true"};
+    mf_diag d = rs_problems(tiny, 1, on_cpu);
+    cr_assert(rs_any_has(&d, "train.cuda_graph", "device: cuda", "cpu"), "%s", d.n ? d.msgs[0] : "no problems");
+    mf_diag_free(&d);
+    const char *f16[] = {"train.cuda_graph=true", "device=cuda", "train.precision=f16"};
+    d = rs_problems(tiny, 3, f16);
+    cr_assert(rs_any_has(&d, "train.cuda_graph", "loss scaling", "bf16"), "%s", d.n ? d.msgs[0] : "no problems");
+    mf_diag_free(&d);
+    const char *bf16[] = {"train.cuda_graph=true", "device=cuda", "train.precision=bf16"};
+    d = rs_problems(tiny, 3, bf16);
+    /* (Without a GPU the check may fail to build the model on cuda: only the key must pass.) */
+    cr_assert(!rs_any_has(&d, "cuda_graph", NULL, NULL), "bf16 with a graph on cuda is fine: %s", d.msgs[0]);
+    mf_diag_free(&d);
+    const char *bad[] = {"train.cuda_graph=sometimes"};
+    d = rs_problems(tiny, 1, bad);
+    cr_assert(rs_any_has(&d, "train.cuda_graph", "sometimes", ""), "%s", d.n ? d.msgs[0] : "no problems");
+    mf_diag_free(&d);
+}
+
 /* The low-precision run lands where the f32 one does: validation accuracy
  * within 0.1 (96 samples; chance is 1/3) and late training loss within 25%. */
 static void learns_like_f32(const char *precision) {

@@ -1,7 +1,8 @@
 /* Training on CUDA through the runner with batches copied ahead
  * (core/runner/prefetch.c): over several epochs the losses equal those of
- * the same run with MEDFM_CUDA_PREFETCH=0 and follow the CPU run. Both
- * tests skip without a device. The linear model (fixture encoder
+ * the same run with MEDFM_CUDA_PREFETCH=0 and follow the CPU run, and a
+ * step captured as a CUDA graph (train.cuda_graph) trains like the eager
+ * one. The tests skip without a device. The linear model (fixture encoder
  * flat_linear) also runs under the CPU emulation of the CUDA module; the
  * conv net needs a GPU, as the emulation has no cuDNN. */
 #include <stdio.h>
@@ -25,7 +26,10 @@ static const char *cfg_text =
     "encoder: %s\n"
     "task: {plugin: classification, num_classes: 3}\n"
     "optim: {name: adam, lr: 0.01}\n"
-    "train: {steps: 9, batch_size: 8, val_every: 3, log_every: 1}\n";
+    "train: {steps: 9, batch_size: 8, val_every: 3, log_every: 1%s}\n";
+
+static const char *g_train_extra = "";
+static int g_replayed[MAX_STEPS]; /* the train events' cuda_graph field of the last run (-1: absent) */ /* more train keys, e.g. ", cuda_graph: true" */
 
 /* Runs the tiny config on `device` in a fresh directory (stopped after
  * step `stop` and resumed when stop > 0); the per-step training losses go
@@ -35,7 +39,7 @@ static int run_losses_resumed(const char *device, const char *encoder, int64_t s
     char dir[] = "/tmp/medfm_runner_cuda_XXXXXX", p[256], text[2048];
     cr_assert(mkdtemp(dir));
     snprintf(p, sizeof p, "%s/cfg.yaml", dir);
-    snprintf(text, sizeof text, cfg_text, device, encoder);
+    snprintf(text, sizeof text, cfg_text, device, encoder, g_train_extra);
     FILE *f = fopen(p, "w");
     cr_assert(f);
     fputs(text, f);
@@ -61,9 +65,11 @@ static int run_losses_resumed(const char *device, const char *encoder, int64_t s
         cr_assert(f, "%s", p);
         char line[4096];
         while (fgets(line, sizeof line, f) && n < MAX_STEPS) {
-            const char *l = strstr(line, "\"loss\":");
-            if (strstr(line, "\"event\":\"train\"") && l)
+            const char *l = strstr(line, "\"loss\":"), *g = strstr(line, "\"cuda_graph\":");
+            if (strstr(line, "\"event\":\"train\"") && l) {
+                g_replayed[n] = g ? (int)strtol(g + 13, NULL, 10) : -1;
                 loss[n++] = strtod(l + 7, NULL);
+            }
         }
         fclose(f);
     }
@@ -129,4 +135,26 @@ Test(runner_cuda, a_run_stopped_mid_epoch_with_a_batch_in_flight_resumes_to_the_
     for (int i = 0; i < n; i++)
         cr_assert_float_eq(resumed[i], whole[i], 1e-6 * (1 + whole[i]), "step %d: %g vs %g", i + 1, resumed[i],
                            whole[i]);
+}
+
+/* Steps 1-2 eager, step 3 captured, 4-9 replayed, evaluations between:
+ * the losses are those of the eager run. */
+Test(runner_cuda, a_step_captured_as_a_cuda_graph_trains_to_the_same_losses) {
+    t_need_cuda();
+    const char *enc = "{plugin: flat_linear, in_features: 144, dim: 8}";
+    double eager[MAX_STEPS], graph[MAX_STEPS];
+    mf_status st;
+    int n = run_losses("cuda", enc, eager, &st);
+    cr_assert_eq(st, MF_OK, "%s", mf_last_error());
+    g_train_extra = ", cuda_graph: true";
+    int m = run_losses("cuda", enc, graph, &st);
+    g_train_extra = "";
+    cr_assert_eq(st, MF_OK, "%s", mf_last_error());
+    cr_assert_eq(n, 9);
+    cr_assert_eq(m, n);
+    for (int i = 0; i < n; i++) {
+        cr_assert_float_eq(graph[i], eager[i], 1e-5 * (1 + eager[i]), "step %d: graph %g vs eager %g", i + 1,
+                           graph[i], eager[i]);
+        cr_assert_eq(g_replayed[i], i >= 2, "step %d: cuda_graph %d", i + 1, g_replayed[i]);
+    }
 }

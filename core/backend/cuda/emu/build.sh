@@ -44,9 +44,14 @@ for f in glob.glob(os.path.join(src, '*.cu')):
     coop_names = set(n for n in syncing if n in funcs)
     def rep(m):
         name, cfg, args = m.group(1), m.group(2), m.group(3)
-        g, b = [p.strip() for p in cfg.split(',')][:2]
+        parts = [p.strip() for p in cfg.split(',')]
+        g, b = parts[:2]
+        stream = parts[3] if len(parts) > 3 else '(cudaStream_t)0'
         coop = 'true' if name.split('<')[0] in coop_names else 'false'
-        return 'emu_launch(%s, %s, %s, [&]{ %s(%s); })' % (g, b, coop, name, args)
+        # Arguments are evaluated now (std::bind copies them), as a GPU
+        # launch does: a graph replays the launch with these values.
+        bound = 'std::bind(%s%s)' % (name, ', ' + args if args.strip() else '')
+        return 'emu_launch(%s, %s, %s, %s, %s)' % (g, b, coop, stream, bound)
     # Arguments may hold parentheses two deep; a launch may sit in a ternary.
     args = r'\(((?:[^()]|\((?:[^()]|\([^()]*\))*\))*)\)'
     s = re.sub(r'(\w+(?:<[\w ,]+>)?)\s*<<<(.*?)>>>' + args, rep, s, flags=re.S)

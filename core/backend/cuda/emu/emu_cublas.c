@@ -4,8 +4,14 @@
 #include <stdlib.h>
 
 #include "core/tensor/dtype.h"
-cublasStatus_t cublasCreate(cublasHandle_t *h) { *h = (cublasHandle_t)malloc(8); return CUBLAS_STATUS_SUCCESS; }
-cublasStatus_t cublasSetStream(cublasHandle_t h, cudaStream_t s) { (void)h; (void)s; return CUBLAS_STATUS_SUCCESS; }
+#include <string.h>
+struct emu_cublas { cudaStream_t s; };
+cublasStatus_t cublasCreate(cublasHandle_t *h) { *h = calloc(1, sizeof **h); return CUBLAS_STATUS_SUCCESS; }
+cublasStatus_t cublasSetStream(cublasHandle_t h, cudaStream_t s) { h->s = s; return CUBLAS_STATUS_SUCCESS; }
+cublasStatus_t cublasSetWorkspace(cublasHandle_t h, void *w, size_t n) {
+    (void)h;
+    return n == 0 || emu_is_device(w) ? CUBLAS_STATUS_SUCCESS : CUBLAS_STATUS_INVALID_VALUE;
+}
 const char *cublasGetStatusString(cublasStatus_t s) { return s ? "emulated cuBLAS error" : "success"; }
 static double at(const void *p, cudaDataType_t t, long long i) {
     switch (t) {
@@ -23,15 +29,45 @@ static void put(void *p, cudaDataType_t t, long long i, double v) {
     default: ((float *)p)[i] = (float)v;
     }
 }
+typedef struct {
+    cublasOperation_t ta, tb;
+    int m, n, k;
+    double al;
+    const void *A; cudaDataType_t at; int lda; long long sa;
+    const void *B; cudaDataType_t bt; int ldb; long long sb;
+    double be;
+    void *C; cudaDataType_t ct; int ldc; long long sc;
+    int batch;
+} gemm_args;
+static void run_gemm(void *p);
 cublasStatus_t cublasGemmStridedBatchedEx(cublasHandle_t h, cublasOperation_t ta, cublasOperation_t tb, int m, int n,
                                           int k, const void *alpha, const void *A, cudaDataType_t at_, int lda,
                                           long long sa, const void *B, cudaDataType_t bt, int ldb, long long sb,
                                           const void *beta, void *C, cudaDataType_t ct, int ldc, long long sc,
                                           int batch, cublasComputeType_t comp, cublasGemmAlgo_t algo) {
-    (void)h; (void)comp; (void)algo;
+    (void)comp; (void)algo;
     if (m < 0 || n < 0 || k < 1 || batch < 0) return CUBLAS_STATUS_INVALID_VALUE;
     double al = ct == CUDA_R_64F ? *(const double *)alpha : *(const float *)alpha;
     double be = ct == CUDA_R_64F ? *(const double *)beta : *(const float *)beta;
+    gemm_args g = {ta, tb, m, n, k, al, A, at_, lda, sa, B, bt, ldb, sb, be, C, ct, ldc, sc, batch};
+    if (emu_capturing(h->s)) { /* alpha and beta are read now, as cuBLAS does with host pointers */
+        gemm_args *r = malloc(sizeof *r);
+        *r = g;
+        emu_record(h->s, run_gemm, r, free);
+    } else {
+        run_gemm(&g);
+    }
+    return CUBLAS_STATUS_SUCCESS;
+}
+static void run_gemm(void *p) {
+    const gemm_args *g = p;
+    cublasOperation_t ta = g->ta, tb = g->tb;
+    int m = g->m, n = g->n, k = g->k, batch = g->batch, lda = g->lda, ldb = g->ldb, ldc = g->ldc;
+    long long sa = g->sa, sb = g->sb, sc = g->sc;
+    const void *A = g->A, *B = g->B;
+    void *C = g->C;
+    cudaDataType_t at_ = g->at, bt = g->bt, ct = g->ct;
+    double al = g->al, be = g->be;
     for (int q = 0; q < batch; q++)
         for (int j = 0; j < n; j++)
             for (int i = 0; i < m; i++) {
@@ -45,5 +81,4 @@ cublasStatus_t cublasGemmStridedBatchedEx(cublasHandle_t h, cublasOperation_t ta
                 double c = be != 0 ? be * at(C, ct, o) : 0;
                 put(C, ct, o, al * acc + c);
             }
-    return CUBLAS_STATUS_SUCCESS;
 }

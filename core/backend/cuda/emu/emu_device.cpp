@@ -35,7 +35,20 @@ static void *coop_run(void *p) {
     (*a->body)();
     return NULL;
 }
-void emu_launch(unsigned g, unsigned b, bool coop, const std::function<void()> &body) {
+static void emu_run(unsigned g, unsigned b, bool coop, const std::function<void()> &body);
+struct recorded { unsigned g, b; bool coop; std::function<void()> body; };
+static void run_recorded(void *p) { recorded *r = (recorded *)p; emu_run(r->g, r->b, r->coop, r->body); }
+static void free_recorded(void *p) { delete (recorded *)p; }
+/* Arguments were evaluated into `body` at the launch (std::bind in build.sh),
+ * so a recorded launch replays with the values it was given, as on a GPU. */
+void emu_launch(unsigned g, unsigned b, bool coop, cudaStream_t s, const std::function<void()> &body) {
+    if (emu_capturing(s)) {
+        emu_record(s, run_recorded, new recorded{g, b, coop, body}, free_recorded);
+        return;
+    }
+    emu_run(g, b, coop, body);
+}
+static void emu_run(unsigned g, unsigned b, bool coop, const std::function<void()> &body) {
     if (g == 0 || b == 0 || b > 1024) { emu_set_error(cudaErrorInvalidValue); return; }
     gridDim = {g, 1, 1};
     blockDim = {b, 1, 1};

@@ -77,13 +77,33 @@ cudaError_t cudaStreamCreateWithFlags(cudaStream_t *s, unsigned f) {
     return cudaSuccess;
 }
 cudaError_t cudaDeviceGetAttribute(int *v, enum cudaDeviceAttr a, int d) { (void)a; (void)d; *v = 4; return cudaSuccess; }
+/* Work a capture records (emu_graph.c): a copy or memset replayed later. */
+typedef struct { char *d; const char *s; size_t n; int v, is_set; } mem_node;
+static void run_mem_node(void *a) {
+    mem_node *m = a;
+    if (m->is_set) memset(m->d, m->v, m->n); else memmove(m->d, m->s, m->n);
+}
+static cudaError_t record_mem(cudaStream_t st, void *d, const void *s, size_t n, int v, int is_set) {
+    mem_node *m = malloc(sizeof *m);
+    *m = (mem_node){d, s, n, v, is_set};
+    emu_record(st, run_mem_node, m, free);
+    return cudaSuccess;
+}
+/* What a capture cannot hold: it fails, like on a GPU. */
+static cudaError_t unsupported_in_capture(cudaStream_t s) {
+    emu_capture_invalidate(s);
+    last = cudaErrorStreamCaptureUnsupported;
+    return cudaErrorStreamCaptureUnsupported;
+}
 cudaError_t cudaMalloc(void **p, size_t n) {
+    if (emu_capture_forbids_unsafe()) return unsupported_in_capture(NULL);
     char *q = malloc(n + 64);
     memset(q, 0xA5, n + 64); /* garbage, like real device memory */
     pthread_mutex_lock(&lk); regs[nregs++] = (region){q, n}; pthread_mutex_unlock(&lk);
     *p = q; return cudaSuccess;
 }
 cudaError_t cudaFree(void *p) {
+    if (emu_capture_forbids_unsafe()) return unsupported_in_capture(NULL);
     pthread_mutex_lock(&lk); int i = find(p); need(i >= 0 && regs[i].p == p, "cudaFree pointer");
     not_pending(regs[i].p, regs[i].n, "cudaFree of memory a queued copy writes");
     regs[i] = regs[--nregs]; pthread_mutex_unlock(&lk); free(p); return cudaSuccess;
@@ -108,11 +128,16 @@ static void in_dev(const void *p, size_t n, const char *w) {
 static void in_host(const void *p, const char *w) { need(find(p) < 0, w); }
 cudaError_t cudaMemcpyAsync(void *d, const void *s, size_t n, enum cudaMemcpyKind k, cudaStream_t st) {
     need(st != NULL, "stream");
+    if (emu_capturing(st) && k == cudaMemcpyDeviceToHost) return unsupported_in_capture(st);
     pthread_mutex_lock(&lk);
     if (k == cudaMemcpyHostToDevice) { in_dev(d, n, "H2D dst"); in_host(s, "H2D src"); }
     else if (k == cudaMemcpyDeviceToHost) { in_dev(s, n, "D2H src"); in_host(d, "D2H dst"); }
     else if (k == cudaMemcpyDeviceToDevice) { in_dev(s, n, "D2D src"); in_dev(d, n, "D2D dst"); }
     int pinned = find_in(pins, npins, s) >= 0;
+    if (emu_capturing(st)) {
+        pthread_mutex_unlock(&lk);
+        return record_mem(st, d, s, n, 0, 0);
+    }
     if (k == cudaMemcpyHostToDevice && pinned && n > 0) {
         op *o = calloc(1, sizeof *o);
         *o = (op){(char *)d, (const char *)s, n, ++st->enq, fnv(s, n), NULL};
@@ -130,12 +155,14 @@ cudaError_t cudaMemcpyAsync(void *d, const void *s, size_t n, enum cudaMemcpyKin
 }
 cudaError_t cudaMemcpyPeerAsync(void *d, int dd, const void *s, int sd, size_t n, cudaStream_t st) { (void)dd; (void)sd; return cudaMemcpyAsync(d, s, n, cudaMemcpyDeviceToDevice, st); }
 cudaError_t cudaMemsetAsync(void *d, int v, size_t n, cudaStream_t st) {
-    pthread_mutex_lock(&lk); in_dev(d, n, "memset"); flush(st, UINT64_MAX);
+    pthread_mutex_lock(&lk); in_dev(d, n, "memset");
+    if (emu_capturing(st)) { pthread_mutex_unlock(&lk); return record_mem(st, d, NULL, n, v, 1); } flush(st, UINT64_MAX);
     not_pending(d, n, "memset of memory a queued copy writes (missing event wait)");
     memset(d, v, n); pthread_mutex_unlock(&lk); return cudaSuccess;
 }
 cudaError_t cudaStreamSynchronize(cudaStream_t s) {
     need(s != NULL, "sync stream");
+    if (emu_capturing(s)) return unsupported_in_capture(s);
     pthread_mutex_lock(&lk); flush(s, UINT64_MAX); pthread_mutex_unlock(&lk); return cudaSuccess;
 }
 cudaError_t cudaEventCreateWithFlags(cudaEvent_t *e, unsigned flags) { (void)flags; *e = calloc(1, sizeof **e); return cudaSuccess; }
@@ -152,8 +179,19 @@ cudaError_t cudaEventSynchronize(cudaEvent_t e) {
  * the latest point at which the waiting stream's later work may rely on them. */
 cudaError_t cudaStreamWaitEvent(cudaStream_t s, cudaEvent_t e, unsigned flags) {
     (void)flags; need(s && e, "stream wait");
+    if (emu_capturing(s) && !emu_capturing(e->s)) { emu_capture_invalidate(s); return cudaErrorStreamCaptureIsolation; }
     return cudaEventSynchronize(e);
 }
 cudaError_t cudaGetLastError(void) { cudaError_t e = last; last = cudaSuccess; return e; }
-const char *cudaGetErrorString(cudaError_t e) { return e ? "emulated error" : "no error"; }
-const char *cudaGetErrorName(cudaError_t e) { return e ? "cudaErrorEmu" : "cudaSuccess"; }
+const char *cudaGetErrorString(cudaError_t e) {
+    return e == cudaErrorStreamCaptureUnsupported ? "operation not permitted when stream is capturing"
+         : e == cudaErrorStreamCaptureInvalidated ? "operation failed due to a previous error during capture"
+         : e == cudaErrorStreamCaptureIsolation ? "dependency created on uncaptured work in another stream"
+         : e ? "emulated error" : "no error";
+}
+const char *cudaGetErrorName(cudaError_t e) {
+    return e == cudaErrorStreamCaptureUnsupported ? "cudaErrorStreamCaptureUnsupported"
+         : e == cudaErrorStreamCaptureInvalidated ? "cudaErrorStreamCaptureInvalidated"
+         : e == cudaErrorStreamCaptureIsolation ? "cudaErrorStreamCaptureIsolation"
+         : e ? "cudaErrorEmu" : "cudaSuccess";
+}

@@ -44,5 +44,5 @@ static inline unsigned long long atomicCAS(unsigned long long *p, unsigned long 
     return cmp;
 }
 static inline uint32_t __umulhi(uint32_t a, uint32_t b) { return (uint32_t)(((uint64_t)a * b) >> 32); }
-void emu_launch(unsigned g, unsigned b, bool coop, const std::function<void()> &body);
+void emu_launch(unsigned g, unsigned b, bool coop, cudaStream_t s, const std::function<void()> &body);
 extern "C" void emu_set_error(cudaError_t e);
