@@ -51,6 +51,8 @@ bench: build
 # instrumented and linked against the library, ~20 s each.
 FUZZ_CC ?= clang
 FUZZ_TIME ?= 20
+# A fixed seed makes a CI run repeatable (FUZZ_SEED=0: a fresh one each run).
+FUZZ_SEED ?= 1
 FUZZ_FLAGS = -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -DMEDFM_FUZZ -Isdk/include -I. -I/usr/include/nifti
 FUZZ_LINK = -L$(BUILD)/lib -lmedfm -lcjson -lpng -ljpeg -Wl,-rpath,$(abspath $(BUILD))/lib
 fuzz: build
@@ -60,8 +62,8 @@ fuzz: build
 	$(FUZZ_CC) $(FUZZ_FLAGS) tests/fuzz/fuzz_image.c core/data/image_read.c core/data/image_png.c core/data/image_jpeg.c $(FUZZ_LINK) -o $(BUILD)/fuzz/fuzz_image
 	cp tests/fuzz/corpus/manifest/* $(BUILD)/fuzz/manifest/
 	cp tests/fuzz/corpus/image/* $(BUILD)/fuzz/image/
-	ASAN_OPTIONS=detect_leaks=1 $(BUILD)/fuzz/fuzz_manifest -max_total_time=$(FUZZ_TIME) -max_len=4096 $(BUILD)/fuzz/manifest
-	ASAN_OPTIONS=detect_leaks=1 $(BUILD)/fuzz/fuzz_image -max_total_time=$(FUZZ_TIME) -max_len=65536 $(BUILD)/fuzz/image
+	ASAN_OPTIONS=detect_leaks=1 $(BUILD)/fuzz/fuzz_manifest -seed=$(FUZZ_SEED) -max_total_time=$(FUZZ_TIME) -max_len=4096 $(BUILD)/fuzz/manifest
+	ASAN_OPTIONS=detect_leaks=1 $(BUILD)/fuzz/fuzz_image -seed=$(FUZZ_SEED) -max_total_time=$(FUZZ_TIME) -max_len=65536 $(BUILD)/fuzz/image
 
 clean:
 	rm -rf $(BUILD) build-sanitize
