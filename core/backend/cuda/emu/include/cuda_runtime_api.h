@@ -37,6 +37,8 @@ cudaError_t cudaStreamWaitEvent(cudaStream_t s, cudaEvent_t e, unsigned flags);
 const char *cudaGetErrorString(cudaError_t e);
 const char *cudaGetErrorName(cudaError_t e);
 int emu_is_device(const void *p);
+/* Bytes of device memory from p to the end of its allocation; 0 off the device. */
+size_t emu_device_extent(const void *p);
 /* Host->device copies from pinned memory still queued (test hook). */
 int emu_pending_copies(void);
 #ifdef __cplusplus
