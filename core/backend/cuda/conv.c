@@ -230,15 +230,16 @@ static mf_status pick_algo(conv_call *c, int dir, const mf_conv_geom *g, int *al
     return MF_OK;
 }
 
-/* t += bias broadcast over channel dim of an (N, C, spatial...) tensor. */
-static mf_status add_bias(conv_call *c, void *t, cudnnTensorDescriptor_t td, const mf_tensor *bias, int nd,
+/* t = bias broadcast over channel dim of an (N, C, spatial...) tensor (t is
+ * not read: beta 0). */
+static mf_status set_bias(conv_call *c, void *t, cudnnTensorDescriptor_t td, const mf_tensor *bias, int nd,
                           int64_t channels) {
     cudnnTensorDescriptor_t bd;
     MF_TRY(dnn_check(cudnnCreateTensorDescriptor(&bd), "conv: bias descriptor"));
     int dims[5] = {1, (int)channels, 1, 1, 1};
     mf_status st = tensor_desc(bd, c->ty, nd, dims);
     if (st == MF_OK)
-        st = dnn_check(cudnnAddTensor(c->h, one(c), bd, mf_tensor_data(bias), one(c), td, t), "conv: bias add");
+        st = dnn_check(cudnnAddTensor(c->h, one(c), bd, mf_tensor_data(bias), zero(c), td, t), "conv: bias add");
     cudnnDestroyTensorDescriptor(bd);
     return st;
 }
@@ -257,21 +258,26 @@ static mf_status run_dir(int dir, const mf_conv_geom *g, const mf_tensor *any, c
     MF_CHECK(pick_algo(&c, dir, g, &algo, &wsb));
     if (wsb)
         MF_CHECK(mf_cuda_alloc(dev, wsb, &ws));
+    /* The bias goes in first and the convolution blends onto it (beta 1),
+     * so conv + bias rounds once, in the compute type, as on the CPU: a
+     * bias added to a bf16/f16 output already rounded would inherit that
+     * output's rounding error, large next to a sum that cancels. */
+    if (bias)
+        MF_CHECK(set_bias(&c, out, dir == DIR_FWD ? c.y : c.x, bias, desc_rank(g), dir == DIR_FWD ? g->cout : g->cin));
+    const void *beta = bias ? one(&c) : zero(&c);
     cudnnStatus_t e;
     if (dir == DIR_FWD)
         e = cudnnConvolutionForward(c.h, one(&c), c.x, in1, c.w, in2, c.c, (cudnnConvolutionFwdAlgo_t)algo, ws, wsb,
-                                    zero(&c), c.y, out);
+                                    beta, c.y, out);
     else if (dir == DIR_BWD_DATA)
         e = cudnnConvolutionBackwardData(c.h, one(&c), c.w, in2, c.y, in1, c.c, (cudnnConvolutionBwdDataAlgo_t)algo, ws,
-                                         wsb, zero(&c), c.x, out);
+                                         wsb, beta, c.x, out);
     else
         e = cudnnConvolutionBackwardFilter(c.h, one(&c), c.x, in1, c.y, in2, c.c, (cudnnConvolutionBwdFilterAlgo_t)algo,
-                                           ws, wsb, zero(&c), c.w, out);
+                                           ws, wsb, beta, c.w, out);
     MF_CHECK(dnn_check(e, dir == DIR_FWD        ? "conv forward"
                           : dir == DIR_BWD_DATA ? "conv backward data"
                                                 : "conv backward filter"));
-    if (bias)
-        MF_CHECK(add_bias(&c, out, dir == DIR_FWD ? c.y : c.x, bias, desc_rank(g), dir == DIR_FWD ? g->cout : g->cin));
 cleanup:
     if (ws)
         mf_cuda_free(dev, ws, wsb);
