@@ -289,17 +289,34 @@ static bool empty_geom(const mf_conv_geom *g) {
     return g->n == 0 || g->cin == 0 || g->cout == 0 || g->out[0] * g->out[1] * g->out[2] == 0;
 }
 
+/* out of an empty geometry: the bias alone, broadcast over channel dim 1
+ * (a sum over no channels is zero), else zeros. */
+static mf_status empty_out(mf_tensor *out, const mf_tensor *bias) {
+    if (!bias || !mf_tensor_numel(out))
+        return mf_tensor_numel(out) ? mf_cuda_fill(out, 0.0) : MF_OK;
+    int64_t bs[MF_MAX_DIMS] = {0};
+    bs[1] = bias->stride[0];
+    const int64_t *st[2] = {out->stride, bs};
+    mf_cuda_layout L;
+    mf_cuda_layout_build(&L, out->ndim, out->shape, 2, st);
+    cudaStream_t s;
+    MF_TRY(mf_cuda_stream(out->storage->device.index, &s));
+    return mf_cuda_check(
+        mf_cuda_launch_copy(s, &L, mf_tensor_data(out), (int)out->dtype, mf_tensor_data(bias), (int)bias->dtype),
+        "conv: bias of an empty convolution");
+}
+
 static mf_status cuda_forward(mf_tensor *y, const mf_tensor *x, const mf_tensor *w, const mf_tensor *bias,
                               const mf_conv_geom *g) {
     if (empty_geom(g))
-        return mf_tensor_numel(y) ? mf_cuda_fill(y, 0.0) : MF_OK;
+        return empty_out(y, bias);
     return run_dir(DIR_FWD, g, x, mf_tensor_data(x), mf_tensor_data(w), mf_tensor_data(y), bias);
 }
 
 static mf_status cuda_backward_data(mf_tensor *gx, const mf_tensor *gy, const mf_tensor *w, const mf_tensor *bias,
                                     const mf_conv_geom *g) {
     if (empty_geom(g))
-        return mf_tensor_numel(gx) ? mf_cuda_fill(gx, 0.0) : MF_OK;
+        return empty_out(gx, bias);
     return run_dir(DIR_BWD_DATA, g, gy, mf_tensor_data(gy), mf_tensor_data(w), mf_tensor_data(gx), bias);
 }
 
