@@ -9,7 +9,7 @@
 # conv.c: emu_cudnn.c against include/cudnn.h) run as plain loops in double.
 # Usage, from the repository root after the normal build:
 #   sh core/backend/cuda/emu/build.sh build /tmp/mf_emu
-#   MEDFM_CUDA_MODULE=/tmp/mf_emu/libmedfm_cuda_emu.so build/bin/medfm_tests --filter 'cuda_*/*'
+#   MEDFM_CUDA_MODULE=/tmp/mf_emu/libmedfm_cuda_emu.so build/bin/medfm_tests --timeout 300 --filter 'cuda_*/*'
 set -e
 BUILD=$(cd "${1:-build}" && pwd)
 OUT=${2:-/tmp/mf_emu}

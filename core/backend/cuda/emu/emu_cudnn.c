@@ -32,7 +32,10 @@ static void need(int ok, const char *what) {
 }
 #define LIVE(d, M, what) need((d) && (d)->magic == (M), "dead or unknown " what)
 #define READY(d, M, what) need((d) && (d)->magic == (M) && (d)->set, "dead, unknown or unset " what)
-static cudnnStatus_t bad(const char *why) { fprintf(stderr, "EMU cuDNN: BAD_PARAM: %s\n", why); return CUDNN_STATUS_BAD_PARAM; }
+static cudnnStatus_t bad(const char *why) {
+    fprintf(stderr, "EMU cuDNN: BAD_PARAM: %s\n", why);
+    return CUDNN_STATUS_BAD_PARAM;
+}
 
 const char *cudnnGetErrorString(cudnnStatus_t s) {
     return s == CUDNN_STATUS_SUCCESS ? "CUDNN_STATUS_SUCCESS" : s == CUDNN_STATUS_BAD_PARAM ? "CUDNN_STATUS_BAD_PARAM"
@@ -43,7 +46,11 @@ cudnnStatus_t cudnnCreate(cudnnHandle_t *h) {
     (*h)->magic = M_HANDLE;
     return CUDNN_STATUS_SUCCESS;
 }
-cudnnStatus_t cudnnSetStream(cudnnHandle_t h, cudaStream_t s) { LIVE(h, M_HANDLE, "handle"); h->s = s; return CUDNN_STATUS_SUCCESS; }
+cudnnStatus_t cudnnSetStream(cudnnHandle_t h, cudaStream_t s) {
+    LIVE(h, M_HANDLE, "handle");
+    h->s = s;
+    return CUDNN_STATUS_SUCCESS;
+}
 #define CREATE_DESTROY(T, M, CREATE, DESTROY)                                                                          \
     cudnnStatus_t CREATE(T *d) { *d = calloc(1, sizeof **d); (*d)->magic = M; return CUDNN_STATUS_SUCCESS; }           \
     cudnnStatus_t DESTROY(T d) { LIVE(d, M, "descriptor destroyed"); d->magic = 0; free(d); return CUDNN_STATUS_SUCCESS; }
@@ -138,7 +145,9 @@ static cudnnStatus_t make_prob(prob *P, cudnnTensorDescriptor_t x, cudnnFilterDe
     if (w->nd != x->nd || y->nd != x->nd || c->sp != x->nd - 2) return bad("ranks of x, w, y and convolution differ");
     if (w->ty != x->ty || y->ty != x->ty) return bad("data types of x, w and y differ");
     cudnnDataType_t t = x->ty, ct = c->compute;
-    if (t == CUDNN_DATA_DOUBLE ? ct != t : t == CUDNN_DATA_HALF ? ct != t && ct != CUDNN_DATA_FLOAT : ct != CUDNN_DATA_FLOAT)
+    /* f64 computes in f64, f16 in f16 or f32, f32 and bf16 in f32 */
+    if (t == CUDNN_DATA_DOUBLE ? ct != t : t == CUDNN_DATA_HALF ? ct != t && ct != CUDNN_DATA_FLOAT
+                                                              : ct != CUDNN_DATA_FLOAT)
         return CUDNN_STATUS_NOT_SUPPORTED;
     memset(P, 0, sizeof *P);
     P->x = mk5(t, x->nd, x->dim, x->str);
@@ -153,7 +162,8 @@ static cudnnStatus_t make_prob(prob *P, cudnnTensorDescriptor_t x, cudnnFilterDe
         int s = i + 2, k = i - (3 - c->sp);
         P->pad[i] = k < 0 ? 0 : c->pad[k], P->str[i] = k < 0 ? 1 : c->str[k], P->dil[i] = k < 0 ? 1 : c->dil[k];
         long long span = (P->w.dim[s] - 1) * P->dil[i] + 1, room = P->x.dim[s] + 2 * P->pad[i];
-        if (room < span || P->y.dim[s] != 1 + (room - span) / P->str[i]) return bad("output size does not follow the formula");
+        if (room < span || P->y.dim[s] != 1 + (room - span) / P->str[i])
+            return bad("output size does not follow the formula");
     }
     return CUDNN_STATUS_SUCCESS;
 }
@@ -199,7 +209,8 @@ static void accumulate(int dir, const prob *P, const void *x, const void *w, con
             for (long long op = 0; op < nop; op++)
                 for (long long c = 0; c < Cg; c++)
                     for (long long rp = 0; rp < nr; rp++) {
-                        long long ch = k / Kg * Cg + c, xo = n * X->str[0] + ch * X->str[1], xl = n * X->lin[0] + ch * X->lin[1];
+                        long long ch = k / Kg * Cg + c; /* input channel c of k's group */
+                        long long xo = n * X->str[0] + ch * X->str[1], xl = n * X->lin[0] + ch * X->lin[1];
                         long long wo = k * W->str[0] + c * W->str[1], yo = n * Y->str[0] + k * Y->str[1];
                         long long yl = n * Y->lin[0] + k * Y->lin[1], wl = wo;
                         int inside = 1;
