@@ -15,13 +15,16 @@ mf_norm_spec mf_norm_spec_default(void) {
     return (mf_norm_spec){.eps = 1e-5, .momentum = 0.1, .affine = true, .track_running_stats = true};
 }
 
+/* num_batches_tracked += 1 where the buffer lives: no host round trip (that
+ * was a device sync per layer and step, and a CUDA graph cannot hold one). */
 static mf_status bump_count(mf_tensor *count) {
-    double v;
-    MF_TRY(mf_tensor_item(count, &v));
-    mf_tensor *host;
-    MF_TRY(mf_tensor_scalar(v + 1, MF_I64, MF_DEVICE_CPU, &host));
-    mf_status st = mf_tensor_copy_(count, host);
-    mf_tensor_release(host);
+    bool prev = mf_grad_set_enabled(false);
+    mf_tensor *t;
+    mf_status st = mf_add_scalar(count, 1.0, &t);
+    mf_grad_set_enabled(prev);
+    MF_TRY(st);
+    st = mf_tensor_copy_(count, t);
+    mf_tensor_release(t);
     return st;
 }
 

@@ -156,7 +156,16 @@ cleanup:
     return st;
 }
 
-static bool key_eq(const algo_key *a, const algo_key *b) { return memcmp(a, b, sizeof *a) == 0; }
+/* Field by field: a struct copy need not copy padding, so memcmp could miss. */
+static bool key_eq(const algo_key *a, const algo_key *b) {
+    const mf_conv_geom *x = &a->g, *y = &b->g;
+    bool eq = a->dir == b->dir && a->dt == b->dt && a->exact == b->exact && a->dev == b->dev && x->nsp == y->nsp &&
+              x->n == y->n && x->groups == y->groups && x->cin == y->cin && x->cout == y->cout;
+    for (int i = 0; i < 3 && eq; i++)
+        eq = x->in[i] == y->in[i] && x->out[i] == y->out[i] && x->k[i] == y->k[i] && x->stride[i] == y->stride[i] &&
+             x->pad[i] == y->pad[i] && x->dil[i] == y->dil[i];
+    return eq;
+}
 
 #define N_PERF 16
 /* The algorithm for one direction: cached, else the first of cuDNN's
@@ -230,15 +239,16 @@ static mf_status pick_algo(conv_call *c, int dir, const mf_conv_geom *g, int *al
     return MF_OK;
 }
 
-/* t += bias broadcast over channel dim of an (N, C, spatial...) tensor. */
-static mf_status add_bias(conv_call *c, void *t, cudnnTensorDescriptor_t td, const mf_tensor *bias, int nd,
+/* t = bias broadcast over channel dim of an (N, C, spatial...) tensor (t is
+ * not read: beta 0). */
+static mf_status set_bias(conv_call *c, void *t, cudnnTensorDescriptor_t td, const mf_tensor *bias, int nd,
                           int64_t channels) {
     cudnnTensorDescriptor_t bd;
     MF_TRY(dnn_check(cudnnCreateTensorDescriptor(&bd), "conv: bias descriptor"));
     int dims[5] = {1, (int)channels, 1, 1, 1};
     mf_status st = tensor_desc(bd, c->ty, nd, dims);
     if (st == MF_OK)
-        st = dnn_check(cudnnAddTensor(c->h, one(c), bd, mf_tensor_data(bias), one(c), td, t), "conv: bias add");
+        st = dnn_check(cudnnAddTensor(c->h, one(c), bd, mf_tensor_data(bias), zero(c), td, t), "conv: bias add");
     cudnnDestroyTensorDescriptor(bd);
     return st;
 }
@@ -257,21 +267,26 @@ static mf_status run_dir(int dir, const mf_conv_geom *g, const mf_tensor *any, c
     MF_CHECK(pick_algo(&c, dir, g, &algo, &wsb));
     if (wsb)
         MF_CHECK(mf_cuda_alloc(dev, wsb, &ws));
+    /* The bias goes in first and the convolution blends onto it (beta 1),
+     * so conv + bias rounds once, in the compute type, as on the CPU: a
+     * bias added to a bf16/f16 output already rounded would inherit that
+     * output's rounding error, large next to a sum that cancels. */
+    if (bias)
+        MF_CHECK(set_bias(&c, out, dir == DIR_FWD ? c.y : c.x, bias, desc_rank(g), dir == DIR_FWD ? g->cout : g->cin));
+    const void *beta = bias ? one(&c) : zero(&c);
     cudnnStatus_t e;
     if (dir == DIR_FWD)
         e = cudnnConvolutionForward(c.h, one(&c), c.x, in1, c.w, in2, c.c, (cudnnConvolutionFwdAlgo_t)algo, ws, wsb,
-                                    zero(&c), c.y, out);
+                                    beta, c.y, out);
     else if (dir == DIR_BWD_DATA)
         e = cudnnConvolutionBackwardData(c.h, one(&c), c.w, in2, c.y, in1, c.c, (cudnnConvolutionBwdDataAlgo_t)algo, ws,
-                                         wsb, zero(&c), c.x, out);
+                                         wsb, beta, c.x, out);
     else
         e = cudnnConvolutionBackwardFilter(c.h, one(&c), c.x, in1, c.y, in2, c.c, (cudnnConvolutionBwdFilterAlgo_t)algo,
-                                           ws, wsb, zero(&c), c.w, out);
+                                           ws, wsb, beta, c.w, out);
     MF_CHECK(dnn_check(e, dir == DIR_FWD        ? "conv forward"
                           : dir == DIR_BWD_DATA ? "conv backward data"
                                                 : "conv backward filter"));
-    if (bias)
-        MF_CHECK(add_bias(&c, out, dir == DIR_FWD ? c.y : c.x, bias, desc_rank(g), dir == DIR_FWD ? g->cout : g->cin));
 cleanup:
     if (ws)
         mf_cuda_free(dev, ws, wsb);
@@ -283,17 +298,34 @@ static bool empty_geom(const mf_conv_geom *g) {
     return g->n == 0 || g->cin == 0 || g->cout == 0 || g->out[0] * g->out[1] * g->out[2] == 0;
 }
 
+/* out of an empty geometry: the bias alone, broadcast over channel dim 1
+ * (a sum over no channels is zero), else zeros. */
+static mf_status empty_out(mf_tensor *out, const mf_tensor *bias) {
+    if (!bias || !mf_tensor_numel(out))
+        return mf_tensor_numel(out) ? mf_cuda_fill(out, 0.0) : MF_OK;
+    int64_t bs[MF_MAX_DIMS] = {0};
+    bs[1] = bias->stride[0];
+    const int64_t *st[2] = {out->stride, bs};
+    mf_cuda_layout L;
+    mf_cuda_layout_build(&L, out->ndim, out->shape, 2, st);
+    cudaStream_t s;
+    MF_TRY(mf_cuda_stream(out->storage->device.index, &s));
+    return mf_cuda_check(
+        mf_cuda_launch_copy(s, &L, mf_tensor_data(out), (int)out->dtype, mf_tensor_data(bias), (int)bias->dtype),
+        "conv: bias of an empty convolution");
+}
+
 static mf_status cuda_forward(mf_tensor *y, const mf_tensor *x, const mf_tensor *w, const mf_tensor *bias,
                               const mf_conv_geom *g) {
     if (empty_geom(g))
-        return mf_tensor_numel(y) ? mf_cuda_fill(y, 0.0) : MF_OK;
+        return empty_out(y, bias);
     return run_dir(DIR_FWD, g, x, mf_tensor_data(x), mf_tensor_data(w), mf_tensor_data(y), bias);
 }
 
 static mf_status cuda_backward_data(mf_tensor *gx, const mf_tensor *gy, const mf_tensor *w, const mf_tensor *bias,
                                     const mf_conv_geom *g) {
     if (empty_geom(g))
-        return mf_tensor_numel(gx) ? mf_cuda_fill(gx, 0.0) : MF_OK;
+        return empty_out(gx, bias);
     return run_dir(DIR_BWD_DATA, g, gy, mf_tensor_data(gy), mf_tensor_data(w), mf_tensor_data(gx), bias);
 }
 

@@ -58,6 +58,9 @@ typedef struct mf_cuda_gpool mf_cuda_gpool;
 mf_status mf_cuda_gpool_begin(int index, mf_cuda_gpool **out);
 void mf_cuda_gpool_end_capture(mf_cuda_gpool *g);
 void mf_cuda_gpool_free(mf_cuda_gpool *g);
+/* Device copy of pad/roll/upsample index maps (gather_maps.c), cached by
+ * content; *owned: not cached, cudaFree it after the kernel. */
+mf_status mf_cuda_gather_maps(int dev, const int64_t *host, size_t bytes, const void **out, bool *owned);
 /* Whether device `index` is capturing a CUDA graph (graph.c). */
 bool mf_cuda_capturing(int index);
 /* Asynchronous host->device copies (copy_async.c): the copy stream of a

@@ -11,6 +11,11 @@ static mf_status cuda_bounds(const mf_tensor *index, int64_t size, int64_t *n_ba
     mf_device dev = index->storage->device;
     cudaStream_t s;
     MF_TRY(mf_cuda_stream(dev.index, &s));
+    if (mf_cuda_capturing(dev.index)) /* the check reads its result back on the host */
+        return MF_ERR(MF_ERR_UNSUPPORTED,
+                      "gather/scatter/index_select on cuda:%d inside a CUDA graph capture: the index bounds check "
+                      "needs a host read; run this step without train.cuda_graph",
+                      dev.index);
     mf_cuda_layout L;
     const int64_t *st[1] = {index->stride};
     mf_cuda_layout_build(&L, index->ndim, index->shape, 1, st);

@@ -3,6 +3,7 @@
  * upsampling. Backward kernels scatter with atomic adds into a gradient
  * zeroed first, so f32 sums may differ from the CPU in the last bits.
  * f32 and f64 only (the CPU gather also moves other dtypes). */
+#include <stdlib.h>
 #include <string.h>
 
 #include "core/backend/cuda/cuda_internal.h"
@@ -98,9 +99,9 @@ static mf_status cuda_linear_backward(const mf_pool_geom *g, bool align_corners,
                          "upsample backward kernel");
 }
 
-/* Copies the host maps of y's dims into one device buffer. */
-static mf_status gather_args(const mf_tensor *y, const int64_t *const *maps, mf_gather_args *a, size_t *bytes,
-                             cudaStream_t s) {
+/* The maps of y's dims, concatenated, on the device (gather_maps.c);
+ * *owned: the caller frees a->maps with cudaFree once its kernel ran. */
+static mf_status gather_args(const mf_tensor *y, const int64_t *const *maps, mf_gather_args *a, bool *owned) {
     memset(a, 0, sizeof *a);
     a->ndim = y->ndim;
     int64_t total = 0;
@@ -109,23 +110,25 @@ static mf_status gather_args(const mf_tensor *y, const int64_t *const *maps, mf_
         a->moff[d] = total;
         total += y->shape[d];
     }
-    *bytes = (size_t)(total > 0 ? total : 1) * sizeof(int64_t);
-    int64_t *host = NULL, *dev = NULL;
-    MF_TRY(mf_cuda_alloc(y->storage->device, *bytes, (void **)&dev));
-    mf_status st = MF_OK;
-    MF_CHECK(mf_cuda_check(cudaMallocHost((void **)&host, *bytes), "pool gather: pinned map buffer"));
+    size_t bytes = (size_t)(total > 0 ? total : 1) * sizeof(int64_t);
+    int64_t *host = calloc(1, bytes);
+    if (!host)
+        return MF_ERR(MF_ERR_NOMEM, "pad/roll/upsample: out of host memory");
     for (int d = 0; d < y->ndim; d++)
         memcpy(host + a->moff[d], maps[d], (size_t)y->shape[d] * sizeof(int64_t));
-    MF_CHECK(mf_cuda_check(cudaMemcpyAsync(dev, host, *bytes, cudaMemcpyHostToDevice, s), "pool gather: maps"));
-    /* the host buffer is reused only after the copy has run */
-    MF_CHECK(mf_cuda_check(cudaStreamSynchronize(s), "pool gather: maps"));
-    a->maps = dev;
-cleanup:
-    if (host)
-        cudaFreeHost(host);
-    if (st != MF_OK)
-        mf_cuda_free(y->storage->device, dev, *bytes);
+    const void *dev;
+    mf_status st = mf_cuda_gather_maps(y->storage->device.index, host, bytes, &dev, owned);
+    free(host);
+    a->maps = (const int64_t *)dev;
     return st;
+}
+
+/* Frees an uncached map copy after the kernel that reads it. */
+static void release_maps(cudaStream_t s, const mf_gather_args *a, bool owned) {
+    if (owned) {
+        cudaStreamSynchronize(s);
+        cudaFree((void *)a->maps);
+    }
 }
 
 static mf_status cuda_gather(mf_tensor *y, const mf_tensor *x, const int64_t *const *maps, double fill) {
@@ -134,15 +137,15 @@ static mf_status cuda_gather(mf_tensor *y, const mf_tensor *x, const int64_t *co
     if (mf_tensor_numel(y) == 0)
         return MF_OK;
     mf_gather_args a;
-    size_t bytes;
-    MF_TRY(gather_args(y, maps, &a, &bytes, s));
+    bool owned;
+    MF_TRY(gather_args(y, maps, &a, &owned));
     for (int d = 0; d < x->ndim; d++)
         a.xs[d] = x->stride[d];
     a.fill = fill;
     mf_status st =
         mf_cuda_check(mf_cuda_launch_pool_gather(s, (int)y->dtype, &a, mf_tensor_data(y), mf_tensor_data(x), 0),
                       "pad/roll/upsample kernel");
-    mf_cuda_free(y->storage->device, (void *)a.maps, bytes);
+    release_maps(s, &a, owned);
     return st;
 }
 
@@ -153,8 +156,8 @@ static mf_status cuda_gather_backward(mf_tensor *gx, const mf_tensor *gy, const 
     if (mf_tensor_numel(gy) == 0)
         return MF_OK;
     mf_gather_args a;
-    size_t bytes;
-    MF_TRY(gather_args(gy, maps, &a, &bytes, s));
+    bool owned;
+    MF_TRY(gather_args(gy, maps, &a, &owned));
     int64_t st = 1;
     for (int d = gx->ndim - 1; d >= 0; d--) {
         a.xs[d] = st;
@@ -163,7 +166,7 @@ static mf_status cuda_gather_backward(mf_tensor *gx, const mf_tensor *gy, const 
     mf_status r =
         mf_cuda_check(mf_cuda_launch_pool_gather(s, (int)gx->dtype, &a, mf_tensor_data(gx), mf_tensor_data(gy), 1),
                       "pad/roll/upsample backward kernel");
-    mf_cuda_free(gx->storage->device, (void *)a.maps, bytes);
+    release_maps(s, &a, owned);
     return r;
 }
 

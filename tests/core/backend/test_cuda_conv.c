@@ -86,3 +86,11 @@ Test(cuda_conv, bf16_and_f16_conv_and_transposed_conv_match_the_cpu) {
         run_case_slack("low-precision conv3d", 3, (int64_t[]){1, 2, 5, 4, 6}, (int64_t[]){3, 2, 3, 3, 3}, &c3, dt, 1);
     }
 }
+
+Test(cuda_conv, conv_over_zero_input_channels_gives_the_bias_as_on_the_cpu) {
+    t_need_cuda();
+    t_cuda_exact();
+    conv_case c = make(1, 1, 1, 1, false), t = make(1, 1, 1, 1, true);
+    run_case("conv over no channels", 2, (int64_t[]){2, 0, 5, 5}, (int64_t[]){4, 0, 3, 3}, &c, MF_F32);
+    run_case("conv_transpose over no channels", 2, (int64_t[]){2, 0, 5, 5}, (int64_t[]){0, 4, 3, 3}, &t, MF_F32);
+}

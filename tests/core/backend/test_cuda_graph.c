@@ -8,6 +8,7 @@
 #include "medfm/graph.h"
 #include "medfm/ops/elementwise.h"
 #include "medfm/ops/linalg.h"
+#include "medfm/ops/pool.h"
 #include "medfm/ops/random.h"
 #include "medfm/ops/reduce.h"
 #include "tests/core/backend/cuda_testing.h"
@@ -153,6 +154,34 @@ Test(cuda_graph, random_draws_inside_a_capture_are_refused_saying_why) {
     mf_graph_free(g);
     MF_OK_OR_FAIL(mf_rand_normal_(x, &rng, 0, 1));
     mf_tensor_release(x);
+}
+
+/* pad and nearest upsampling read index maps that the host builds: a
+ * capture keeps valid device copies of them (and makes none per replay). */
+Test(cuda_graph, padding_and_upsampling_replay_like_eager_runs) {
+    t_need_cuda();
+    mf_tensor *dx = on_cuda(t_uniform(1, 4, (int64_t[]){2, 3, 5, 6}, MF_F32, -1, 1)), *p, *u;
+    const int64_t pads[4] = {1, 2, 2, 1}, size[2] = {10, 12};
+    MF_OK_OR_FAIL(mf_graph_capture_begin(T_CUDA));
+    MF_OK_OR_FAIL(mf_pad(dx, 4, pads, MF_PAD_REFLECT, 0, &p));
+    MF_OK_OR_FAIL(mf_upsample(p, size, MF_UPSAMPLE_NEAREST, false, &u));
+    mf_graph *g;
+    MF_OK_OR_FAIL(mf_graph_capture_end(T_CUDA, &g));
+    for (uint64_t k = 0; k < 2; k++) {
+        mf_tensor *x = t_uniform(5 + k, 4, (int64_t[]){2, 3, 5, 6}, MF_F32, -1, 1), *cp, *cu;
+        MF_OK_OR_FAIL(mf_tensor_copy_(dx, x));
+        MF_OK_OR_FAIL(mf_graph_replay(g));
+        MF_OK_OR_FAIL(mf_pad(x, 4, pads, MF_PAD_REFLECT, 0, &cp));
+        MF_OK_OR_FAIL(mf_upsample(cp, size, MF_UPSAMPLE_NEAREST, false, &cu));
+        t_assert_matches_cpu(u, cu, 1, "replayed pad + upsample");
+        mf_tensor *all[] = {x, cp, cu};
+        for (int i = 0; i < 3; i++)
+            mf_tensor_release(all[i]);
+    }
+    mf_graph_free(g);
+    mf_tensor *all[] = {dx, p, u};
+    for (int i = 0; i < 3; i++)
+        mf_tensor_release(all[i]);
 }
 
 Test(cuda_graph, graphs_on_the_cpu_are_an_error_naming_the_device) {

@@ -2,9 +2,8 @@
  * (core/runner/prefetch.c): over several epochs the losses equal those of
  * the same run with MEDFM_CUDA_PREFETCH=0 and follow the CPU run, and a
  * step captured as a CUDA graph (train.cuda_graph) trains like the eager
- * one. The tests skip without a device. The linear model (fixture encoder
- * flat_linear) also runs under the CPU emulation of the CUDA module; the
- * conv net needs a GPU, as the emulation has no cuDNN. */
+ * one. The tests skip without a device; all of them also run under the CPU
+ * emulation of the CUDA module (core/backend/cuda/emu). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -139,9 +138,7 @@ Test(runner_cuda, a_run_stopped_mid_epoch_with_a_batch_in_flight_resumes_to_the_
 
 /* Steps 1-2 eager, step 3 captured, 4-9 replayed, evaluations between:
  * the losses are those of the eager run. */
-Test(runner_cuda, a_step_captured_as_a_cuda_graph_trains_to_the_same_losses) {
-    t_need_cuda();
-    const char *enc = "{plugin: flat_linear, in_features: 144, dim: 8}";
+static void check_graph_losses(const char *enc) {
     double eager[MAX_STEPS], graph[MAX_STEPS];
     mf_status st;
     int n = run_losses("cuda", enc, eager, &st);
@@ -157,4 +154,15 @@ Test(runner_cuda, a_step_captured_as_a_cuda_graph_trains_to_the_same_losses) {
                            graph[i], eager[i]);
         cr_assert_eq(g_replayed[i], i >= 2, "step %d: cuda_graph %d", i + 1, g_replayed[i]);
     }
+}
+
+Test(runner_cuda, a_linear_step_captured_as_a_cuda_graph_trains_to_the_same_losses) {
+    t_need_cuda();
+    check_graph_losses("{plugin: flat_linear, in_features: 144, dim: 8}");
+}
+
+/* Convolutions, batch norm (running statistics updated by every replay) and pooling. */
+Test(runner_cuda, a_conv_net_step_captured_as_a_cuda_graph_trains_to_the_same_losses) {
+    t_need_cuda();
+    check_graph_losses("{plugin: simple_cnn, width: 4, depth: 2}");
 }

@@ -5,11 +5,11 @@
 # abort), kernels run block by block on the CPU (blocks that synchronise
 # or shuffle run as real threads; shuffles wait per warp). Not part of the
 # normal build; numbers say nothing
-# about speed or device math. cuBLAS runs as plain loops; convolution
-# (cuDNN) is not emulated and reports itself unsupported. Usage, from the repository root after the
-# normal build:
+# about speed or device math. cuBLAS and cuDNN (the convolution calls of
+# conv.c: emu_cudnn.c against include/cudnn.h) run as plain loops in double.
+# Usage, from the repository root after the normal build:
 #   sh core/backend/cuda/emu/build.sh build /tmp/mf_emu
-#   MEDFM_CUDA_MODULE=/tmp/mf_emu/libmedfm_cuda_emu.so build/bin/medfm_tests --filter 'cuda_*/*'
+#   MEDFM_CUDA_MODULE=/tmp/mf_emu/libmedfm_cuda_emu.so build/bin/medfm_tests --timeout 300 --filter 'cuda_*/*'
 set -e
 BUILD=$(cd "${1:-build}" && pwd)
 OUT=${2:-/tmp/mf_emu}
@@ -61,8 +61,7 @@ INC="-I$EMU/include -I$SRC -I$SRC/sdk/include"
 for f in "$OUT"/*.cpp "$EMU/emu_device.cpp"; do
   g++ -std=c++17 -O1 -g -fPIC -include emu_device.h $INC -Wno-unknown-pragmas -c "$f" -o "$OUT/$(basename "$f").o"
 done
-# conv.c needs cuDNN: emu_conv_stub.c reports convolution as unsupported.
-for f in $(ls "$SRC"/core/backend/cuda/*.c | grep -v '/conv\.c$') "$EMU"/*.c; do
+for f in "$SRC"/core/backend/cuda/*.c "$EMU"/*.c; do
   gcc -std=gnu11 -O1 -g -fPIC -fvisibility=hidden $INC -c "$f" -o "$OUT/$(basename "$f").o"
 done
 g++ -shared -o "$OUT/libmedfm_cuda_emu.so" "$OUT"/*.o -L"$BUILD/lib" -lmedfm -Wl,-rpath,"$BUILD/lib" -lpthread \

@@ -8,6 +8,7 @@
 #include "cuda_runtime_api.h"
 #include <stdio.h>
 #include <stdlib.h>
+#include <execinfo.h>
 
 typedef struct { void (*fn)(void *); void *arg; void (*dtor)(void *); } node;
 struct emu_graph { node *nodes; int n, cap, refs; };
@@ -25,7 +26,13 @@ static capture *cap_of(cudaStream_t s) {
 int emu_capturing(cudaStream_t s) { return s && cap_of(s) != NULL; }
 /* A capture is under way and this thread's mode forbids unsafe calls. */
 int emu_capture_forbids_unsafe(void) { return ncaps > 0 && thread_mode != cudaStreamCaptureModeRelaxed; }
+/* EMU_TRACE_CAPTURE=1 prints where a capture was invalidated. */
 void emu_capture_invalidate(cudaStream_t s) {
+    if (getenv("EMU_TRACE_CAPTURE")) {
+        void *bt[24];
+        fprintf(stderr, "EMU: capture invalidated here:\n");
+        backtrace_symbols_fd(bt, backtrace(bt, 24), 2);
+    }
     for (int i = 0; i < ncaps; i++)
         if (!s || caps[i].s == s) caps[i].invalid = 1;
 }

@@ -30,6 +30,11 @@ static int find_in(const region *r, int n, const void *p) {
 }
 static int find(const void *p) { return find_in(regs, nregs, p); }
 int emu_is_device(const void *p) { pthread_mutex_lock(&lk); int r = find(p) >= 0; pthread_mutex_unlock(&lk); return r; }
+size_t emu_device_extent(const void *p) {
+    pthread_mutex_lock(&lk); int i = find(p);
+    size_t n = i < 0 ? 0 : (size_t)(regs[i].p + regs[i].n - (const char *)p);
+    pthread_mutex_unlock(&lk); return n;
+}
 static void need(int cond, const char *what) { if (!cond) { fprintf(stderr, "EMU: bad %s\n", what); abort(); } }
 
 /* ---- queued copies ---- */

@@ -57,6 +57,8 @@ int emu_capturing(cudaStream_t s);
 int emu_capture_forbids_unsafe(void);
 void emu_capture_invalidate(cudaStream_t s);
 void emu_record(cudaStream_t s, void (*fn)(void *), void *arg, void (*dtor)(void *));
+/* Bytes of device memory from p to the end of its allocation; 0 off the device. */
+size_t emu_device_extent(const void *p);
 /* Host->device copies from pinned memory still queued (test hook). */
 int emu_pending_copies(void);
 #ifdef __cplusplus
