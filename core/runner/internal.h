@@ -43,6 +43,7 @@ typedef struct mf_step_graph {
     int eager_steps;
     struct mf_graph *graph;
     mf_batch inputs;    /* the captured step's batch: later batches are copied in */
+    mf_batch last;      /* before the capture: the previous step's batch (shapes) */
     mf_tensor *loss;    /* rewritten by every replay */
     mf_tensor **grads;  /* per parameter, rewritten by every replay (NULL: no gradient) */
     int n;

@@ -1,7 +1,7 @@
 /* train.cuda_graph: the forward and backward of a training step captured
  * once as a CUDA graph and replayed after (medfm/graph.h). The first
  * WARMUP steps run eagerly (cuDNN algorithm choice, cuBLAS set-up,
- * optimiser state), the next one is captured, and every later step copies
+ * optimiser state), the next one shaped like its predecessor is captured, and every later step copies
  * its batch into the captured inputs, replays, and hands the captured
  * gradient tensors back to the parameters for the optimiser, which runs
  * outside the graph (its learning rate and step count change every step).
@@ -52,7 +52,10 @@ static void drop_capture(mf_step_graph *sg) {
     sg->n = 0;
 }
 
-void mf__step_graph_free(mf_step_graph *sg) { drop_capture(sg); }
+void mf__step_graph_free(mf_step_graph *sg) {
+    drop_capture(sg);
+    mf_batch_clear(&sg->last);
+}
 
 /* Whether b has the captured batch's names, shapes and dtypes. */
 static bool same_inputs(const mf_batch *a, const mf_batch *b) {
@@ -123,10 +126,16 @@ static mf_status capture(mf_step_graph *sg, mf_task *task, mf_optimizer *opt, mf
 mf_status mf__step_graph_step(mf_step_graph *sg, mf_task *task, mf_optimizer *opt, mf_tensor *const *params, int n,
                               const mf_batch *b, const mf_precision *prec, mf_tensor **loss, mf_metrics *logs) {
     *loss = NULL;
-    if (!sg->graph && sg->eager_steps < WARMUP) {
+    /* Warm up, and capture only a batch shaped like the one before it, so
+     * a short last batch is not the one captured. */
+    if (!sg->graph && (sg->eager_steps < WARMUP || !same_inputs(&sg->last, b))) {
         sg->eager_steps++;
+        mf_batch_clear(&sg->last);
+        for (int i = 0; i < b->n; i++)
+            MF_TRY(mf_batch_put(&sg->last, b->names[i], mf_tensor_retain(b->tensors[i])));
         return eager(task, opt, b, prec, loss, logs);
     }
+    mf_batch_clear(&sg->last);
     bool fresh = false;
     if (!sg->graph) {
         MF_TRY(capture(sg, task, opt, params, n, b, prec, logs));

@@ -6,6 +6,7 @@
  * runs it too. */
 #include "medfm/autograd.h"
 #include "medfm/graph.h"
+#include "medfm/nn.h"
 #include "medfm/ops/elementwise.h"
 #include "medfm/ops/linalg.h"
 #include "medfm/ops/pool.h"
@@ -182,6 +183,40 @@ Test(cuda_graph, padding_and_upsampling_replay_like_eager_runs) {
     mf_tensor *all[] = {dx, p, u};
     for (int i = 0; i < 3; i++)
         mf_tensor_release(all[i]);
+}
+
+static int64_t batches_tracked(mf_module *bn) {
+    mf_tensor *c;
+    MF_OK_OR_FAIL(mf_module_find(bn, "num_batches_tracked", &c));
+    double v;
+    MF_OK_OR_FAIL(mf_tensor_item(c, &v));
+    return (int64_t)v;
+}
+
+/* BatchNorm counts batches on the device, so eager steps count without a
+ * host round trip and every replay of a captured forward counts too. */
+Test(cuda_graph, batch_norm_counts_every_replayed_batch) {
+    t_need_cuda();
+    mf_module *bn;
+    MF_OK_OR_FAIL(mf_nn_batch_norm_new(2, 3, NULL, &bn));
+    MF_OK_OR_FAIL(mf_module_to_device(bn, T_CUDA));
+    mf_module_train(bn, true);
+    mf_tensor *x = on_cuda(t_uniform(1, 4, (int64_t[]){4, 3, 5, 5}, MF_F32, -1, 1)), *y;
+    MF_OK_OR_FAIL(mf_module_forward(bn, x, &y));
+    mf_tensor_release(y);
+    cr_assert_eq(batches_tracked(bn), 1);
+    MF_OK_OR_FAIL(mf_graph_capture_begin(T_CUDA));
+    MF_OK_OR_FAIL(mf_module_forward(bn, x, &y));
+    mf_graph *g;
+    MF_OK_OR_FAIL(mf_graph_capture_end(T_CUDA, &g));
+    cr_assert_eq(batches_tracked(bn), 1, "a capture runs nothing");
+    for (int i = 0; i < 3; i++)
+        MF_OK_OR_FAIL(mf_graph_replay(g));
+    cr_assert_eq(batches_tracked(bn), 4);
+    mf_graph_free(g);
+    mf_tensor_release(y);
+    mf_tensor_release(x);
+    mf_module_free(bn);
 }
 
 Test(cuda_graph, graphs_on_the_cpu_are_an_error_naming_the_device) {
