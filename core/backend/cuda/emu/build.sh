@@ -7,9 +7,13 @@
 # normal build; numbers say nothing
 # about speed or device math. cuBLAS and cuDNN (the convolution calls of
 # conv.c: emu_cudnn.c against include/cudnn.h) run as plain loops in double.
-# Usage, from the repository root after the normal build:
+# CUDA graphs are recorded and replayed (emu_graph.c). Usage, from the
+# repository root after the normal build:
 #   sh core/backend/cuda/emu/build.sh build /tmp/mf_emu
 #   MEDFM_CUDA_MODULE=/tmp/mf_emu/libmedfm_cuda_emu.so build/bin/medfm_tests --timeout 300 --filter 'cuda_*/*'
+# Diagnostics: EMU_COUNT_SYNCS=1 prints the caller of every host wait on a
+# stream (find per-step syncs: `medfm run` a config on cuda and count);
+# EMU_TRACE_CAPTURE=1 prints where a graph capture was invalidated.
 set -e
 BUILD=$(cd "${1:-build}" && pwd)
 OUT=${2:-/tmp/mf_emu}

@@ -165,8 +165,19 @@ cudaError_t cudaMemsetAsync(void *d, int v, size_t n, cudaStream_t st) {
     not_pending(d, n, "memset of memory a queued copy writes (missing event wait)");
     memset(d, v, n); pthread_mutex_unlock(&lk); return cudaSuccess;
 }
+/* EMU_COUNT_SYNCS=1: print each host wait's caller (find per-step syncs). */
+#include <execinfo.h>
+static void count_sync(const char *what) {
+    if (!getenv("EMU_COUNT_SYNCS")) return;
+    void *bt[7];
+    int n = backtrace(bt, 7);
+    char **sym = backtrace_symbols(bt, n);
+    fprintf(stderr, "EMU sync %s from %s < %s < %s\n", what, n > 2 ? sym[2] : "?", n > 4 ? sym[4] : "?", n > 5 ? sym[5] : "?");
+    free(sym);
+}
 cudaError_t cudaStreamSynchronize(cudaStream_t s) {
     need(s != NULL, "sync stream");
+    count_sync("stream");
     if (emu_capturing(s)) return unsupported_in_capture(s);
     pthread_mutex_lock(&lk); flush(s, UINT64_MAX); pthread_mutex_unlock(&lk); return cudaSuccess;
 }
