@@ -275,10 +275,17 @@ mf_status mf_tensor_copy_(mf_tensor *dst, const mf_tensor *src) {
     /* Let the non-CPU side drive cross-device copies. */
     mf_device dd = dst->storage->device, sd = src->storage->device;
     MF_TRY(mf_backend_get(dd.type != MF_CPU ? dd : sd, &be));
-    if (!mf_device_equal(dd, sd) && dst->dtype != src->dtype)
-        return MF_ERR(MF_ERR_DTYPE, "copy: a copy between %s and %s cannot also convert %s to %s",
-                      mf_device_name(sd), mf_device_name(dd), mf_dtype_name(src->dtype),
-                      mf_dtype_name(dst->dtype));
+    if (!mf_device_equal(dd, sd) && dst->dtype != src->dtype) {
+        /* Backends copy between devices or convert, not both: convert on
+         * the source's device, then move. */
+        mf_tensor *staged;
+        MF_TRY(mf_tensor_empty(src->ndim, src->shape, dst->dtype, sd, &staged));
+        mf_status st = mf_tensor_copy_(staged, src);
+        if (st == MF_OK)
+            st = mf_tensor_copy_(dst, staged);
+        mf_tensor_release(staged);
+        return st;
+    }
     return be->copy(dst, src);
 }
 

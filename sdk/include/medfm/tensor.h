@@ -130,7 +130,8 @@ mf_status mf_tensor_to_host(const mf_tensor *t, mf_dtype dt, void *dst, size_t d
 
 /* ---- copies (no autograd; see ops for differentiable versions) ---- */
 /* dst[...] = src[...] elementwise, same shape, any strides, converting dtype.
- * Devices may differ (host<->device copies). */
+ * Devices may differ (host<->device copies), also with a dtype conversion
+ * (done on the source's device first). */
 mf_status mf_tensor_copy_(mf_tensor *dst, const mf_tensor *src);
 /* Fills every element of the view. */
 mf_status mf_tensor_fill_(mf_tensor *t, double value);

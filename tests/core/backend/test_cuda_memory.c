@@ -131,6 +131,24 @@ Test(cuda_memory, dtype_conversion_on_the_device_matches_the_cpu) {
     }
 }
 
+/* A host f64 buffer into an f32 device tensor and back, as the LVM-Med
+ * solvers write their solutions (this was an error before). */
+Test(cuda_memory, copies_between_host_and_device_also_convert_dtypes) {
+    t_need_cuda();
+    double vals[] = {0.1, -2.5, 1e10, 3.7, -0.0, 65504.0};
+    mf_tensor *x = t_from(1, (int64_t[]){6}, MF_F64, vals), *d, *back;
+    MF_OK_OR_FAIL(mf_tensor_empty(1, (int64_t[]){6}, MF_F32, T_CUDA, &d));
+    MF_OK_OR_FAIL(mf_tensor_copy_(d, x));
+    MF_OK_OR_FAIL(mf_tensor_empty(1, (int64_t[]){6}, MF_F64, MF_DEVICE_CPU, &back));
+    MF_OK_OR_FAIL(mf_tensor_copy_(back, d));
+    for (int i = 0; i < 6; i++)
+        cr_assert_eq(mf_tensor_get_flat(back, i), (double)(float)vals[i], "element %d: %.17g", i,
+                     mf_tensor_get_flat(back, i));
+    mf_tensor_release(x);
+    mf_tensor_release(d);
+    mf_tensor_release(back);
+}
+
 Test(cuda_memory, fill_writes_every_element_of_a_strided_view) {
     t_need_cuda();
     mf_dtype dts[] = {MF_F32, MF_F64, MF_I32, MF_I64, MF_U8, MF_BOOL, MF_BF16, MF_F16, MF_I16};
