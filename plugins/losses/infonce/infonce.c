@@ -14,6 +14,17 @@
 #include "medfm/ops/view.h"
 #include "medfm/plugin.h"
 
+/* Moves the host constant *t to like's device (in place of the reference). */
+static mf_status on_device_of(const mf_tensor *like, mf_tensor **t) {
+    if (mf_device_equal(like->storage->device, (*t)->storage->device))
+        return MF_OK;
+    mf_tensor *moved;
+    MF_TRY(mf_to_device(*t, like->storage->device, &moved));
+    mf_tensor_release(*t);
+    *t = moved;
+    return MF_OK;
+}
+
 static mf_status forward(mf_loss *l, const mf_batch *in, mf_tensor **loss, mf_batch *logs) {
     double tau = *(double *)l->state;
     mf_tensor *z0, *z1;
@@ -54,6 +65,8 @@ static mf_status forward(mf_loss *l, const mf_batch *in, mf_tensor **loss, mf_ba
         st = mf_tensor_from_data(1, &M, MF_I64, pos, &target);
     free(eye), free(pos);
     MF_CHECK(st);
+    MF_CHECK(on_device_of(logits, &self));
+    MF_CHECK(on_device_of(logits, &target));
     /* a finite stand-in for -inf keeps gradients finite; exp underflows to 0 */
     MF_CHECK(mf_masked_fill(logits, self, -1e9, &masked));
     MF_CHECK(mf_cross_entropy(masked, target, NULL, loss));

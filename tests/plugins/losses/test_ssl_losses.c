@@ -3,6 +3,7 @@
  * checks and errors. */
 #include <string.h>
 
+#include "tests/core/backend/cuda_testing.h"
 #include "tests/plugins/losses/loss_support.h"
 #include "tests/support/fixture.h"
 
@@ -34,6 +35,25 @@ static void rejects_bad_shapes(const char *plugin) {
     tl_close(&t);
 }
 
+/* The loss of views on the GPU equals the CPU's (the plugins build host
+ * constants and must move them; infonce did not). Skips without CUDA. */
+static void matches_on_cuda(const char *plugin) {
+    t_need_cuda();
+    tl_loss t = tl_open(plugin, NULL, "z0", "z1");
+    mf_tensor *in[2] = {t_fixture("lvmmed.safetensors", "z0"), t_fixture("lvmmed.safetensors", "z1")};
+    mf_tensor *din[2] = {t_on(in[0], T_CUDA, false), t_on(in[1], T_CUDA, false)}, *want, *got;
+    MF_OK_OR_FAIL(tl_call(&t, in, &want));
+    MF_OK_OR_FAIL(tl_call(&t, din, &got));
+    t_assert_matches_cpu(got, want, 10, plugin);
+    mf_tensor *all[] = {in[0], in[1], din[0], din[1], want, got};
+    for (int i = 0; i < 6; i++)
+        mf_tensor_release(all[i]);
+    tl_close(&t);
+}
+
+Test(infonce, runs_on_cuda_like_on_the_cpu) { matches_on_cuda("infonce"); }
+Test(barlow_twins, runs_on_cuda_like_on_the_cpu) { matches_on_cuda("barlow_twins"); }
+Test(vicreg, runs_on_cuda_like_on_the_cpu) { matches_on_cuda("vicreg"); }
 Test(infonce, matches_torch_nt_xent) { matches("infonce", "{temperature: 0.5}"); }
 Test(infonce, gradient_matches_finite_differences) { gradcheck("infonce", "{temperature: 0.5}"); }
 Test(infonce, rejects_views_of_different_shapes) { rejects_bad_shapes("infonce"); }
