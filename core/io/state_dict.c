@@ -63,20 +63,6 @@ static bool convertible(mf_dtype from, mf_dtype to) {
     return from == to || (mf_dtype_is_float(from) && mf_dtype_is_float(to));
 }
 
-/* dst <- src (a CPU tensor of any dtype): converts on the CPU first when
- * dst lives on another device, since cross-device copies cannot convert. */
-static mf_status copy_into(mf_tensor *dst, const mf_tensor *src) {
-    if (dst->storage->device.type == MF_CPU || dst->dtype == src->dtype)
-        return mf_tensor_copy_(dst, src);
-    mf_tensor *tmp;
-    MF_TRY(mf_tensor_empty(src->ndim, src->shape, dst->dtype, MF_DEVICE_CPU, &tmp));
-    mf_status st = mf_tensor_copy_(tmp, src);
-    if (st == MF_OK)
-        st = mf_tensor_copy_(dst, tmp);
-    mf_tensor_release(tmp);
-    return st;
-}
-
 static mf_status check_entries(const char *path, const mf_named_tensor *entries, int n) {
     if (n < 0 || (n > 0 && !entries))
         return MF_ERR(MF_ERR_INVALID, "state dict %s: bad entry list (n = %d)", path, n);
@@ -189,7 +175,7 @@ mf_status mf_state_dict_load_prefix(const char *path, const char *prefix, const 
             continue;
         mf_tensor *src;
         MF_CHECK(mf_safetensors_get(f, mf_safetensors_name(f, file_of[i]), &src));
-        st = copy_into(entries[i].tensor, src);
+        st = mf_tensor_copy_(entries[i].tensor, src); /* converts on the CPU when the device differs */
         mf_tensor_release(src);
         if (st != MF_OK) {
             mf_error_context(st, "%s: loading '%s'", path, entries[i].name);

@@ -36,19 +36,7 @@ mf_status mf_tensor_to_host(const mf_tensor *t, mf_dtype dt, void *dst, size_t d
     const mf_tensor *src = t;
     if (t->storage->device.type != MF_CPU || t->dtype != dt || !mf_tensor_is_contiguous(t)) {
         MF_TRY(mf_tensor_wrap(t->ndim, t->shape, dt, MF_DEVICE_CPU, dst, NULL, NULL, &host));
-        mf_tensor *staged = NULL;
-        mf_status st;
-        if (t->storage->device.type != MF_CPU && t->dtype != dt) {
-            /* convert on the device first, then copy */
-            st = mf_tensor_empty(t->ndim, t->shape, dt, t->storage->device, &staged);
-            if (st == MF_OK)
-                st = mf_tensor_copy_(staged, t);
-            if (st == MF_OK)
-                st = mf_tensor_copy_(host, staged);
-            mf_tensor_release(staged);
-        } else {
-            st = mf_tensor_copy_(host, t);
-        }
+        mf_status st = mf_tensor_copy_(host, t); /* a device tensor converts on the device, then moves */
         mf_tensor_release(host);
         return st;
     }
