@@ -178,17 +178,23 @@ static int cmp_double(const void *a, const void *b) {
  * train.precision does; the backward outside it. */
 static mf_dtype autocast = MF_F32;
 
-static double step(mf_module *net, const mf_tensor *x, double *cpu) {
-    double t0 = clock_s(CLOCK_MONOTONIC), c0 = clock_s(CLOCK_PROCESS_CPUTIME_ID);
-    mf_tensor *y, *loss;
+/* Zeroes the gradients, runs the forward (under autocast when asked) and
+ * the backward of mean(net(x)). */
+static void forward_backward(mf_module *net, const mf_tensor *x, mf_tensor **y, mf_tensor **loss) {
     mf_module_zero_grad(net);
     if (autocast != MF_F32)
         CHECK(mf_autocast_enter(autocast));
-    CHECK(mf_module_forward(net, x, &y));
-    CHECK(mf_mean(y, 0, NULL, false, &loss));
+    CHECK(mf_module_forward(net, x, y));
+    CHECK(mf_mean(*y, 0, NULL, false, loss));
     if (autocast != MF_F32)
         CHECK(mf_autocast_exit());
-    CHECK(mf_backward(loss, NULL, false));
+    CHECK(mf_backward(*loss, NULL, false));
+}
+
+static double step(mf_module *net, const mf_tensor *x, double *cpu) {
+    double t0 = clock_s(CLOCK_MONOTONIC), c0 = clock_s(CLOCK_PROCESS_CPUTIME_ID);
+    mf_tensor *y, *loss;
+    forward_backward(net, x, &y, &loss);
     /* Reading a gradient back waits for a device to finish the step. */
     mf_tensor *w, *e;
     CHECK(mf_module_find(net, "conv1.weight", &w));
@@ -212,15 +218,8 @@ static double step(mf_module *net, const mf_tensor *x, double *cpu) {
  * step is one replay; printed as "medfm_graph" after the eager line. */
 static mf_graph *capture_step(mf_module *net, const mf_tensor *x, mf_device dev) {
     mf_tensor *y, *loss;
-    mf_module_zero_grad(net);
     CHECK(mf_graph_capture_begin(dev));
-    if (autocast != MF_F32)
-        CHECK(mf_autocast_enter(autocast));
-    CHECK(mf_module_forward(net, x, &y));
-    CHECK(mf_mean(y, 0, NULL, false, &loss));
-    if (autocast != MF_F32)
-        CHECK(mf_autocast_exit());
-    CHECK(mf_backward(loss, NULL, false));
+    forward_backward(net, x, &y, &loss);
     mf_graph *g;
     CHECK(mf_graph_capture_end(dev, &g));
     mf_tensor_release(loss); /* its memory stays the graph's */

@@ -69,9 +69,10 @@ static bool same_inputs(const mf_batch *a, const mf_batch *b) {
     return true;
 }
 
-/* Forward and backward without a graph. */
-static mf_status eager(mf_task *task, mf_optimizer *opt, const mf_batch *b, const mf_precision *prec,
-                       mf_tensor **loss, mf_metrics *logs) {
+/* The step's forward (under the run's precision) and backward, with the
+ * gradients zeroed first: run eagerly, or recorded inside a capture. */
+static mf_status forward_backward(mf_task *task, mf_optimizer *opt, const mf_batch *b, const mf_precision *prec,
+                                  mf_tensor **loss, mf_metrics *logs) {
     mf_optim_zero_grad(opt);
     MF_TRY(mf__precision_enter(prec));
     mf_status st = task->train_step(task, b, loss, logs);
@@ -88,17 +89,10 @@ static mf_status capture(mf_step_graph *sg, mf_task *task, mf_optimizer *opt, mf
             return MF_ERR(MF_ERR_CONFIG,
                           "train.cuda_graph: batch tensor '%s' is on %s; every input of a captured step must be on %s",
                           b->names[i], mf_device_name(b->tensors[i]->storage->device), mf_device_name(sg->dev));
-    mf_optim_zero_grad(opt);
     MF_TRY(mf_device_synchronize(sg->dev));
     MF_TRY(mf_graph_capture_begin(sg->dev));
     mf_tensor *loss = NULL;
-    mf_status st = mf__precision_enter(prec);
-    if (st == MF_OK) {
-        st = task->train_step(task, b, &loss, logs);
-        mf__precision_exit(prec);
-    }
-    if (st == MF_OK)
-        st = mf_backward(loss, NULL, false);
+    mf_status st = forward_backward(task, opt, b, prec, &loss, logs);
     mf_graph *g = NULL;
     mf_status end = mf_graph_capture_end(sg->dev, &g);
     if (st == MF_OK)
@@ -133,7 +127,7 @@ mf_status mf__step_graph_step(mf_step_graph *sg, mf_task *task, mf_optimizer *op
         mf_batch_clear(&sg->last);
         for (int i = 0; i < b->n; i++)
             MF_TRY(mf_batch_put(&sg->last, b->names[i], mf_tensor_retain(b->tensors[i])));
-        return eager(task, opt, b, prec, loss, logs);
+        return forward_backward(task, opt, b, prec, loss, logs);
     }
     mf_batch_clear(&sg->last);
     bool fresh = false;
@@ -142,7 +136,7 @@ mf_status mf__step_graph_step(mf_step_graph *sg, mf_task *task, mf_optimizer *op
         fresh = true; /* the capture ran nothing: the replay below computes this step */
     } else if (!same_inputs(&sg->inputs, b)) {
         sg->shape_changes++;
-        return eager(task, opt, b, prec, loss, logs);
+        return forward_backward(task, opt, b, prec, loss, logs);
     }
     if (!fresh)
         for (int i = 0; i < b->n; i++)
