@@ -35,6 +35,13 @@ void mf__runner_check_precision(const mf_cfg *cfg, mf_diag *d);
 mf_status mf__precision_enter(const mf_precision *p);
 void mf__precision_exit(const mf_precision *p);
 
+/* metrics_json.c: {name: value} files written atomically; reads give false
+ * when the file is missing or not JSON. The trial files are dir/final.json. */
+mf_status mf__write_metrics_json(const char *path, const mf_metrics *m);
+bool mf__read_metrics_json(const char *path, mf_metrics *m);
+mf_status mf__write_trial_json(const char *dir, const mf_metrics *m);
+bool mf__read_trial_json(const char *dir, mf_metrics *m);
+
 /* train.cuda_graph (step_graph.c): forward + backward captured as a CUDA
  * graph after a warm-up and replayed; the optimiser runs outside. */
 struct mf_graph;

@@ -193,48 +193,6 @@ typedef struct trial_out {
     bool has_final;
 } trial_out;
 
-static mf_status write_metrics_json(const char *p, const mf_metrics *m) {
-    cJSON *o = cJSON_CreateObject();
-    for (int i = 0; i < m->n; i++)
-        cJSON_AddNumberToObject(o, m->names[i], m->values[i]);
-    char *t = cJSON_Print(o);
-    cJSON_Delete(o);
-    mf_status st = mf__write_file_atomic(p, t ? t : "{}");
-    free(t);
-    return st;
-}
-
-static bool read_metrics_json(const char *p, mf_metrics *m) {
-    FILE *f = fopen(p, "rb");
-    if (!f)
-        return false;
-    char buf[1 << 14];
-    size_t n = fread(buf, 1, sizeof buf - 1, f);
-    fclose(f);
-    buf[n] = 0;
-    cJSON *o = cJSON_Parse(buf);
-    if (!o)
-        return false;
-    memset(m, 0, sizeof *m);
-    for (cJSON *it = o->child; it; it = it->next)
-        if (cJSON_IsNumber(it))
-            mf_metrics_set(m, it->string, it->valuedouble);
-    cJSON_Delete(o);
-    return true;
-}
-
-static mf_status write_trial_json(const char *dir, const mf_metrics *m) {
-    char p[PATH_MAX + 32];
-    snprintf(p, sizeof p, "%s/final.json", dir);
-    return write_metrics_json(p, m);
-}
-
-static bool read_trial_json(const char *dir, mf_metrics *m) {
-    char p[PATH_MAX + 32];
-    snprintf(p, sizeof p, "%s/final.json", dir);
-    return read_metrics_json(p, m);
-}
-
 static mf_status run_trial(ctx *c, int trial, const char *dir, bool resume, trial_out *res) {
     const mf_cfg *cfg = c->e->config;
     int64_t seed0, bs, ebs, val_every, ck_every, keep, log_every, epochs = 0, steps = 0;
@@ -473,7 +431,7 @@ static mf_status run_trial(ctx *c, int trial, const char *dir, bool resume, tria
                     mf_named_tensors_free(&ns);
                     MF_CHECK(st);
                     snprintf(p, sizeof p, "%s/best_metrics.json", ckdir);
-                    MF_CHECK(write_metrics_json(p, &m));
+                    MF_CHECK(mf__write_metrics_json(p, &m));
                 }
             }
         }
@@ -494,7 +452,7 @@ static mf_status run_trial(ctx *c, int trial, const char *dir, bool resume, tria
     if (!has_eval) {
         char p[PATH_MAX + 64];
         snprintf(p, sizeof p, "%s/best_metrics.json", ckdir);
-        has_eval = read_metrics_json(p, &last_eval);
+        has_eval = mf__read_metrics_json(p, &last_eval);
     }
     if (has_eval) {
         res->final = last_eval;
@@ -503,7 +461,7 @@ static mf_status run_trial(ctx *c, int trial, const char *dir, bool resume, tria
         mf_metrics_set(&res->final, "loss", loss_ema);
     }
     res->has_final = true;
-    MF_CHECK(write_trial_json(dir, &res->final));
+    MF_CHECK(mf__write_trial_json(dir, &res->final));
     {
         /* The final weights, beside the checkpoints. */
         char p[PATH_MAX + 64];
@@ -618,7 +576,7 @@ static mf_status run(mf_experiment *e, const mf_run_options *opt, const char *ru
             snprintf(dir, sizeof dir, "%s/trial-%d", run_dir, i);
         else
             snprintf(dir, sizeof dir, "%s", run_dir);
-        if (resume && read_trial_json(dir, &per[i]))
+        if (resume && mf__read_trial_json(dir, &per[i]))
             continue; /* finished before the interruption */
         trial_out to = {0};
         st = run_trial(&c, i, dir, resume, &to);
