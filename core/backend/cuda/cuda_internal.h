@@ -56,6 +56,8 @@ mf_status mf_cuda_fill(mf_tensor *t, double value);
  * reserved for the graph until free. */
 typedef struct mf_cuda_gpool mf_cuda_gpool;
 mf_status mf_cuda_gpool_begin(int index, mf_cuda_gpool **out);
+/* The pool of the capture under way on device `index`, or NULL. */
+mf_cuda_gpool *mf_cuda_gpool_capturing(int index);
 void mf_cuda_gpool_end_capture(mf_cuda_gpool *g);
 void mf_cuda_gpool_free(mf_cuda_gpool *g);
 /* Device copy of pad/roll/upsample index maps (gather_maps.c), cached by

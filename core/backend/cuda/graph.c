@@ -20,22 +20,15 @@ typedef struct {
     mf_cuda_gpool *pool;
 } cuda_graph;
 
-static mf_cuda_gpool *capturing[MF_CUDA_MAX_DEVICES];
-
 EXPORT mf_status mf_cuda_graph_begin(int index) {
     cudaStream_t s;
     MF_TRY(mf_cuda_stream(index, &s));
-    if (capturing[index])
-        return MF_ERR(MF_ERR_STATE, "CUDA graph: cuda:%d is already capturing", index);
     mf_cuda_gpool *pool;
-    MF_TRY(mf_cuda_gpool_begin(index, &pool));
+    MF_TRY(mf_cuda_gpool_begin(index, &pool)); /* errors when a capture is already under way */
     mf_status st = mf_cuda_check(cudaStreamBeginCapture(s, cudaStreamCaptureModeThreadLocal), "CUDA graph capture");
-    if (st != MF_OK) {
+    if (st != MF_OK)
         mf_cuda_gpool_free(pool);
-        return st;
-    }
-    capturing[index] = pool;
-    return MF_OK;
+    return st;
 }
 
 EXPORT void mf_cuda_graph_free(void *graph) {
@@ -54,10 +47,9 @@ EXPORT mf_status mf_cuda_graph_end(int index, void **out) {
     *out = NULL;
     cudaStream_t s;
     MF_TRY(mf_cuda_stream(index, &s));
-    mf_cuda_gpool *pool = capturing[index];
+    mf_cuda_gpool *pool = mf_cuda_gpool_capturing(index);
     if (!pool)
         return MF_ERR(MF_ERR_STATE, "CUDA graph: cuda:%d is not capturing", index);
-    capturing[index] = NULL;
     mf_cuda_gpool_end_capture(pool);
     cuda_graph *g = calloc(1, sizeof *g);
     cudaGraph_t graph = NULL;
@@ -91,4 +83,4 @@ EXPORT mf_status mf_cuda_graph_launch(void *graph) {
 }
 
 /* Whether the compute stream of `index` is capturing (random.c refuses to draw then). */
-bool mf_cuda_capturing(int index) { return index >= 0 && index < MF_CUDA_MAX_DEVICES && capturing[index]; }
+bool mf_cuda_capturing(int index) { return mf_cuda_gpool_capturing(index) != NULL; }

@@ -150,6 +150,15 @@ mf_status mf_cuda_gpool_begin(int index, mf_cuda_gpool **out) {
     return st;
 }
 
+mf_cuda_gpool *mf_cuda_gpool_capturing(int index) {
+    if (index < 0 || index >= MF_CUDA_MAX_DEVICES)
+        return NULL;
+    pthread_mutex_lock(&cache_lock);
+    mf_cuda_gpool *g = caches[index].capturing;
+    pthread_mutex_unlock(&cache_lock);
+    return g;
+}
+
 void mf_cuda_gpool_end_capture(mf_cuda_gpool *g) {
     pthread_mutex_lock(&cache_lock);
     if (caches[g->index].capturing == g)
