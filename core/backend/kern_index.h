@@ -2,7 +2,9 @@
  * arguments so that two kernels cover gather, index_select and their
  * backwards: an index_select is a gather whose index is a 1-D tensor
  * expanded (stride 0) over the output shape. Index tensors are int64 and
- * already range-checked (use `bounds` first) when gather/scatter_add run. */
+ * go through `bounds` first. A backend may check on the device and report
+ * at its next host read instead (CUDA: device_checks.c); its gather and
+ * scatter_add then must not touch memory for an index out of range. */
 #ifndef MF_KERN_INDEX_H
 #define MF_KERN_INDEX_H
 
@@ -10,7 +12,8 @@
 
 struct mf_kern_index {
     /* Counts indices outside [0, size) and reports the first one (flat
-     * row-major position and value); *n_bad = 0 when all are in range. */
+     * row-major position and value); *n_bad = 0 when all are in range (or
+     * when the check is deferred to the device, see above). */
     mf_status (*bounds)(const mf_tensor *index, int64_t size, int64_t *n_bad, int64_t *first_pos,
                         int64_t *first_val);
     /* out[c] = x[c with c[dim] = index[c]]; out and index share a shape,

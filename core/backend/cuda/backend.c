@@ -62,7 +62,7 @@ int mf_cuda_sm_count(int index) {
 static mf_status cuda_synchronize(mf_device dev) {
     cudaStream_t s;
     MF_TRY(mf_cuda_stream(dev.index, &s));
-    return mf_cuda_check(cudaStreamSynchronize(s), "synchronize");
+    return mf_cuda_host_wait(dev.index, s, "synchronize");
 }
 
 void mf_cuda_layout_build(mf_cuda_layout *L, int ndim, const int64_t *shape, int nops,

@@ -63,6 +63,15 @@ void mf_cuda_gpool_free(mf_cuda_gpool *g);
 /* Device copy of pad/roll/upsample index maps (gather_maps.c), cached by
  * content; *owned: not cached, cudaFree it after the kernel. */
 mf_status mf_cuda_gather_maps(int dev, const int64_t *host, size_t bytes, const void **out, bool *owned);
+/* Device-side input checks (device_checks.c), reported at the next host
+ * wait. A record is 4 u64 {count, value, position, size}, zero until the
+ * kernel that checks writes a failure (count first). kind: what the
+ * message says of value and size; what: the op and tensor (copied). */
+enum { MF_CUDA_CHECK_INDEX, MF_CUDA_CHECK_TARGET };
+mf_status mf_cuda_check_record(int dev, int kind, const char *what, unsigned long long **rec);
+/* Every host wait of the module: the stream's work, then the failed check
+ * (if any) since the last wait as the error. */
+mf_status mf_cuda_host_wait(int dev, cudaStream_t s, const char *what);
 /* Whether device `index` is capturing a CUDA graph (graph.c). */
 bool mf_cuda_capturing(int index);
 /* Asynchronous host->device copies (copy_async.c): the copy stream of a
@@ -78,6 +87,9 @@ mf_status mf_cuda_copy_wait(mf_device dev, void *ticket);
 struct mf_cuda_mem_stats;
 mf_status mf_cuda_pinned_alloc(mf_device dev, size_t nbytes, void **ptr);
 void mf_cuda_pinned_free(mf_device dev, void *ptr, size_t nbytes);
+/* Gives a block back once the work queued so far on `reader` (which reads
+ * it) has run; pinned_free is this with the device's copy stream. */
+void mf_cuda_pinned_free_after(mf_device dev, void *ptr, size_t nbytes, cudaStream_t reader);
 void mf_cuda_pinned_stats(int index, struct mf_cuda_mem_stats *s);
 void mf_cuda_pinned_empty(int index);
 int mf_cuda_sm_count(int index);

@@ -1,39 +1,28 @@
 /* CUDA index family (kern_index.h): bounds, gather, a deterministic
  * scatter_add (a thread per line along dim, adding in index order) and
  * cdist with its backward, over index_random_kernels.cu. */
+#include <stdio.h>
 #include <string.h>
 
 #include "core/backend/cuda/index_internal.h"
 #include "core/backend/kern_index.h"
 
+/* Deferred (device_checks.c): the kernel records a failure, the next host
+ * wait reports it, and the caller sees no bad index now. */
 static mf_status cuda_bounds(const mf_tensor *index, int64_t size, int64_t *n_bad, int64_t *first_pos,
                              int64_t *first_val) {
+    *n_bad = 0, *first_pos = -1, *first_val = 0;
     mf_device dev = index->storage->device;
     cudaStream_t s;
     MF_TRY(mf_cuda_stream(dev.index, &s));
-    if (mf_cuda_capturing(dev.index)) /* the check reads its result back on the host */
-        return MF_ERR(MF_ERR_UNSUPPORTED,
-                      "gather/scatter/index_select on cuda:%d inside a CUDA graph capture: the index bounds check "
-                      "needs a host read; run this step without train.cuda_graph",
-                      dev.index);
+    char what[96];
+    snprintf(what, sizeof what, "gather/scatter_add/index_select: index %s", MF_SHAPE(index));
+    unsigned long long *rec;
+    MF_TRY(mf_cuda_check_record(dev.index, MF_CUDA_CHECK_INDEX, what, &rec));
     mf_cuda_layout L;
     const int64_t *st[1] = {index->stride};
     mf_cuda_layout_build(&L, index->ndim, index->shape, 1, st);
-    unsigned long long host[3] = {0, ~0ull, 0}, *res;
-    MF_TRY(mf_cuda_alloc(dev, sizeof host, (void **)&res));
-    mf_status r = mf_cuda_check(cudaMemcpyAsync(res, host, sizeof host, cudaMemcpyHostToDevice, s), "index bounds");
-    if (r == MF_OK)
-        r = mf_cuda_check(mf_cuda_launch_bounds(s, &L, mf_tensor_data(index), size, res), "index bounds kernel");
-    if (r == MF_OK)
-        r = mf_cuda_check(cudaMemcpyAsync(host, res, sizeof host, cudaMemcpyDeviceToHost, s), "index bounds");
-    if (r == MF_OK)
-        r = mf_cuda_check(cudaStreamSynchronize(s), "index bounds");
-    mf_cuda_free(dev, res, sizeof host);
-    MF_TRY(r);
-    *n_bad = (int64_t)host[0];
-    *first_pos = host[0] ? (int64_t)host[1] : -1;
-    *first_val = host[0] ? (int64_t)host[2] : 0;
-    return MF_OK;
+    return mf_cuda_check(mf_cuda_launch_bounds(s, &L, mf_tensor_data(index), size, rec), "index bounds kernel");
 }
 
 static mf_status cuda_gather(mf_tensor *out, const mf_tensor *x, int dim, const mf_tensor *index) {
@@ -46,7 +35,7 @@ static mf_status cuda_gather(mf_tensor *out, const mf_tensor *x, int dim, const 
     mf_cuda_layout L;
     mf_cuda_layout_build(&L, index->ndim, index->shape, 3, st);
     return mf_cuda_check(mf_cuda_launch_gather(s, &L, (int)mf_dtype_size(out->dtype), mf_tensor_data(out),
-                                               mf_tensor_data(x), mf_tensor_data(index), x->stride[dim]),
+                                               mf_tensor_data(x), mf_tensor_data(index), x->shape[dim], x->stride[dim]),
                          "gather kernel");
 }
 
@@ -68,7 +57,7 @@ static mf_status cuda_scatter_add(mf_tensor *out, int dim, const mf_tensor *inde
     mf_cuda_layout L;
     mf_cuda_layout_build(&L, k, shape, 3, st);
     return mf_cuda_check(mf_cuda_launch_scatter_add(s, &L, (int)out->dtype, mf_tensor_data(out), mf_tensor_data(src),
-                                                    mf_tensor_data(index), index->shape[dim], index->stride[dim],
+                                                    mf_tensor_data(index), index->shape[dim], out->shape[dim], index->stride[dim],
                                                     src->stride[dim], out->stride[dim]),
                          "scatter_add kernel");
 }

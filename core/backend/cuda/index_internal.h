@@ -18,15 +18,19 @@ typedef struct {
     int64_t as0, as1, bs0, bs1, os0, os1, ds0, ds1;
 } mf_cdist_args;
 
-/* res (device, 3 words, zeroed, res[1] = ~0): count, first flat position, its value. */
+/* res: a device-check record (cuda_internal.h), written when an index is
+ * outside [0, size). */
 cudaError_t mf_cuda_launch_bounds(cudaStream_t s, const mf_cuda_layout *L, const int64_t *idx, int64_t size,
                                   unsigned long long *res);
-/* Layout ops: out, index, x (x's stride along dim set to 0). */
+/* Layout ops: out, index, x (x's stride along dim set to 0); an index
+ * outside [0, size) gathers 0. */
 cudaError_t mf_cuda_launch_gather(cudaStream_t s, const mf_cuda_layout *L, int esize, void *out, const void *x,
-                                  const int64_t *idx, int64_t xdim_stride);
-/* Layout over the lines (every dim but dim): ops index, src, out. */
+                                  const int64_t *idx, int64_t size, int64_t xdim_stride);
+/* Layout over the lines (every dim but dim): ops index, src, out; an
+ * index outside [0, size) adds nothing. */
 cudaError_t mf_cuda_launch_scatter_add(cudaStream_t s, const mf_cuda_layout *L, int dt, void *out, const void *src,
-                                       const int64_t *idx, int64_t len, int64_t isd, int64_t ssd, int64_t osd);
+                                       const int64_t *idx, int64_t len, int64_t size, int64_t isd, int64_t ssd,
+                                       int64_t osd);
 cudaError_t mf_cuda_launch_cdist(cudaStream_t s, int dt, const mf_cdist_args *a, void *out, const void *A,
                                  const void *B);
 cudaError_t mf_cuda_launch_cdist_bwd(cudaStream_t s, int dt, const mf_cdist_args *a, int is_a, void *grad,

@@ -12,61 +12,59 @@
 #include "core/backend/kern_random.h"
 
 /* ---------------------------------------------------------------- bounds */
+/* res: a device-check record {count, value, position, size}; the first
+ * failing thread (by count) writes the rest. */
 __global__ void bounds_kernel(mf_cuda_layout L, const int64_t *idx, int64_t size, unsigned long long *res) {
     MF_GRID_LOOP(i, L.n) {
         int64_t off[1];
         mf_offsets<1>(L, i, off);
         int64_t v = idx[off[0]];
         if (v < 0 || v >= size) {
-            atomicAdd(&res[0], 1ull);
-            atomicMin(&res[1], (unsigned long long)i);
+            if (atomicAdd(&res[0], 1ull) == 0ull) {
+                res[1] = (unsigned long long)v;
+                res[2] = (unsigned long long)i;
+                res[3] = (unsigned long long)size;
+            }
         }
     }
-}
-
-__global__ void bounds_value_kernel(mf_cuda_layout L, const int64_t *idx, unsigned long long *res) {
-    if (res[0] == 0)
-        return;
-    int64_t off[1];
-    mf_offsets<1>(L, (int64_t)res[1], off);
-    res[2] = (unsigned long long)idx[off[0]];
 }
 
 extern "C" cudaError_t mf_cuda_launch_bounds(cudaStream_t s, const mf_cuda_layout *L, const int64_t *idx, int64_t size,
                                              unsigned long long *res) {
     if (L->n > 0)
         bounds_kernel<<<mf_grid_for(L->n), MF_THREADS, 0, s>>>(*L, idx, size, res);
-    bounds_value_kernel<<<1, 1, 0, s>>>(*L, idx, res);
     return cudaGetLastError();
 }
 
 /* ---------------------------------------------------------------- gather */
 template <typename T>
-__global__ void gather_kernel(mf_cuda_layout L, T *out, const T *x, const int64_t *idx, int64_t xdim_stride) {
+__global__ void gather_kernel(mf_cuda_layout L, T *out, const T *x, const int64_t *idx, int64_t size,
+                              int64_t xdim_stride) {
     MF_GRID_LOOP(i, L.n) {
         int64_t off[3];
         mf_offsets<3>(L, i, off);
-        out[off[0]] = x[off[2] + idx[off[1]] * xdim_stride];
+        int64_t v = idx[off[1]];
+        out[off[0]] = v >= 0 && v < size ? x[off[2] + v * xdim_stride] : (T)0; /* bad: reported by bounds */
     }
 }
 
 extern "C" cudaError_t mf_cuda_launch_gather(cudaStream_t s, const mf_cuda_layout *L, int esize, void *out,
-                                             const void *x, const int64_t *idx, int64_t xdim_stride) {
+                                             const void *x, const int64_t *idx, int64_t size, int64_t xdim_stride) {
     if (L->n == 0)
         return cudaSuccess;
     unsigned g = mf_grid_for(L->n);
     switch (esize) {
     case 1:
-        gather_kernel<uint8_t><<<g, MF_THREADS, 0, s>>>(*L, (uint8_t *)out, (const uint8_t *)x, idx, xdim_stride);
+        gather_kernel<uint8_t><<<g, MF_THREADS, 0, s>>>(*L, (uint8_t *)out, (const uint8_t *)x, idx, size, xdim_stride);
         break;
     case 2:
-        gather_kernel<uint16_t><<<g, MF_THREADS, 0, s>>>(*L, (uint16_t *)out, (const uint16_t *)x, idx, xdim_stride);
+        gather_kernel<uint16_t><<<g, MF_THREADS, 0, s>>>(*L, (uint16_t *)out, (const uint16_t *)x, idx, size, xdim_stride);
         break;
     case 4:
-        gather_kernel<uint32_t><<<g, MF_THREADS, 0, s>>>(*L, (uint32_t *)out, (const uint32_t *)x, idx, xdim_stride);
+        gather_kernel<uint32_t><<<g, MF_THREADS, 0, s>>>(*L, (uint32_t *)out, (const uint32_t *)x, idx, size, xdim_stride);
         break;
     default:
-        gather_kernel<uint64_t><<<g, MF_THREADS, 0, s>>>(*L, (uint64_t *)out, (const uint64_t *)x, idx, xdim_stride);
+        gather_kernel<uint64_t><<<g, MF_THREADS, 0, s>>>(*L, (uint64_t *)out, (const uint64_t *)x, idx, size, xdim_stride);
         break;
     }
     return cudaGetLastError();
@@ -76,29 +74,32 @@ extern "C" cudaError_t mf_cuda_launch_gather(cudaStream_t s, const mf_cuda_layou
 /* Layout ops: index, src, out (out's stride along dim left out). */
 template <int DT>
 __global__ void scatter_kernel(mf_cuda_layout L, int dt, void *out, const void *src, const int64_t *idx, int64_t len,
-                               int64_t isd, int64_t ssd, int64_t osd) {
+                               int64_t size, int64_t isd, int64_t ssd, int64_t osd) {
     MF_GRID_LOOP(l, L.n) {
         int64_t off[3];
         mf_offsets<3>(L, l, off);
         for (int64_t i = 0; i < len; i++) {
-            int64_t o = off[2] + idx[off[0] + i * isd] * osd;
+            int64_t v = idx[off[0] + i * isd];
+            if (v < 0 || v >= size)
+                continue; /* reported by bounds */
+            int64_t o = off[2] + v * osd;
             mf_store<DT>(out, dt, o, mf_load<DT>(out, dt, o) + mf_load<DT>(src, dt, off[1] + i * ssd));
         }
     }
 }
 
 extern "C" cudaError_t mf_cuda_launch_scatter_add(cudaStream_t s, const mf_cuda_layout *L, int dt, void *out,
-                                                  const void *src, const int64_t *idx, int64_t len, int64_t isd,
-                                                  int64_t ssd, int64_t osd) {
+                                                  const void *src, const int64_t *idx, int64_t len, int64_t size,
+                                                  int64_t isd, int64_t ssd, int64_t osd) {
     if (L->n == 0 || len == 0)
         return cudaSuccess;
     unsigned g = mf_grid_for(L->n);
     if (dt == MF_F32)
-        scatter_kernel<MF_F32><<<g, MF_THREADS, 0, s>>>(*L, dt, out, src, idx, len, isd, ssd, osd);
+        scatter_kernel<MF_F32><<<g, MF_THREADS, 0, s>>>(*L, dt, out, src, idx, len, size, isd, ssd, osd);
     else if (dt == MF_F64)
-        scatter_kernel<MF_F64><<<g, MF_THREADS, 0, s>>>(*L, dt, out, src, idx, len, isd, ssd, osd);
+        scatter_kernel<MF_F64><<<g, MF_THREADS, 0, s>>>(*L, dt, out, src, idx, len, size, isd, ssd, osd);
     else
-        scatter_kernel<MF_DYN><<<g, MF_THREADS, 0, s>>>(*L, dt, out, src, idx, len, isd, ssd, osd);
+        scatter_kernel<MF_DYN><<<g, MF_THREADS, 0, s>>>(*L, dt, out, src, idx, len, size, isd, ssd, osd);
     return cudaGetLastError();
 }
 

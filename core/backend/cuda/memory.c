@@ -376,9 +376,52 @@ static mf_status host_contiguous(const mf_tensor *t, mf_tensor **out) {
     return mf_tensor_empty(t->ndim, t->shape, t->dtype, MF_DEVICE_CPU, out);
 }
 
+/* Uploads up to this size go through a pinned staging block and return
+ * without waiting for the device: the copy is queued on the compute stream,
+ * which reads the block, and the pinned cache hands the block out again
+ * only after that (pinned.c). So the solvers' results, index tensors and
+ * batches (without prefetch) no longer drain the GPU's queue. Larger
+ * uploads (weights at load time) wait for their copy, as does every upload
+ * inside a graph capture, which the capture refuses: a replay would read a
+ * staging block that holds other data by then. */
+#define STAGED_UPLOAD_MAX ((size_t)16 << 20)
+
+static mf_status upload_staged(cudaStream_t s, mf_tensor *dst, const mf_tensor *src, bool *done) {
+    mf_device dev = dst->storage->device;
+    size_t nbytes = mf_tensor_nbytes(src);
+    void *pin = NULL;
+    *done = false;
+    if (mf_cuda_pinned_alloc(dev, nbytes, &pin) != MF_OK) {
+        mf_error_clear(); /* no pinned memory: the waiting path below */
+        return MF_OK;
+    }
+    mf_status st = MF_OK;
+    if (mf_tensor_is_contiguous(src)) {
+        memcpy(pin, mf_tensor_data(src), nbytes);
+    } else {
+        mf_tensor *h = NULL;
+        st = mf_tensor_wrap(src->ndim, src->shape, src->dtype, MF_DEVICE_CPU, pin, NULL, NULL, &h);
+        if (st == MF_OK)
+            st = mf_tensor_copy_(h, src);
+        mf_tensor_release(h);
+    }
+    if (st == MF_OK)
+        st = mf_cuda_check(cudaMemcpyAsync(mf_tensor_data(dst), pin, nbytes, cudaMemcpyHostToDevice, s),
+                           "copy to device");
+    mf_cuda_pinned_free_after(dev, pin, nbytes, s);
+    *done = st == MF_OK;
+    return st;
+}
+
 static mf_status upload(cudaStream_t s, mf_tensor *dst, const mf_tensor *src) {
     mf_device dev = dst->storage->device;
     size_t nbytes = mf_tensor_nbytes(src);
+    if (nbytes <= STAGED_UPLOAD_MAX && mf_tensor_is_contiguous(dst) && !mf_cuda_capturing(dev.index)) {
+        bool done;
+        MF_TRY(upload_staged(s, dst, src, &done));
+        if (done)
+            return MF_OK;
+    }
     mf_tensor *h = NULL;
     void *tmp = NULL;
     mf_status st = MF_OK;
@@ -424,7 +467,7 @@ static mf_status download(cudaStream_t s, mf_tensor *dst, const mf_tensor *src) 
     MF_CHECK(host_contiguous(dst, &h));
     MF_CHECK(mf_cuda_check(cudaMemcpyAsync(mf_tensor_data(h), from, nbytes, cudaMemcpyDeviceToHost, s),
                            "copy to host"));
-    MF_CHECK(mf_cuda_check(cudaStreamSynchronize(s), "copy to host"));
+    MF_CHECK(mf_cuda_host_wait(dev.index, s, "copy to host"));
     if (h->storage != dst->storage)
         MF_CHECK(mf_tensor_copy_(dst, h));
 cleanup:

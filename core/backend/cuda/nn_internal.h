@@ -37,7 +37,7 @@ typedef struct {
     void *loss, *wt, *logp, *gx;
     int64_t gs0, gs1, ignore;
     double eps;
-    int64_t *bad; /* device: [flag, first bad target] */
+    unsigned long long *bad; /* a device-check record (cuda_internal.h) for a bad target */
 } mf_ce_args;
 
 /* Window geometry of pool kernels (see mf_pool_geom). */

@@ -383,13 +383,16 @@ template <typename T> __global__ void ce_fwd_kernel(mf_ce_args a) {
         T l = 0, wt = 0;
         if (t != a.ignore) {
             if (t < 0 || t >= C) {
-                if (!a.bad) { /* no host check (graph capture): a NaN loss stops the run */
+                if (!a.bad) { /* no check record: a NaN loss stops the run */
                     ((T *)a.loss)[p] = (T)NAN;
                     ((T *)a.wt)[p] = (T)1;
                     continue;
                 }
-                if (atomicCAS((unsigned long long *)&a.bad[0], 0ull, 1ull) == 0ull)
-                    a.bad[1] = t;
+                if (atomicAdd(&a.bad[0], 1ull) == 0ull) {
+                    a.bad[1] = (unsigned long long)t;
+                    a.bad[2] = (unsigned long long)p;
+                    a.bad[3] = (unsigned long long)C;
+                }
                 t = 0;
             }
             wt = w ? w[t] : (T)1;

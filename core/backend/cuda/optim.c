@@ -47,7 +47,7 @@ static mf_status cuda_sum_squares(const mf_tensor *x, double *out) {
         st = mf_cuda_check(cudaMemcpyAsync(&total, partial + nb, sizeof total, cudaMemcpyDeviceToHost, s),
                            "sum_squares");
     if (st == MF_OK)
-        st = mf_cuda_check(cudaStreamSynchronize(s), "sum_squares");
+        st = mf_cuda_host_wait(dev.index, s, "sum_squares");
     mf_cuda_free(dev, partial, bytes);
     if (st == MF_OK)
         *out = total;

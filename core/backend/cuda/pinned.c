@@ -2,11 +2,11 @@
  * power-of-two blocks (4 KiB and up), so a batch per step does not call
  * cudaHostAlloc each time.
  *
- * Reuse rule: the copy stream (copy_async.c) is the only reader of a pinned
- * block that runs after the host moves on (uploads on the compute stream
- * synchronise before returning). Freeing a block therefore records an event
- * on the device's copy stream, and the block is handed out again only after
- * that event: the host never writes a block a queued copy still reads. */
+ * Reuse rule: a freed block may still be read by a queued copy: on the
+ * copy stream (copy_async.c, the loader's batches) or on the compute
+ * stream (memory.c's uploads). Freeing a block records an event on the
+ * stream that reads it, and the block is handed out again only after that
+ * event: the host never writes a block a queued copy still reads. */
 #include <pthread.h>
 #include <stdlib.h>
 
@@ -126,18 +126,22 @@ mf_status mf_cuda_pinned_alloc(mf_device dev, size_t nbytes, void **ptr) {
 }
 
 void mf_cuda_pinned_free(mf_device dev, void *ptr, size_t nbytes) {
+    mf_cuda_pinned_free_after(dev, ptr, nbytes, mf_cuda_copy_stream_if_any(dev.index));
+}
+
+void mf_cuda_pinned_free_after(mf_device dev, void *ptr, size_t nbytes, cudaStream_t reader) {
     if (!ptr || dev.index < 0 || dev.index >= MF_CUDA_MAX_DEVICES)
         return;
     size_t rounded;
     int cls = pinned_class(nbytes, &rounded);
-    cudaStream_t cs, ps = mf_cuda_copy_stream_if_any(dev.index);
+    cudaStream_t cs;
     pblock *b = malloc(sizeof *b);
     cudaEvent_t ev = NULL;
-    if (ps && mf_cuda_stream(dev.index, &cs) == MF_OK && mf_cuda_event_get(dev.index, &ev) == MF_OK &&
-        cudaEventRecord(ev, ps) != cudaSuccess) {
+    if (reader && mf_cuda_stream(dev.index, &cs) == MF_OK && mf_cuda_event_get(dev.index, &ev) == MF_OK &&
+        cudaEventRecord(ev, reader) != cudaSuccess) {
         mf_cuda_event_put(dev.index, ev);
         ev = NULL;
-        cudaStreamSynchronize(ps); /* no event: wait here instead */
+        cudaStreamSynchronize(reader); /* no event: wait here instead */
     }
     pthread_mutex_lock(&lock);
     pinned_cache *c = &caches[dev.index];

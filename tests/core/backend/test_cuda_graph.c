@@ -8,6 +8,7 @@
 #include "medfm/graph.h"
 #include "medfm/nn.h"
 #include "medfm/ops/elementwise.h"
+#include "medfm/ops/index.h"
 #include "medfm/ops/linalg.h"
 #include "medfm/ops/pool.h"
 #include "medfm/ops/random.h"
@@ -217,6 +218,39 @@ Test(cuda_graph, batch_norm_counts_every_replayed_batch) {
     mf_tensor_release(y);
     mf_tensor_release(x);
     mf_module_free(bn);
+}
+
+/* Gathers check their indices on the device, so they can be captured; a
+ * bad index copied into a captured index tensor is reported at the read
+ * after the replay. */
+Test(cuda_graph, a_captured_gather_replays_new_indices_and_a_bad_one_is_reported_at_the_next_read) {
+    t_need_cuda();
+    mf_tensor *x = on_cuda(t_from(1, (int64_t[]){4}, MF_F32, (double[]){10, 11, 12, 13}));
+    mf_tensor *idx = on_cuda(t_from(1, (int64_t[]){2}, MF_I64, (double[]){0, 1})), *y;
+    MF_OK_OR_FAIL(mf_graph_capture_begin(T_CUDA));
+    MF_OK_OR_FAIL(mf_index_select(x, 0, idx, &y));
+    mf_graph *g;
+    MF_OK_OR_FAIL(mf_graph_capture_end(T_CUDA, &g));
+    mf_tensor *ok = t_from(1, (int64_t[]){2}, MF_I64, (double[]){3, 2});
+    MF_OK_OR_FAIL(mf_tensor_copy_(idx, ok));
+    MF_OK_OR_FAIL(mf_graph_replay(g));
+    float h[2];
+    MF_OK_OR_FAIL(mf_tensor_to_host(y, MF_F32, h, sizeof h));
+    cr_assert(h[0] == 13 && h[1] == 12, "got %g %g", h[0], h[1]);
+    mf_tensor *bad = t_from(1, (int64_t[]){2}, MF_I64, (double[]){1, 4});
+    MF_OK_OR_FAIL(mf_tensor_copy_(idx, bad));
+    MF_OK_OR_FAIL(mf_graph_replay(g));
+    cr_assert_eq(mf_tensor_to_host(y, MF_F32, h, sizeof h), MF_ERR_INVALID);
+    cr_assert(strstr(mf_last_error(), "index 4") && strstr(mf_last_error(), "replayed CUDA graph"), "%s",
+              mf_last_error());
+    MF_OK_OR_FAIL(mf_tensor_copy_(idx, ok));
+    MF_OK_OR_FAIL(mf_graph_replay(g));
+    MF_OK_OR_FAIL(mf_tensor_to_host(y, MF_F32, h, sizeof h));
+    cr_assert(h[0] == 13 && h[1] == 12, "got %g %g", h[0], h[1]);
+    mf_graph_free(g);
+    mf_tensor *all[] = {x, idx, y, ok, bad};
+    for (int i = 0; i < 5; i++)
+        mf_tensor_release(all[i]);
 }
 
 Test(cuda_graph, graphs_on_the_cpu_are_an_error_naming_the_device) {

@@ -1,4 +1,5 @@
 /* CUDA gather, index_select, scatter_add (deterministic), bounds errors
+ * (found on the device, reported at the next host read)
  * and cdist against the CPU backend, forward and backward. */
 #include <string.h>
 
@@ -59,14 +60,75 @@ Test(cuda_index, gather_index_select_and_scatter_add_match_the_cpu) {
     }
 }
 
-Test(cuda_index, an_index_out_of_range_is_reported_with_its_position) {
+/* The bounds check runs on the device: the op returns at once and the next
+ * host read fails with the index, its position and the dim's size; the
+ * bad row gathers zeros, nothing else is touched, and the device works on. */
+Test(cuda_index, an_index_out_of_range_is_reported_at_the_next_read_with_its_position) {
     t_need_cuda();
     mf_tensor *x = t_uniform(1, 2, (int64_t[]){4, 3}, MF_F32, -1, 1);
-    mf_tensor *i = t_from(1, (int64_t[]){5}, MF_I64, (double[]){0, 3, 9, 1, -2});
+    mf_tensor *i = t_from(1, (int64_t[]){4}, MF_I64, (double[]){0, 3, 9, 1});
     mf_tensor *dx = t_on(x, T_CUDA, false), *di = t_on(i, T_CUDA, false), *y = NULL;
-    cr_assert_neq(mf_index_select(dx, 0, di, &y), MF_OK);
-    cr_assert(strstr(mf_last_error(), "9"), "message: %s", mf_last_error());
+    MF_OK_OR_FAIL(mf_index_select(dx, 0, di, &y));
+    float h[12];
+    cr_assert_eq(mf_tensor_to_host(y, MF_F32, h, sizeof h), MF_ERR_INVALID);
+    const char *m = mf_last_error();
+    cr_assert(strstr(m, "index 9") && strstr(m, "position 2") && strstr(m, "size 4") && strstr(m, "device-side"),
+              "message: %s", m);
+    /* reported once; the read after it succeeds */
+    MF_OK_OR_FAIL(mf_tensor_to_host(y, MF_F32, h, sizeof h));
+    const float *xv = mf_tensor_data(x);
+    int rows[4] = {0, 3, -1, 1};
+    for (int r = 0; r < 4; r++)
+        for (int c = 0; c < 3; c++)
+            cr_assert_float_eq(h[r * 3 + c], rows[r] < 0 ? 0.0f : xv[rows[r] * 3 + c], 0, "row %d col %d", r, c);
     mf_tensor *all[] = {x, i, dx, di, y};
+    for (size_t k = 0; k < sizeof all / sizeof all[0]; k++)
+        mf_tensor_release(all[k]);
+}
+
+Test(cuda_index, a_scatter_with_a_bad_index_adds_nothing_there_and_is_reported) {
+    t_need_cuda();
+    mf_tensor *x = t_from(1, (int64_t[]){3}, MF_F32, (double[]){0, 0, 0});
+    mf_tensor *i = t_from(1, (int64_t[]){3}, MF_I64, (double[]){2, -1, 0});
+    mf_tensor *v = t_from(1, (int64_t[]){3}, MF_F32, (double[]){1, 10, 100});
+    mf_tensor *dx = t_on(x, T_CUDA, false), *di = t_on(i, T_CUDA, false), *dv = t_on(v, T_CUDA, false), *y = NULL;
+    MF_OK_OR_FAIL(mf_scatter_add(dx, 0, di, dv, &y));
+    float h[3];
+    cr_assert_eq(mf_tensor_to_host(y, MF_F32, h, sizeof h), MF_ERR_INVALID);
+    cr_assert(strstr(mf_last_error(), "index -1"), "message: %s", mf_last_error());
+    MF_OK_OR_FAIL(mf_tensor_to_host(y, MF_F32, h, sizeof h));
+    cr_assert(h[0] == 100 && h[1] == 0 && h[2] == 1, "got %g %g %g", h[0], h[1], h[2]);
+    mf_tensor *all[] = {x, i, v, dx, di, dv, y};
+    for (size_t k = 0; k < sizeof all / sizeof all[0]; k++)
+        mf_tensor_release(all[k]);
+}
+
+/* More checks than the records held between two reads: the host waits
+ * once when they run out, so a bad index among them is still found. */
+Test(cuda_index, a_bad_index_among_hundreds_of_gathers_without_a_read_is_found) {
+    t_need_cuda();
+    mf_tensor *x = t_uniform(1, 1, (int64_t[]){5}, MF_F32, -1, 1);
+    mf_tensor *good = t_from(1, (int64_t[]){2}, MF_I64, (double[]){4, 0});
+    mf_tensor *bad = t_from(1, (int64_t[]){2}, MF_I64, (double[]){1, 5});
+    mf_tensor *dx = t_on(x, T_CUDA, false), *dg = t_on(good, T_CUDA, false), *db = t_on(bad, T_CUDA, false);
+    mf_status st = MF_OK;
+    for (int k = 0; k < 700 && st == MF_OK; k++) {
+        mf_tensor *y = NULL;
+        st = mf_index_select(dx, 0, k == 100 ? db : dg, &y);
+        mf_tensor_release(y);
+    }
+    if (st == MF_OK) {
+        mf_tensor *y = NULL;
+        MF_OK_OR_FAIL(mf_index_select(dx, 0, dg, &y));
+        float h[2];
+        st = mf_tensor_to_host(y, MF_F32, h, sizeof h);
+        mf_tensor_release(y);
+    }
+    cr_assert_eq(st, MF_ERR_INVALID);
+    cr_assert(strstr(mf_last_error(), "index 5") && strstr(mf_last_error(), "size 5"), "message: %s",
+              mf_last_error());
+    MF_OK_OR_FAIL(mf_device_synchronize(T_CUDA));
+    mf_tensor *all[] = {x, good, bad, dx, dg, db};
     for (size_t k = 0; k < sizeof all / sizeof all[0]; k++)
         mf_tensor_release(all[k]);
 }

@@ -55,6 +55,7 @@ cublasStatus_t cublasGemmStridedBatchedEx(cublasHandle_t h, cublasOperation_t ta
         *r = g;
         emu_record(h->s, run_gemm, r, free);
     } else {
+        emu_stream_order(h->s);
         run_gemm(&g);
     }
     return CUBLAS_STATUS_SUCCESS;

@@ -300,6 +300,7 @@ static cudnnStatus_t run(int dir, cudnnHandle_t h, const void *alpha, cudnnTenso
         *r = n;
         emu_record(h->s, run_conv, r, free);
     } else {
+        emu_stream_order(h->s);
         run_conv(&n);
     }
     return CUDNN_STATUS_SUCCESS;
@@ -428,6 +429,7 @@ cudnnStatus_t cudnnAddTensor(cudnnHandle_t h, const void *alpha, const cudnnTens
         *r = n;
         emu_record(h->s, run_add, r, free);
     } else {
+        emu_stream_order(h->s);
         run_add(&n);
     }
     return CUDNN_STATUS_SUCCESS;

@@ -46,6 +46,7 @@ void emu_launch(unsigned g, unsigned b, bool coop, cudaStream_t s, const std::fu
         emu_record(s, run_recorded, new recorded{g, b, coop, body}, free_recorded);
         return;
     }
+    emu_stream_order(s);
     emu_run(g, b, coop, body);
 }
 static void emu_run(unsigned g, unsigned b, bool coop, const std::function<void()> &body) {

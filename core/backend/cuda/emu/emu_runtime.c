@@ -68,6 +68,10 @@ static void not_pending(const void *p, size_t n, const char *what) {
         for (op *o = streams[i]->head; o; o = o->next)
             need(!overlaps(o->d, o->n, p, n) && !overlaps(o->s, o->n, p, n), what);
 }
+void emu_stream_order(cudaStream_t s) {
+    if (!s) return;
+    pthread_mutex_lock(&lk); flush(s, UINT64_MAX); pthread_mutex_unlock(&lk);
+}
 int emu_pending_copies(void) { pthread_mutex_lock(&lk); int n = npending; pthread_mutex_unlock(&lk); return n; }
 
 cudaError_t cudaGetDeviceCount(int *n) { *n = 1; return cudaSuccess; }
@@ -163,6 +167,13 @@ cudaError_t cudaMemsetAsync(void *d, int v, size_t n, cudaStream_t st) {
     pthread_mutex_lock(&lk); in_dev(d, n, "memset");
     if (emu_capturing(st)) { pthread_mutex_unlock(&lk); return record_mem(st, d, NULL, n, v, 1); } flush(st, UINT64_MAX);
     not_pending(d, n, "memset of memory a queued copy writes (missing event wait)");
+    memset(d, v, n); pthread_mutex_unlock(&lk); return cudaSuccess;
+}
+/* Synchronous with the host: every stream's queued work runs first. */
+cudaError_t cudaMemset(void *d, int v, size_t n) {
+    if (emu_capture_forbids_unsafe()) return unsupported_in_capture(NULL);
+    pthread_mutex_lock(&lk); in_dev(d, n, "memset");
+    not_pending(d, n, "cudaMemset of memory a queued copy writes");
     memset(d, v, n); pthread_mutex_unlock(&lk); return cudaSuccess;
 }
 /* EMU_COUNT_SYNCS=1: print each host wait's caller (find per-step syncs). */

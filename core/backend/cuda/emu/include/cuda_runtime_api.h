@@ -29,6 +29,7 @@ cudaError_t cudaMalloc(void **p, size_t n);
 cudaError_t cudaFree(void *p);
 cudaError_t cudaMemcpyAsync(void *d, const void *s, size_t n, enum cudaMemcpyKind k, cudaStream_t st);
 cudaError_t cudaMemcpyPeerAsync(void *d, int dd, const void *s, int sd, size_t n, cudaStream_t st);
+cudaError_t cudaMemset(void *d, int v, size_t n);
 cudaError_t cudaMemsetAsync(void *d, int v, size_t n, cudaStream_t st);
 cudaError_t cudaStreamSynchronize(cudaStream_t s);
 cudaError_t cudaGetLastError(void);
@@ -59,6 +60,9 @@ void emu_capture_invalidate(cudaStream_t s);
 void emu_record(cudaStream_t s, void (*fn)(void *), void *arg, void (*dtor)(void *));
 /* Bytes of device memory from p to the end of its allocation; 0 off the device. */
 size_t emu_device_extent(const void *p);
+/* Runs the copies still queued on s: work launched on a stream comes after
+ * the stream's earlier copies (kernels, cuBLAS and cuDNN call it). */
+void emu_stream_order(cudaStream_t s);
 /* Host->device copies from pinned memory still queued (test hook). */
 int emu_pending_copies(void);
 #ifdef __cplusplus
