@@ -1,6 +1,7 @@
 /* Kernels of linear_gelu's fused epilogue (host side: gelu_epilogue.c),
  * following core/backend/cpu/gelu_epilogue.c: f32, bf16 and f16 compute in
- * float and round once, f64 in double. The forward is one elementwise pass
+ * float and round once, f64 in double, GELU in its erfc form (accurate in
+ * the negative tail). The forward is one elementwise pass
  * (pre = gemm + bias in place, y = gelu(pre)). The backward writes
  * gpre = gy * gelu'(pre) and, per (row chunk, column), the sum of gpre over
  * the chunk's rows in order; a second small pass adds the chunks in order,
@@ -28,13 +29,13 @@ template <int DT> __device__ __forceinline__ void st_f(void *p, int64_t i, float
         ((unsigned short *)p)[i] = __half_as_ushort(__float2half_rn(v));
 }
 
-__device__ __forceinline__ float gelu_f(float p) { return 0.5f * p * (1.0f + erff(p * (float)INV_SQRT2)); }
-__device__ __forceinline__ double gelu_d(double p) { return 0.5 * p * (1.0 + erf(p * INV_SQRT2)); }
+__device__ __forceinline__ float gelu_f(float p) { return 0.5f * p * erfcf(-p * (float)INV_SQRT2); }
+__device__ __forceinline__ double gelu_d(double p) { return 0.5 * p * erfc(-p * INV_SQRT2); }
 __device__ __forceinline__ float dgelu_f(float p) {
-    return 0.5f * (1.0f + erff(p * (float)INV_SQRT2)) + p * (float)INV_SQRT_2PI * expf(-0.5f * p * p);
+    return 0.5f * erfcf(-p * (float)INV_SQRT2) + p * (float)INV_SQRT_2PI * expf(-0.5f * p * p);
 }
 __device__ __forceinline__ double dgelu_d(double p) {
-    return 0.5 * (1.0 + erf(p * INV_SQRT2)) + p * INV_SQRT_2PI * exp(-0.5 * p * p);
+    return 0.5 * erfc(-p * INV_SQRT2) + p * INV_SQRT_2PI * exp(-0.5 * p * p);
 }
 
 /* Flat index type I: 32-bit when the tensor allows, so the column

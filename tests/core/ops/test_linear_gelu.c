@@ -2,6 +2,7 @@
  * float64 golden values (tools/fixtures/gen_linear_gelu.py), finite
  * differences, agreement with the unfused mf_gelu(mf_linear(...)), a bias
  * gradient independent of the thread count, bf16 autocast, bad input. */
+#include <math.h>
 #include <string.h>
 
 #include "medfm/amp.h"
@@ -154,6 +155,38 @@ Test(linear_gelu, an_empty_batch_gives_an_empty_output_and_a_zero_bias_gradient)
     for (int i = 0; i < 4; i++)
         cr_assert_eq(mf_tensor_get_flat(b->grad, i), 0.0);
     release_all((mf_tensor *[]){x, w, b, y}, 4);
+}
+
+/* x = [1], w = v (n, 1), zero bias: pre = v exactly, and with rows = 1 the
+ * bias gradient is gelu'(v). v spans [-12, 12]: f32 must keep its relative
+ * accuracy in the negative tail (gelu(-12) ~ -2e-32), where the 1 + erf
+ * form would lose every bit; also the vectorised path (n >= 8). */
+Test(linear_gelu, f32_values_and_derivatives_keep_relative_accuracy_in_both_tails) {
+    enum { N = 481 };
+    mf_tensor *x = t_from(2, (int64_t[]){1, 1}, MF_F32, (double[]){1});
+    mf_tensor *w, *b, *y;
+    MF_OK_OR_FAIL(mf_tensor_empty(2, (int64_t[]){N, 1}, MF_F32, MF_DEVICE_CPU, &w));
+    MF_OK_OR_FAIL(mf_tensor_zeros(1, (int64_t[]){N}, MF_F32, MF_DEVICE_CPU, &b));
+    t_param(b);
+    for (int i = 0; i < N; i++)
+        mf_tensor_set_flat(w, i, -12.0 + 24.0 * i / (N - 1));
+    MF_OK_OR_FAIL(mf_linear_gelu(x, w, b, &y));
+    mf_tensor *ones;
+    MF_OK_OR_FAIL(mf_tensor_full(2, (int64_t[]){1, N}, MF_F32, MF_DEVICE_CPU, 1.0, &ones));
+    MF_OK_OR_FAIL(mf_backward(y, ones, false));
+    /* erfc(z) moves by 2 z^2 times the relative rounding of z = -v/sqrt 2,
+     * ~1e-5 at v = -12 for any float evaluation: that, not 1e-7, bounds
+     * it. gelu' = cdf + v pdf crosses zero near v = -0.75, so its error is
+     * measured against the size of the two terms. */
+    for (int i = 0; i < N; i++) {
+        double v = mf_tensor_get_flat(w, i), cdf = 0.5 * erfc(-v / sqrt(2.0));
+        double vpdf = v * exp(-0.5 * v * v) / sqrt(2.0 * M_PI);
+        double gy = mf_tensor_get_flat(y, i), gd = mf_tensor_get_flat(b->grad, i);
+        cr_assert(fabs(gy - v * cdf) <= 3e-5 * fabs(v * cdf), "gelu(%.4f) = %.9g, want %.9g", v, gy, v * cdf);
+        cr_assert(fabs(gd - (cdf + vpdf)) <= 3e-5 * (fabs(cdf) + fabs(vpdf)), "gelu'(%.4f) = %.9g, want %.9g", v, gd,
+                  cdf + vpdf);
+    }
+    release_all((mf_tensor *[]){x, w, b, y, ones}, 5);
 }
 
 Test(linear_gelu, bf16_autocast_gives_a_bf16_output_within_bf16_tolerance_of_f32) {
