@@ -123,6 +123,29 @@ Test(linear_gelu, equals_gelu_of_linear_in_f32_forward_and_backward) {
     }
 }
 
+/* The gradient of a plain sum arrives as a broadcast (stride-0) view. */
+Test(linear_gelu, a_broadcast_upstream_gradient_gives_the_unfused_gradients) {
+    mf_tensor *src[3] = {t_uniform(70, 2, (int64_t[]){33, 10}, MF_F64, -1, 1),
+                         t_uniform(71, 2, (int64_t[]){12, 10}, MF_F64, -1, 1),
+                         t_uniform(72, 1, (int64_t[]){12}, MF_F64, -1, 1)};
+    mf_tensor *a[3], *u[3], *ys[2], *ls[2];
+    for (int i = 0; i < 3; i++) {
+        a[i] = t_param(copy_of(src[i]));
+        u[i] = t_param(copy_of(src[i]));
+    }
+    MF_OK_OR_FAIL(call_fused((void *)1, a, &ys[0]));
+    MF_OK_OR_FAIL(call_unfused((void *)1, u, &ys[1]));
+    for (int k = 0; k < 2; k++) {
+        MF_OK_OR_FAIL(mf_sum(ys[k], 0, NULL, false, &ls[k]));
+        MF_OK_OR_FAIL(mf_backward(ls[k], NULL, false));
+    }
+    for (int i = 0; i < 3; i++)
+        t_assert_close(a[i]->grad, u[i]->grad, 1e-13, 1e-12, "gradient under a summed output");
+    release_all((mf_tensor *[]){src[0], src[1], src[2], a[0], a[1], a[2], u[0], u[1], u[2], ys[0], ys[1], ls[0],
+                                ls[1]},
+                13);
+}
+
 /* 2000 rows in 64-row chunks: the summation order is fixed by the shape
  * (the GEMM stays below the size at which it would be split). */
 Test(linear_gelu, bias_gradient_is_bitwise_the_same_for_any_thread_count) {
