@@ -1,7 +1,10 @@
 /* Matrix products: matmul (torch semantics), bmm and linear, all lowered to
  * one differentiable batched product ("matmul" below) whose backward is two
  * more products with transposed views (no copies: BLAS takes the flags).
- * Kernels: core/backend/<dev>/linalg. */
+ * linear_gelu adds one node after that product: bias + GELU fused into a
+ * single pass forward and a single pass backward (the bias gradient is
+ * summed in the same pass). Kernels: core/backend/<dev>/linalg and
+ * core/backend/cpu/gelu_epilogue.c, core/backend/cuda/gelu_epilogue*. */
 #include <stdlib.h>
 
 #include "core/backend/kern_linalg.h"
@@ -211,6 +214,86 @@ cleanup:
     return st;
 }
 
+/* saved: pre (the GEMM output plus bias). in[0] the GEMM output, in[1] the
+ * bias (absent without one). One kernel gives both gradients. */
+static mf_status bias_gelu_backward(mf_node *n, const mf_tensor *g, mf_tensor **gin) {
+    const mf_tensor *pre = n->saved[0];
+    const mf_backend *be;
+    MF_TRY(mf_backend_of(pre, &be));
+    mf_status (*fn)(mf_tensor *, mf_tensor *, const mf_tensor *, const mf_tensor *);
+    MF_KERNEL(fn, be, linalg, bias_gelu_backward, "linear_gelu backward");
+    MF_TRY(mf__same_dtype("linear_gelu backward", pre, g));
+    mf_tensor *gc = NULL, *gpre = NULL, *gb = NULL;
+    mf_status st;
+    MF_CHECK(mf__contiguous_raw(g, &gc));
+    MF_CHECK(mf__new_like_shape(pre, pre->ndim, pre->shape, pre->dtype, &gpre));
+    if (n->in[1])
+        MF_CHECK(mf__new_like_shape(pre, 1, &pre->shape[pre->ndim - 1], pre->dtype, &gb));
+    MF_CHECK(fn(gpre, gb, gc, pre));
+    if (n->in[0]) {
+        gin[0] = gpre;
+        gpre = NULL;
+    }
+    gin[1] = gb;
+    gb = NULL;
+cleanup:
+    mf_tensor_release(gc);
+    mf_tensor_release(gpre);
+    mf_tensor_release(gb);
+    return st;
+}
+
+static mf_status linear_gelu_op(const mf_tensor *x, const mf_tensor *w, const mf_tensor *bias, mf_tensor **out) {
+    MF_TRY(mf__need_rank("linear_gelu", "weight", w, 2));
+    if (x->ndim < 1 || x->shape[x->ndim - 1] != w->shape[1])
+        return MF_ERR(MF_ERR_SHAPE, "linear_gelu: input %s does not match weight %s (in features %lld)", MF_SHAPE(x),
+                      MF_SHAPE(w), (long long)w->shape[1]);
+    if (bias && (bias->ndim != 1 || bias->shape[0] != w->shape[0]))
+        return MF_ERR(MF_ERR_SHAPE, "linear_gelu: bias %s does not match weight %s (want [%lld])", MF_SHAPE(bias),
+                      MF_SHAPE(w), (long long)w->shape[0]);
+    MF_TRY(mf__same_device("linear_gelu", x, w));
+    MF_TRY(mf__same_dtype("linear_gelu", x, w));
+    MF_TRY(mf__need_float("linear_gelu", x));
+    if (bias) {
+        MF_TRY(mf__same_device("linear_gelu", w, bias));
+        MF_TRY(mf__same_dtype("linear_gelu", w, bias));
+    }
+    const mf_backend *be;
+    MF_TRY(mf_backend_of(x, &be));
+    mf_tensor *wt = NULL, *h = NULL, *hc = NULL, *y = NULL, *bc = NULL;
+    mf_status st;
+    if (!be->linalg || !be->linalg->bias_gelu || !be->linalg->bias_gelu_backward) {
+        /* a backend without the fused epilogue: the same values unfused */
+        MF_CHECK(linear_op(x, w, bias, &h));
+        MF_CHECK(mf_gelu(h, out));
+        goto cleanup;
+    }
+    mf_status (*fn)(mf_tensor *, mf_tensor *, const mf_tensor *) = be->linalg->bias_gelu;
+    MF_CHECK(mf_transpose(w, 0, 1, &wt));
+    MF_CHECK(matmul_any(x, wt, &h));
+    /* h is this op's own fresh GEMM output (already contiguous; the copy is
+     * a guard): the kernel turns it into pre = h + bias in place, and the
+     * node saves it, so the forward reads it once and keeps no extra copy. */
+    MF_CHECK(mf_contiguous(h, &hc));
+    if (bias)
+        MF_CHECK(mf__contiguous_raw(bias, &bc));
+    MF_CHECK(mf__new_like_shape(hc, hc->ndim, hc->shape, hc->dtype, &y));
+    MF_CHECK(fn(y, hc, bc));
+    mf_node *n;
+    MF_CHECK(mf_autograd_record("linear_gelu", y, 2, (mf_tensor *[]){hc, (mf_tensor *)bias}, bias_gelu_backward, &n));
+    if (n)
+        MF_CHECK(mf_node_save(n, hc));
+    *out = y;
+    y = NULL;
+cleanup:
+    mf_tensor_release(wt);
+    mf_tensor_release(h);
+    mf_tensor_release(hc);
+    mf_tensor_release(bc);
+    mf_tensor_release(y);
+    return st;
+}
+
 /* Public entry points: the autocast policy (lower precision), then the op. */
 mf_status mf_matmul(const mf_tensor *a, const mf_tensor *b, mf_tensor **out) {
     mf_tensor *c[2];
@@ -232,6 +315,14 @@ mf_status mf_linear(const mf_tensor *x, const mf_tensor *w, const mf_tensor *bia
     mf_tensor *c[3];
     MF_TRY(mf_autocast_args(MF_AMP_LOWP, 3, (const mf_tensor *const[]){x, w, bias}, c));
     mf_status st = linear_op(c[0], c[1], c[2], out);
+    mf_autocast_release(3, c);
+    return st;
+}
+
+mf_status mf_linear_gelu(const mf_tensor *x, const mf_tensor *w, const mf_tensor *bias, mf_tensor **out) {
+    mf_tensor *c[3];
+    MF_TRY(mf_autocast_args(MF_AMP_LOWP, 3, (const mf_tensor *const[]){x, w, bias}, c));
+    mf_status st = linear_gelu_op(c[0], c[1], c[2], out);
     mf_autocast_release(3, c);
     return st;
 }

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "core/backend/cpu/blas.h"
+#include "core/backend/cpu/gelu_epilogue.h"
 #include "core/backend/cpu/lowp.h"
 #include "core/backend/kern_linalg.h"
 #include "medfm/parallel.h"
@@ -203,4 +204,6 @@ static mf_status any_matmul(mf_tensor *out, const mf_tensor *a, const mf_tensor 
 
 const struct mf_kern_linalg mf_cpu_linalg = {
     .matmul = any_matmul,
+    .bias_gelu = mf__cpu_bias_gelu,
+    .bias_gelu_backward = mf__cpu_bias_gelu_backward,
 };

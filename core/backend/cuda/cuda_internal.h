@@ -101,6 +101,10 @@ int mf_cuda_tf32_enabled(void);
 mf_status mf_cuda_gemm(int index, int dt, bool ta, bool tb, int64_t m, int64_t n, int64_t k, double alpha,
                        const void *a, int64_t lda, int64_t sa, const void *b, int64_t ldb, int64_t sb, double beta,
                        void *c, int64_t ldc, int64_t sc, int64_t batch);
+/* linear_gelu's fused epilogue (gelu_epilogue.c): the linalg table's
+ * bias_gelu and bias_gelu_backward entries. */
+mf_status mf_cuda_bias_gelu(mf_tensor *y, mf_tensor *pre, const mf_tensor *bias);
+mf_status mf_cuda_bias_gelu_backward(mf_tensor *gpre, mf_tensor *gbias, const mf_tensor *gy, const mf_tensor *pre);
 
 /* ---- launchers (CUDA) ---- */
 /* dst = convert(src); same dtype copies bits. Layout ops: dst, src. */
@@ -152,6 +156,17 @@ cudaError_t mf_cuda_launch_adam(cudaStream_t s, int64_t n, int dt, void *p, cons
 int64_t mf_cuda_sumsq_blocks(int64_t n);
 cudaError_t mf_cuda_launch_sum_squares(cudaStream_t s, int64_t n, int dt, const void *x, double *partial);
 cudaError_t mf_cuda_launch_scale(cudaStream_t s, int64_t n, int dt, void *x, double scale);
+/* linear_gelu epilogue (gelu_epilogue_kernels.cu), contiguous tensors, dt
+ * a float dtype. Forward: numel elements in rows of n; pre (in/out) +=
+ * bias (n, or NULL), y = gelu(pre). Backward: gpre = gy * gelu'(pre) over
+ * rows x n; with gbias, column sums per chunk of `chunk` rows go to
+ * partial (ceil(rows / chunk) x n doubles; NULL when there is one chunk)
+ * and are added in chunk order into gbias. */
+cudaError_t mf_cuda_launch_bias_gelu(cudaStream_t s, int dt, int64_t numel, int64_t n, void *y, void *pre,
+                                     const void *bias);
+cudaError_t mf_cuda_launch_bias_gelu_backward(cudaStream_t s, int dt, int64_t rows, int64_t n, int64_t chunk,
+                                              void *gpre, const void *gy, const void *pre, double *partial,
+                                              void *gbias);
 
 #ifdef __cplusplus
 }

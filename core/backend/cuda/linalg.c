@@ -199,4 +199,6 @@ cleanup:
 
 const struct mf_kern_linalg mf_cuda_linalg = {
     .matmul = cuda_matmul,
+    .bias_gelu = mf_cuda_bias_gelu,
+    .bias_gelu_backward = mf_cuda_bias_gelu_backward,
 };
