@@ -267,7 +267,8 @@ static mf_status pc_apply(const pc_cfg *cfg, mf_solver *solver, const mf_gm_prob
         st = MF_ERR(MF_ERR_NOMEM, "%s: out of memory for %s", op, MF_SHAPE(u));
         goto cleanup;
     }
-    MF_CHECK(hio_read_f64(u, un, (size_t)BNM));
+    if (!q)
+        MF_CHECK(hio_read_f64(u, un, (size_t)BNM));
     if (q) {
         qq = malloc(sizeof(double) * (size_t)(BQ + 1));
         e1 = malloc(sizeof(int64_t) * (size_t)(B * E1 * 2 + 1));
@@ -279,7 +280,7 @@ static mf_status pc_apply(const pc_cfg *cfg, mf_solver *solver, const mf_gm_prob
             st = MF_ERR(MF_ERR_NOMEM, "%s: out of memory for quadratic %s", op, MF_SHAPE(q));
             goto cleanup;
         }
-        MF_CHECK(hio_read_f64(q, qq, (size_t)BQ));
+        MF_CHECK(hio_read2_f64(u, un, (size_t)BNM, q, qq, (size_t)BQ)); /* one read of the step's costs */
         MF_CHECK(mf_tensor_to_host(p->edges1, MF_I64, e1, sizeof(int64_t) * (size_t)(B * E1 * 2)));
         MF_CHECK(mf_tensor_to_host(p->edges2, MF_I64, e2, sizeof(int64_t) * (size_t)(B * E2 * 2)));
         for (int64_t k = 0; k < B * E1 * 2; k++)

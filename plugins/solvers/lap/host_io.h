@@ -4,6 +4,12 @@
 #ifndef MEDFM_PLUGIN_HOST_IO_H
 #define MEDFM_PLUGIN_HOST_IO_H
 
+#include <stdlib.h>
+#include <string.h>
+
+#include "medfm/autograd.h"
+#include "medfm/ops/index.h"
+#include "medfm/ops/view.h"
 #include "medfm/tensor.h"
 
 /* dst[0..numel) = t as f64, row-major. */
@@ -23,6 +29,41 @@ static mf_status hio_read_f64(const mf_tensor *t, double *dst, size_t count) {
         }
     }
     return mf_tensor_to_host(t, MF_F64, dst, sizeof(double) * count);
+}
+
+/* da = a and db = b as f64 (na and nb values, row-major). Two tensors on
+ * one GPU come back in a single copy (flattened and joined there first):
+ * every read from a device is a host wait, and the step's unary and
+ * quadratic costs are read together. */
+static inline mf_status hio_read2_f64(const mf_tensor *a, double *da, size_t na, const mf_tensor *b, double *db, size_t nb) {
+    if (a->storage->device.type == MF_CPU || !mf_device_equal(a->storage->device, b->storage->device) ||
+        a->dtype != b->dtype || (size_t)mf_tensor_numel(a) != na || (size_t)mf_tensor_numel(b) != nb) {
+        MF_TRY(hio_read_f64(a, da, na));
+        return hio_read_f64(b, db, nb);
+    }
+    bool grad = mf_grad_set_enabled(false);
+    mf_tensor *fa = NULL, *fb = NULL, *both = NULL;
+    double *buf = malloc(sizeof(double) * (na + nb + 1));
+    mf_status st = buf ? MF_OK : MF_ERR(MF_ERR_NOMEM, "solver: out of memory reading %s and %s", MF_SHAPE(a),
+                                        MF_SHAPE(b));
+    if (st == MF_OK)
+        st = mf_reshape(a, 1, (int64_t[]){(int64_t)na}, &fa);
+    if (st == MF_OK)
+        st = mf_reshape(b, 1, (int64_t[]){(int64_t)nb}, &fb);
+    if (st == MF_OK)
+        st = mf_concat(2, (mf_tensor *const[]){fa, fb}, 0, &both);
+    if (st == MF_OK)
+        st = mf_tensor_to_host(both, MF_F64, buf, sizeof(double) * (na + nb));
+    if (st == MF_OK) {
+        memcpy(da, buf, sizeof(double) * na);
+        memcpy(db, buf + na, sizeof(double) * nb);
+    }
+    mf_grad_set_enabled(grad);
+    mf_tensor_release(fa);
+    mf_tensor_release(fb);
+    mf_tensor_release(both);
+    free(buf);
+    return st;
 }
 
 /* t = src (f64, row-major, t's shape), converting to t's dtype/device. */

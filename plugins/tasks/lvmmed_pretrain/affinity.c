@@ -32,11 +32,15 @@ cleanup:
 }
 
 /* z_i - z_j for every edge (i -> j): z (G, n, F), edges (G, E, 2) -> (G, E, F). */
-static mf_status edge_vectors(const mf_tensor *z, const mf_tensor *edges, mf_tensor **out) {
-    int64_t G = z->shape[0], E = edges->shape[1], F = z->shape[2];
+static mf_status edge_vectors(const mf_tensor *z, const mf_tensor *edges_any, mf_tensor **out) {
+    int64_t G = z->shape[0], E = edges_any->shape[1], F = z->shape[2];
     int64_t shape[3] = {G, E, F};
-    mf_tensor *end[2] = {NULL, NULL};
+    mf_tensor *end[2] = {NULL, NULL}, *edges = NULL;
     mf_status st = MF_OK;
+    if (mf_device_equal(edges_any->storage->device, z->storage->device))
+        edges = mf_tensor_retain((mf_tensor *)edges_any);
+    else
+        MF_CHECK(mf_to_device(edges_any, z->storage->device, &edges));
     for (int side = 0; side < 2; side++) {
         mf_tensor *col = NULL, *idx = NULL;
         st = mf_slice(edges, 2, side, side + 1, 1, &col);
@@ -52,6 +56,7 @@ static mf_status edge_vectors(const mf_tensor *z, const mf_tensor *edges, mf_ten
 cleanup:
     mf_tensor_release(end[0]);
     mf_tensor_release(end[1]);
+    mf_tensor_release(edges);
     return st;
 }
 

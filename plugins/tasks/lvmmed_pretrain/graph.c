@@ -1,7 +1,9 @@
 /* Graph construction (sec. 3.2.1): each view's batch of node embeddings
  * becomes a kNN graph, and the GCN propagates over its symmetrically
  * normalised adjacency with self-loops. Both are discrete functions of the
- * embeddings, computed on the host from detached values. */
+ * embeddings, computed on the host from detached values. The edges stay on
+ * the host, where the solvers and the propagation matrix read them: one
+ * read of the distances is the step's only wait for the graph. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -67,7 +69,7 @@ mf_status lvm_knn_edges(const mf_tensor *z, int64_t k, mf_tensor **edges) {
             }
         }
     int64_t shape[3] = {G, n * k, 2};
-    st = host_tensor(3, shape, MF_I64, e, z->storage->device, edges);
+    st = mf_tensor_from_data(3, shape, MF_I64, e, edges);
 cleanup:
     free(d);
     free(e);
@@ -75,7 +77,7 @@ cleanup:
     return st;
 }
 
-mf_status lvm_gcn_propagation(const mf_tensor *edges, int64_t n, mf_dtype dt, mf_tensor **prop) {
+mf_status lvm_gcn_propagation(const mf_tensor *edges, int64_t n, mf_dtype dt, mf_device dev, mf_tensor **prop) {
     *prop = NULL;
     if (edges->ndim != 3 || edges->shape[2] != 2 || edges->dtype != MF_I64)
         return MF_ERR(MF_ERR_SHAPE, "lvmmed gcn propagation: edges must be (G, E, 2) i64, got %s", MF_SHAPE(edges));
@@ -112,7 +114,7 @@ mf_status lvm_gcn_propagation(const mf_tensor *edges, int64_t n, mf_dtype dt, mf
     }
     mf_tensor *p64;
     int64_t shape[3] = {G, n, n};
-    MF_CHECK(host_tensor(3, shape, MF_F64, a, edges->storage->device, &p64));
+    MF_CHECK(host_tensor(3, shape, MF_F64, a, dev, &p64));
     if (dt == MF_F64) {
         *prop = p64;
     } else {

@@ -18,15 +18,15 @@
 /* ---- graph.c: kNN graph on the node features ---- */
 
 /* For each node the k nearest other nodes by L2 distance (ties to the lower
- * index); z (G, n, F) -> edges (G, n * k, 2) i64 holding local node
- * indices (i -> j, node i's neighbours in order of distance). No gradient:
- * the graph structure is a discrete choice. */
+ * index); z (G, n, F) on any device -> edges (G, n * k, 2) i64 on the CPU
+ * holding local node indices (i -> j, node i's neighbours in order of
+ * distance). No gradient: the graph structure is a discrete choice. */
 mf_status lvm_knn_edges(const mf_tensor *z, int64_t k, mf_tensor **edges);
 
 /* The GCN propagation matrix D^-1/2 (A + I) D^-1/2 with A the kNN
  * adjacency made symmetric (A_ij = 1 if i -> j or j -> i is an edge) and
- * D the degrees of A + I: (G, n, n) in z's dtype. */
-mf_status lvm_gcn_propagation(const mf_tensor *edges, int64_t n, mf_dtype dt, mf_tensor **prop);
+ * D the degrees of A + I: (G, n, n) in dt on dev. */
+mf_status lvm_gcn_propagation(const mf_tensor *edges, int64_t n, mf_dtype dt, mf_device dev, mf_tensor **prop);
 
 /* ---- gcn.c: message passing network g (eq. 1) ---- */
 
@@ -45,7 +45,8 @@ mf_status lvm_gcn_forward(mf_module *gcn, const mf_tensor *x, const mf_tensor *p
 /* c_glo[g, i, a] = cos(zs[g, i], zt[g, a]): (G, n, n). */
 mf_status lvm_global_affinity(const mf_tensor *zs, const mf_tensor *zt, mf_tensor **out);
 /* c_e[g, e1, e2] = cos(zs_i - zs_j, zt_a - zt_b) for edges e1 = (i -> j) of
- * graph s and e2 = (a -> b) of graph t: (G, E1, E2). */
+ * graph s and e2 = (a -> b) of graph t: (G, E1, E2). Edges on another
+ * device than the features are copied to theirs. */
 mf_status lvm_edge_affinity(const mf_tensor *zs, const mf_tensor *edges_s, const mf_tensor *zt,
                             const mf_tensor *edges_t, mf_tensor **out);
 

@@ -21,6 +21,7 @@
 #include "medfm/autograd.h"
 #include "medfm/ops/elementwise.h"
 #include "medfm/ops/index.h"
+#include "medfm/ops/reduce.h"
 #include "medfm/ops/view.h"
 #include "medfm/runner.h"
 #include "medfm/task.h"
@@ -189,6 +190,24 @@ static mf_status run_loss(mf_loss *l, const char *na, mf_tensor *a, const char *
     return st;
 }
 
+/* The kNN graphs of both views from one read of their distances: edges
+ * (G, E, 2) each, on the CPU. */
+static mf_status knn_both(const mf_tensor *zs, const mf_tensor *zt, int64_t k, mf_tensor **es, mf_tensor **et) {
+    int64_t G = zs->shape[0];
+    bool grad = mf_grad_set_enabled(false);
+    mf_tensor *both = NULL, *e = NULL;
+    mf_status st;
+    MF_CHECK(mf_concat(2, (mf_tensor *const[]){(mf_tensor *)zs, (mf_tensor *)zt}, 0, &both));
+    MF_CHECK(lvm_knn_edges(both, k, &e));
+    MF_CHECK(mf_slice(e, 0, 0, G, 1, es));
+    MF_CHECK(mf_slice(e, 0, G, 2 * G, 1, et));
+cleanup:
+    mf_grad_set_enabled(grad);
+    mf_tensor_release(both);
+    mf_tensor_release(e);
+    return st;
+}
+
 /* Graph matching of the two views' graphs; loss and the matched fraction. */
 static mf_status match(lvm *s, const mf_tensor *z, const mf_encoder_output *eo, mf_tensor *coords[2], int64_t B,
                        int64_t H, int64_t W, mf_tensor **loss, mf_metrics *logs) {
@@ -201,15 +220,15 @@ static mf_status match(lvm *s, const mf_tensor *z, const mf_encoder_output *eo, 
     mf_status st;
     MF_CHECK(graphs_of(z, 0, B, G, n, &zs));
     MF_CHECK(graphs_of(z, 1, B, G, n, &zt));
-    MF_CHECK(lvm_knn_edges(zs, s->k, &es));
-    MF_CHECK(lvm_knn_edges(zt, s->k, &et));
+    MF_CHECK(knn_both(zs, zt, s->k, &es, &et));
+    mf_device dev = z->storage->device;
     if (s->gcn) {
         mf_tensor *prop;
-        MF_CHECK(lvm_gcn_propagation(es, n, zs->dtype, &prop));
+        MF_CHECK(lvm_gcn_propagation(es, n, zs->dtype, dev, &prop));
         st = lvm_gcn_forward(s->gcn, zs, prop, &hs);
         mf_tensor_release(prop);
         MF_CHECK(st);
-        MF_CHECK(lvm_gcn_propagation(et, n, zt->dtype, &prop));
+        MF_CHECK(lvm_gcn_propagation(et, n, zt->dtype, dev, &prop));
         st = lvm_gcn_forward(s->gcn, zt, prop, &ht);
         mf_tensor_release(prop);
         MF_CHECK(st);
@@ -229,11 +248,15 @@ static mf_status match(lvm *s, const mf_tensor *z, const mf_encoder_output *eo, 
     MF_CHECK(s->estimator->apply(s->estimator, s->solver, &p, s->rng, &x));
     MF_CHECK(identity(G, n, x->dtype, x->storage->device, &target));
     MF_CHECK(run_loss(s->loss, "x", x, "target", target, loss));
-    if (logs) {
-        MF_CHECK(mf_mul(x, target, &diag));
+    if (logs) { /* one read (a host wait on a GPU), only on logged steps */
+        mf_tensor *hits = NULL;
         double hit = 0;
-        for (int64_t i = 0; i < mf_tensor_numel(diag); i++)
-            hit += mf_tensor_get_flat(diag, i);
+        MF_CHECK(mf_mul(x, target, &diag));
+        st = mf_sum(diag, 0, NULL, false, &hits);
+        if (st == MF_OK)
+            st = mf_tensor_item(hits, &hit);
+        mf_tensor_release(hits);
+        MF_CHECK(st);
         mf_metrics_set(logs, "matched", hit / (double)(G * n));
     }
 cleanup:

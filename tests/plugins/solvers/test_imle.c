@@ -2,6 +2,9 @@
  * rule; with noise the backward reuses the forward's noise (a zero loss
  * gradient gives exactly zero), draws follow the rng stream, samples
  * average, and descent on costs reaches a target. */
+#include <math.h>
+
+#include "tests/core/backend/cuda_testing.h"
 #include "tests/plugins/solvers/estimator_support.h"
 
 Test(imle, without_noise_the_gradient_of_a_hand_case_is_x_target_minus_x_over_lambda) {
@@ -135,5 +138,51 @@ Test(imle, noise_without_an_rng_and_unknown_noise_are_errors) {
     cr_assert(strstr(mf_last_error(), "cauchy"));
     mf_cfg_free(cfg);
     mf_tensor_release(c);
+    ts_env_free(&e);
+}
+
+/* One second-order step as LVM-Med runs it on a GPU: f32 costs on the
+ * device (read back together in one copy), edges on the host. Solutions
+ * and both gradients equal the CPU's. Skips without a CUDA backend. */
+static void gpu_step(ts_env *e, mf_device dev, mf_tensor *c0, mf_tensor *q0, mf_tensor *e1, mf_tensor *go, double *x,
+                     double *gc, double *gq, int n) {
+    mf_tensor *c = t_on(c0, dev, true), *q = t_on(q0, dev, true), *g = t_on(go, dev, false), *xs;
+    MF_OK_OR_FAIL(e->g->apply(e->g, e->gm, &(mf_gm_problem){c, q, e1, e1}, NULL, &xs));
+    MF_OK_OR_FAIL(mf_backward(xs, g, false));
+    MF_OK_OR_FAIL(mf_tensor_to_host(xs, MF_F64, x, sizeof(double) * (size_t)n));
+    MF_OK_OR_FAIL(mf_tensor_to_host(c->grad, MF_F64, gc, sizeof(double) * (size_t)n));
+    MF_OK_OR_FAIL(mf_tensor_to_host(q->grad, MF_F64, gq, sizeof(double) * (size_t)n));
+    mf_tensor_release(c);
+    mf_tensor_release(q);
+    mf_tensor_release(g);
+    mf_tensor_release(xs);
+}
+
+Test(imle, a_second_order_step_on_the_gpu_gives_the_cpu_solutions_and_gradients) {
+    t_need_cuda();
+    ts_env e = ts_env_new("imle", "noise: none\nlambda: 4\n");
+    enum { B = 4, N = 5 };
+    int64_t s[3] = {B, N, N}, se[3] = {B, N, 2}, ring[B * N * 2];
+    for (int k = 0; k < B * N; k++) {
+        ring[2 * k] = k % N;
+        ring[2 * k + 1] = (k + 1) % N;
+    }
+    mf_tensor *c = t_uniform(1, 3, s, MF_F32, -1, 1), *q = t_uniform(2, 3, s, MF_F32, -0.3, 0.3);
+    mf_tensor *go = t_uniform(3, 3, s, MF_F32, -1, 1), *edges;
+    MF_OK_OR_FAIL(mf_tensor_from_data(3, se, MF_I64, ring, &edges));
+    double x[2][B * N * N], gc[2][B * N * N], gq[2][B * N * N];
+    gpu_step(&e, MF_DEVICE_CPU, c, q, edges, go, x[0], gc[0], gq[0], B * N * N);
+    gpu_step(&e, T_CUDA, c, q, edges, go, x[1], gc[1], gq[1], B * N * N);
+    double moved = 0;
+    for (int k = 0; k < B * N * N; k++) {
+        cr_assert_eq(x[1][k], x[0][k], "solution at %d", k);
+        cr_assert_float_eq(gc[1][k], gc[0][k], 1e-6, "unary gradient at %d", k);
+        cr_assert_float_eq(gq[1][k], gq[0][k], 1e-6, "quadratic gradient at %d", k);
+        moved += fabs(gc[0][k]);
+    }
+    cr_assert_gt(moved, 0, "the loss gradient changes some solution");
+    mf_tensor *all[] = {c, q, go, edges};
+    for (int i = 0; i < 4; i++)
+        mf_tensor_release(all[i]);
     ts_env_free(&e);
 }

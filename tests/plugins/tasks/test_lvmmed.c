@@ -45,7 +45,7 @@ Test(lvmmed, gcn_propagation_is_symmetric_normalised_adjacency_with_self_loops) 
     int64_t shape[3] = {1, 10, 2};
     mf_tensor *e = t_from(3, shape, MF_I64, (double[]){0, 1, 0, 2, 1, 0, 1, 2, 2, 1, 2, 0, 3, 4, 3, 2, 4, 3, 4, 2});
     mf_tensor *p;
-    MF_OK_OR_FAIL(lvm_gcn_propagation(e, 5, MF_F64, &p));
+    MF_OK_OR_FAIL(lvm_gcn_propagation(e, 5, MF_F64, MF_DEVICE_CPU, &p));
     double d[5] = {3, 3, 5, 3, 3};
     int adj[5][5] = {{1, 1, 1, 0, 0}, {1, 1, 1, 0, 0}, {1, 1, 1, 1, 1}, {0, 0, 1, 1, 1}, {0, 0, 1, 1, 1}};
     for (int i = 0; i < 5; i++)
@@ -59,7 +59,7 @@ Test(lvmmed, gcn_propagation_is_symmetric_normalised_adjacency_with_self_loops) 
 Test(lvmmed, gcn_propagation_rejects_edges_outside_the_graph) {
     int64_t shape[3] = {1, 1, 2};
     mf_tensor *e = t_from(3, shape, MF_I64, (double[]){0, 7}), *p = NULL;
-    cr_assert_eq(lvm_gcn_propagation(e, 5, MF_F64, &p), MF_ERR_INVALID);
+    cr_assert_eq(lvm_gcn_propagation(e, 5, MF_F64, MF_DEVICE_CPU, &p), MF_ERR_INVALID);
     cr_assert(strstr(mf_last_error(), "lvmmed gcn propagation"));
     mf_tensor_release(e);
 }
@@ -77,7 +77,7 @@ Test(lvmmed, knn_graph_and_propagation_match_torch) {
     mf_tensor *e, *p;
     MF_OK_OR_FAIL(lvm_knn_edges(zs, 2, &e));
     t_assert_close(e, want, 0, 0, "knn edges");
-    MF_OK_OR_FAIL(lvm_gcn_propagation(e, zs->shape[1], MF_F64, &p));
+    MF_OK_OR_FAIL(lvm_gcn_propagation(e, zs->shape[1], MF_F64, MF_DEVICE_CPU, &p));
     t_assert_close(p, wp, 1e-12, 1e-12, "propagation");
     mf_tensor_release(zs), mf_tensor_release(want), mf_tensor_release(wp), mf_tensor_release(e), mf_tensor_release(p);
 }
@@ -246,8 +246,8 @@ Test(lvmmed, everything_upstream_of_the_solver_matches_finite_differences) {
     MF_OK_OR_FAIL(graphs_of_test(z, 1, G * n, G, n, &zt));
     MF_OK_OR_FAIL(lvm_knn_edges(zs, 2, &c.es));
     MF_OK_OR_FAIL(lvm_knn_edges(zt, 2, &c.et));
-    MF_OK_OR_FAIL(lvm_gcn_propagation(c.es, n, MF_F64, &c.prop_s));
-    MF_OK_OR_FAIL(lvm_gcn_propagation(c.et, n, MF_F64, &c.prop_t));
+    MF_OK_OR_FAIL(lvm_gcn_propagation(c.es, n, MF_F64, MF_DEVICE_CPU, &c.prop_s));
+    MF_OK_OR_FAIL(lvm_gcn_propagation(c.et, n, MF_F64, MF_DEVICE_CPU, &c.prop_t));
     t_gradcheck("lvmmed upstream of the solver", upstream, &c, 9, in, 1e-6, 1e-6, 1e-4);
     mf_tensor *all[] = {z, zs, zt, c.es, c.et, c.prop_s, c.prop_t, c.pos_s, c.pos_t};
     for (int i = 0; i < 9; i++)
