@@ -17,6 +17,9 @@
 #define NKEY(n, t, d, doc, lo, hi) {n, t, d, doc, lo, hi, NULL, NULL, true}
 #define NL MF_NO_LIMIT
 
+/* Whether a config value came from a `key=value` argument. */
+static bool from_command_line(const mf_cfg *c) { return c->file && !strcmp(c->file, "<command line>"); }
+
 static const mf_key_spec schedule_keys[] = {
     {"name", MF_KEY_CHOICE, "constant", "learning-rate schedule", NL, NL, "constant|step|halving|cosine|poly|exponential",
      NULL, false},
@@ -245,8 +248,15 @@ mf_status mf_experiment_from_cfg(mf_cfg *cfg, const char *base_dir, mf_diag *dia
     }
     const mf_cfg *ep = mf_cfg_find(e->config, "train.epochs"), *sp = mf_cfg_find(e->config, "train.steps");
     bool has_ep = ep && ep->kind == MF_CFG_SCALAR, has_sp = sp && sp->kind == MF_CFG_SCALAR;
+    if (has_ep && has_sp && from_command_line(ep) != from_command_line(sp)) {
+        /* `train.steps=N` on the command line replaces the file's epochs (and the other way round) */
+        has_ep = from_command_line(ep), has_sp = !has_ep;
+        mf_cfg_remove(mf_cfg_find(e->config, "train"), has_sp ? "epochs" : "steps");
+    }
     if (has_ep == has_sp)
-        mf_diag_add(d, "%s: train: give exactly one of 'epochs' and 'steps'", mf_cfg_where(mf_cfg_find(e->config, "train")));
+        mf_diag_add(d, "%s: train: give exactly one of 'epochs' and 'steps'%s",
+                    mf_cfg_where(mf_cfg_find(e->config, "train")),
+                    has_ep ? "" : " (on the command line: train.steps=N or train.epochs=N)");
     mf__runner_check_precision(e->config, d);
     mf__step_graph_check(e->config, d);
     const char *dev;

@@ -87,6 +87,29 @@ Test(runner, overrides_change_keys_and_bad_ones_are_errors) {
     free(p);
 }
 
+/* A file that counts epochs runs a number of steps given on the command
+ * line (and the other way round); both given in one place stay an error. */
+Test(runner, epochs_on_the_command_line_replace_the_files_steps) {
+    char *d = rs_tmpdir("runner");
+    char *p = rs_write_cfg(d, tiny); /* train: {steps: 6, ...} */
+    const char *over[] = {"train.epochs=2"};
+    mf_experiment *e;
+    MF_OK_OR_FAIL(mf_experiment_load(p, 1, over, NULL, &e));
+    int64_t v;
+    MF_OK_OR_FAIL(mf_cfg_get_int(e->config, "train.epochs", 0, &v));
+    cr_assert_eq(v, 2);
+    cr_assert_null(mf_cfg_find(e->config, "train.steps"));
+    MF_OK_OR_FAIL(mf_cfg_get_int(e->config, "train.batch_size", 0, &v));
+    cr_assert_eq(v, 8, "the rest of the file's train section stays");
+    mf_experiment_free(e);
+    const char *both[] = {"train.steps=2", "train.epochs=1"};
+    cr_assert_eq(mf_experiment_load(p, 2, both, NULL, &e), MF_ERR_CONFIG);
+    cr_assert(strstr(mf_last_error(), "exactly one of"), "%s", mf_last_error());
+    rs_rm_tree(d);
+    free(d);
+    free(p);
+}
+
 Test(runner, resume_continues_bit_identically) {
     char *a = rs_tmpdir("runner"), *b = rs_tmpdir("runner");
     mf_run_result ra, rb;
