@@ -52,6 +52,31 @@ Test(cuda_memory, every_dtype_round_trips_through_the_device_bit_exactly) {
     }
 }
 
+/* Small uploads return before the device has read their staging block;
+ * the block is reused only after, so back-to-back uploads of different
+ * data (the host overwriting its source at once) all arrive intact. */
+Test(cuda_memory, back_to_back_uploads_without_a_wait_each_arrive_intact) {
+    t_need_cuda();
+    enum { N = 40 };
+    float host[64];
+    mf_tensor *d[N];
+    for (int k = 0; k < N; k++) {
+        for (int i = 0; i < 64; i++)
+            host[i] = (float)(k * 1000 + i);
+        mf_tensor *h;
+        MF_OK_OR_FAIL(mf_tensor_wrap(1, (int64_t[]){64}, MF_F32, MF_DEVICE_CPU, host, NULL, NULL, &h));
+        d[k] = t_on(h, T_CUDA, false);
+        mf_tensor_release(h);
+    }
+    for (int k = 0; k < N; k++) {
+        float back[64];
+        MF_OK_OR_FAIL(mf_tensor_to_host(d[k], MF_F32, back, sizeof back));
+        for (int i = 0; i < 64; i++)
+            cr_assert_eq(back[i], (float)(k * 1000 + i), "upload %d element %d", k, i);
+        mf_tensor_release(d[k]);
+    }
+}
+
 Test(cuda_memory, strided_views_copy_in_both_directions_and_on_the_device) {
     t_need_cuda();
     mf_tensor *x = t_uniform(1, 3, (int64_t[]){6, 5, 4}, MF_F64, -1, 1);
