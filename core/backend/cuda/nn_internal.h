@@ -20,7 +20,15 @@ typedef struct {
     int64_t w_st, b_st, mean_st, invstd_st, rm_st, rv_st, gw_st, gb_st;
     int32_t training;
     double momentum, eps;
+    /* ranges per channel and their sums (2 doubles per range and channel,
+     * device scratch; NULL when no pass needs sums); narrow: N * S fits
+     * 32 bits */
+    int64_t parts;
+    double *partial;
+    int32_t narrow;
 } mf_bn_args;
+/* Ranges per channel for N * S values (a function of the shape only). */
+int64_t mf_cuda_bn_parts(int64_t M);
 
 typedef struct {
     int64_t rows, groups, cg, s;

@@ -1,5 +1,6 @@
 /* CUDA norm family (kern_norm.h) over the kernels of norm_loss_kernels.cu:
- * batch norm with one block per channel, layer and group norm with one
+ * batch norm over blocks of (range of a channel, channel) in two passes
+ * (norm_loss_kernels.cu), layer and group norm with one
  * block per row. 1-D parameter and statistics tensors may be strided. */
 #include "core/backend/cuda/cuda_internal.h"
 #include "core/backend/cuda/nn_internal.h"
@@ -27,6 +28,30 @@ static mf_bn_args bn_args(const mf_tensor *x, const mf_tensor *w, const mf_tenso
                         .w_st = st0(w),
                         .mean_st = st0(mean),
                         .invstd_st = st0(invstd)};
+}
+
+/* Values per block range: enough blocks for a GPU on the large layers,
+ * one range for small ones. */
+#define BN_RANGE 8192
+#define BN_MAX_PARTS 256
+
+int64_t mf_cuda_bn_parts(int64_t M) {
+    int64_t p = (M + BN_RANGE - 1) / BN_RANGE;
+    return p < 1 ? 1 : p > BN_MAX_PARTS ? BN_MAX_PARTS : p;
+}
+
+/* Ranges and their scratch sums (when `sums`); *bytes to free after the
+ * launch (stream order keeps the scratch alive for the kernels). */
+static mf_status bn_partition(mf_device dev, mf_bn_args *a, bool sums, size_t *bytes) {
+    int64_t M = a->N * a->S;
+    a->parts = mf_cuda_bn_parts(M);
+    a->narrow = M <= (int64_t)UINT32_MAX;
+    a->partial = NULL;
+    *bytes = 0;
+    if (!sums || a->C == 0 || M == 0)
+        return MF_OK;
+    *bytes = sizeof(double) * 2 * (size_t)(a->C * a->parts);
+    return mf_cuda_alloc(dev, *bytes, (void **)&a->partial);
 }
 
 static mf_row_args row_args(const mf_rownorm_geom *g, const mf_tensor *x, const mf_tensor *w, const mf_tensor *mean,
@@ -63,7 +88,12 @@ static mf_status cuda_batch_forward(mf_tensor *y, mf_tensor *mean, mf_tensor *in
     a.training = training;
     a.momentum = momentum;
     a.eps = eps;
-    return mf_cuda_check(mf_cuda_launch_bn(s, (int)x->dtype, 0, &a), "batch_norm kernel");
+    size_t bytes;
+    MF_TRY(bn_partition(x->storage->device, &a, training, &bytes));
+    mf_status st = mf_cuda_check(mf_cuda_launch_bn(s, (int)x->dtype, 0, &a), "batch_norm kernel");
+    if (a.partial)
+        mf_cuda_free(x->storage->device, a.partial, bytes);
+    return st;
 }
 
 static mf_status cuda_batch_backward(mf_tensor *gx, mf_tensor *gw, mf_tensor *gb, const mf_tensor *gy,
@@ -80,7 +110,12 @@ static mf_status cuda_batch_backward(mf_tensor *gx, mf_tensor *gw, mf_tensor *gb
     a.gw_st = st0(gw);
     a.gb_st = st0(gb);
     a.training = training;
-    return mf_cuda_check(mf_cuda_launch_bn(s, (int)x->dtype, 1, &a), "batch_norm backward kernel");
+    size_t bytes;
+    MF_TRY(bn_partition(x->storage->device, &a, gw || gb || (gx && training), &bytes));
+    mf_status st = mf_cuda_check(mf_cuda_launch_bn(s, (int)x->dtype, 1, &a), "batch_norm backward kernel");
+    if (a.partial)
+        mf_cuda_free(x->storage->device, a.partial, bytes);
+    return st;
 }
 
 static mf_status cuda_row_forward(const mf_rownorm_geom *g, mf_tensor *y, mf_tensor *mean, mf_tensor *rstd,

@@ -40,6 +40,28 @@ Test(cuda_norm, batch_norm_matches_the_cpu_in_training_and_eval) {
     }
 }
 
+/* Channels of more than 8192 values are split over several blocks whose
+ * sums are added in a second pass (rows of a channel across ranges, and a
+ * single image whose one row spans three ranges). */
+Test(cuda_norm, batch_norm_over_channels_split_across_blocks_matches_the_cpu) {
+    t_need_cuda();
+    int64_t shapes[2][3] = {{3, 4, 3001}, {1, 2, 20000}};
+    for (int k = 0; k < 2; k++)
+        for (int sh = 0; sh < 2; sh++)
+            for (int tr = 0; tr < 2; tr++) {
+                mf_dtype dt = k ? MF_F64 : MF_F32;
+                int64_t C = shapes[sh][1];
+                norm_ctx c = {.training = tr};
+                mf_tensor *in[5] = {t_uniform(11, 3, shapes[sh], dt, 5, 7), t_uniform(12, 1, &C, dt, 0.5, 1.5),
+                                    t_uniform(13, 1, &C, dt, -1, 1), t_uniform(14, 1, &C, dt, -1, 1),
+                                    t_uniform(15, 1, &C, dt, 0.5, 2)};
+                bool g[5] = {true, true, true, false, false};
+                t_cuda_compare(tr ? "batch_norm split train" : "batch_norm split eval", 5, in, g, op_bn, &c, 8);
+                for (int i = 0; i < 5; i++)
+                    mf_tensor_release(in[i]);
+            }
+}
+
 Test(cuda_norm, batch_norm_updates_the_running_statistics_like_the_cpu) {
     t_need_cuda();
     mf_tensor *x = t_uniform(7, 3, (int64_t[]){8, 3, 10}, MF_F32, -1, 2);
