@@ -1,10 +1,10 @@
 /* Batch normalisation over (N, C, ...) with PyTorch's semantics: batch
  * statistics (biased variance) in training, running statistics blended in
  * place with the unbiased variance, running statistics in eval; and its
- * backward for x, weight and bias. Kernels: core/backend/<dev>/norm. */
+ * backward for x, weight and bias. bf16/f16 inputs take f32 parameters.
+ * Kernels: core/backend/<dev>/norm. */
 #include "core/backend/kern_norm.h"
 #include "core/ops/internal.h"
-#include "medfm/amp.h"
 
 /* A contiguous (N, C, S) view of x (copied when x is strided). */
 static mf_status as_ncs(const mf_tensor *x, mf_tensor **out) {
@@ -19,13 +19,20 @@ static mf_status as_ncs(const mf_tensor *x, mf_tensor **out) {
     return st;
 }
 
+/* Parameters and statistics: x's dtype, or f32 for bf16/f16 x. */
+static mf_dtype param_dtype(const mf_tensor *x) {
+    return x->dtype == MF_BF16 || x->dtype == MF_F16 ? MF_F32 : x->dtype;
+}
+
 static mf_status check_vec(const char *what, const mf_tensor *v, const mf_tensor *x) {
     if (!v)
         return MF_OK;
     if (v->ndim != 1 || v->shape[0] != x->shape[1])
         return MF_ERR(MF_ERR_SHAPE, "batch_norm: %s of shape %s does not match the %lld channels of input %s", what,
                       MF_SHAPE(v), (long long)x->shape[1], MF_SHAPE(x));
-    MF_TRY(mf__same_dtype("batch_norm", v, x));
+    if (v->dtype != param_dtype(x))
+        return MF_ERR(MF_ERR_DTYPE, "batch_norm: %s is %s but a %s input needs %s parameters and statistics", what,
+                      mf_dtype_name(v->dtype), mf_dtype_name(x->dtype), mf_dtype_name(param_dtype(x)));
     return mf__same_device("batch_norm", v, x);
 }
 
@@ -46,9 +53,9 @@ static mf_status batch_norm_backward(mf_node *n, const mf_tensor *g, mf_tensor *
         MF_CHECK(as_ncs(gx, &gx3));
     }
     if (n->in[1])
-        MF_CHECK(mf__new_like_shape(x3, 1, &C, x3->dtype, &gw));
+        MF_CHECK(mf__new_like_shape(x3, 1, &C, param_dtype(x3), &gw));
     if (n->in[2])
-        MF_CHECK(mf__new_like_shape(x3, 1, &C, x3->dtype, &gb));
+        MF_CHECK(mf__new_like_shape(x3, 1, &C, param_dtype(x3), &gb));
     MF_CHECK(fn(gx3, gw, gb, g3, x3, n->saved[2], n->saved[3], n->saved[1], n->iarg[0] != 0));
     gin[0] = gx;
     gin[1] = gw;
@@ -93,8 +100,8 @@ static mf_status batch_norm_op(const mf_tensor *x, mf_tensor *running_mean, mf_t
     MF_CHECK(as_ncs(x, &x3));
     MF_CHECK(mf__new_like_shape(x, x->ndim, x->shape, x->dtype, &y));
     MF_CHECK(as_ncs(y, &y3));
-    MF_CHECK(mf__new_like_shape(x, 1, &C, x->dtype, &mean));
-    MF_CHECK(mf__new_like_shape(x, 1, &C, x->dtype, &invstd));
+    MF_CHECK(mf__new_like_shape(x, 1, &C, param_dtype(x), &mean));
+    MF_CHECK(mf__new_like_shape(x, 1, &C, param_dtype(x), &invstd));
     if (weight)
         MF_CHECK(mf__contiguous_raw(weight, &wc));
     if (bias)
@@ -122,13 +129,12 @@ cleanup:
     return st;
 }
 
-/* Public entry: the autocast policy first. */
+/* Public entry. No autocast cast: a bf16/f16 input (a low-precision conv's
+ * output) is normalised as it is with the f32 parameters and statistics
+ * (computed in double), and y keeps the input's dtype, as cuDNN's batch
+ * norm does under PyTorch's autocast: activations stay half-size. */
 mf_status mf_batch_norm(const mf_tensor *x, mf_tensor *running_mean, mf_tensor *running_var,
                         const mf_tensor *weight, const mf_tensor *bias, bool training, double momentum, double eps,
                         mf_tensor **out) {
-    mf_tensor *c[3];
-    MF_TRY(mf_autocast_args(MF_AMP_F32, 3, (const mf_tensor *const[]){x, weight, bias}, c));
-    mf_status st = batch_norm_op(c[0], running_mean, running_var, c[1], c[2], training, momentum, eps, out);
-    mf_autocast_release(3, c);
-    return st;
+    return batch_norm_op(x, running_mean, running_var, weight, bias, training, momentum, eps, out);
 }

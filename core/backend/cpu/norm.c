@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/backend/cpu/lowp.h"
 #include "core/backend/kern_norm.h"
 #include "medfm/parallel.h"
 
@@ -237,6 +238,15 @@ static int64_t channel_grain(int64_t per_channel) {
 static mf_status cpu_batch_forward(mf_tensor *y, mf_tensor *mean, mf_tensor *invstd, const mf_tensor *x,
                                    const mf_tensor *w, const mf_tensor *b, mf_tensor *running_mean,
                                    mf_tensor *running_var, bool training, double momentum, double eps) {
+    if (mf__lowp(x->dtype)) { /* bf16/f16 data, f32 parameters: the f32 kernel on twins of x and y */
+        mf_lowp_frame f;
+        const mf_tensor *i[1];
+        mf_tensor *o[1];
+        mf_status st = mf__lowp_begin(&f, 1, (const mf_tensor *const[]){x}, i, 1, (mf_tensor *const[]){y}, o, false);
+        return st != MF_OK ? st
+                           : mf__lowp_end(&f, cpu_batch_forward(o[0], mean, invstd, i[0], w, b, running_mean,
+                                                                running_var, training, momentum, eps));
+    }
     MF_TRY(need_float("batch_norm", x));
     bn_job j = {.y = y, .mean = mean, .invstd = invstd, .rm = running_mean, .rv = running_var, .x = x, .w = w,
                 .b = b, .training = training, .momentum = momentum, .eps = eps};
@@ -275,6 +285,16 @@ static void bn_bwd_range(void *ctx, int64_t c0, int64_t c1) {
 static mf_status cpu_batch_backward(mf_tensor *gx, mf_tensor *gw, mf_tensor *gb, const mf_tensor *gy,
                                     const mf_tensor *x, const mf_tensor *mean, const mf_tensor *invstd,
                                     const mf_tensor *w, bool training) {
+    if (mf__lowp(x->dtype)) { /* bf16/f16 data: twins of g, x and gx */
+        mf_lowp_frame f;
+        const mf_tensor *i[2];
+        mf_tensor *o[1];
+        mf_status st = mf__lowp_begin(&f, 2, (const mf_tensor *const[]){gy, x}, i, 1, (mf_tensor *const[]){gx}, o,
+                                      false);
+        return st != MF_OK ? st
+                           : mf__lowp_end(&f, cpu_batch_backward(o[0], gw, gb, i[0], i[1], mean, invstd, w,
+                                                                 training));
+    }
     MF_TRY(need_float("batch_norm backward", x));
     bn_job j = {.gx = gx, .gw = gw, .gb = gb, .g = gy, .x = x, .mean = (mf_tensor *)mean,
                 .invstd = (mf_tensor *)invstd, .w = w, .training = training};

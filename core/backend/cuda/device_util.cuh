@@ -71,12 +71,14 @@ __device__ __forceinline__ void mf_store_dyn(void *p, int dt, int64_t i, double 
     }
 }
 
-/* Static fast paths for f32/f64, the run-time switch otherwise. */
+/* Static fast paths for f32/f64/bf16, the run-time switch otherwise. */
 template <int DT> __device__ __forceinline__ double mf_load(const void *p, int dt, int64_t i) {
     if (DT == MF_F32)
         return ((const float *)p)[i];
     if (DT == MF_F64)
         return ((const double *)p)[i];
+    if (DT == MF_BF16)
+        return mf_d_bf16_to_f32(((const uint16_t *)p)[i]);
     return mf_load_dyn(p, dt, i);
 }
 
@@ -85,6 +87,8 @@ template <int DT> __device__ __forceinline__ void mf_store(void *p, int dt, int6
         ((float *)p)[i] = (float)v;
     else if (DT == MF_F64)
         ((double *)p)[i] = v;
+    else if (DT == MF_BF16)
+        ((uint16_t *)p)[i] = mf_d_f32_to_bf16((float)v);
     else
         mf_store_dyn(p, dt, i, v);
 }

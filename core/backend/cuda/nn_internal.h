@@ -26,6 +26,8 @@ typedef struct {
     int64_t parts;
     double *partial;
     int32_t narrow;
+    int32_t dt; /* data dtype (x, y, g, gx); parameters and statistics are
+                 * f32 for bf16/f16 data, else the data's dtype */
 } mf_bn_args;
 /* Ranges per channel for N * S values (a function of the shape only). */
 int64_t mf_cuda_bn_parts(int64_t M);

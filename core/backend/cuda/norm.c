@@ -27,7 +27,8 @@ static mf_bn_args bn_args(const mf_tensor *x, const mf_tensor *w, const mf_tenso
                         .invstd = ptr(invstd),
                         .w_st = st0(w),
                         .mean_st = st0(mean),
-                        .invstd_st = st0(invstd)};
+                        .invstd_st = st0(invstd),
+                        .dt = (int32_t)x->dtype};
 }
 
 /* Values per block range: enough blocks for a GPU on the large layers,
@@ -69,10 +70,17 @@ static mf_row_args row_args(const mf_rownorm_geom *g, const mf_tensor *x, const 
                          .rstd_st = st0(rstd)};
 }
 
+/* Batch norm data: f32/f64, or bf16/f16 with f32 parameters and statistics. */
+static mf_status need_bn_dtype(const char *op, const mf_tensor *t) {
+    if (t->dtype != MF_BF16 && t->dtype != MF_F16)
+        return need_float(op, t);
+    return MF_OK;
+}
+
 static mf_status cuda_batch_forward(mf_tensor *y, mf_tensor *mean, mf_tensor *invstd, const mf_tensor *x,
                                     const mf_tensor *w, const mf_tensor *b, mf_tensor *running_mean,
                                     mf_tensor *running_var, bool training, double momentum, double eps) {
-    MF_TRY(need_float("batch_norm", x));
+    MF_TRY(need_bn_dtype("batch_norm", x));
     if (mf_tensor_numel(x) == 0 && training)
         return MF_OK;
     cudaStream_t s;
@@ -99,7 +107,7 @@ static mf_status cuda_batch_forward(mf_tensor *y, mf_tensor *mean, mf_tensor *in
 static mf_status cuda_batch_backward(mf_tensor *gx, mf_tensor *gw, mf_tensor *gb, const mf_tensor *gy,
                                      const mf_tensor *x, const mf_tensor *mean, const mf_tensor *invstd,
                                      const mf_tensor *w, bool training) {
-    MF_TRY(need_float("batch_norm backward", x));
+    MF_TRY(need_bn_dtype("batch_norm backward", x));
     cudaStream_t s;
     MF_TRY(mf_cuda_stream(x->storage->device.index, &s));
     mf_bn_args a = bn_args(x, w, mean, invstd);

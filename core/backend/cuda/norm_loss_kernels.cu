@@ -60,14 +60,19 @@ __device__ __forceinline__ void bn_range(const mf_bn_args &a, int64_t *c, int64_
     *hi = *lo + L < M ? *lo + L : M;
 }
 
+/* Data (x, y, g, gx) in DT; parameters, running and saved statistics and
+ * parameter gradients in PT: DT itself, or f32 for bf16/f16 data (autocast
+ * keeps activations low and master weights f32, as cuDNN's batch norm). */
+#define XL(p, i) mf_load<DT>((p), a.dt, (i))
+#define PV(p, st, c, dflt) ((p) ? mf_load<PT>((p), PT, (c) * (st)) : (dflt))
+
 /* Pass 1 of the forward (training): shifted sums of x per range. */
-template <typename T> __global__ void bn_stats_kernel(mf_bn_args a) {
-    const T *x = (const T *)a.x;
+template <int DT, int PT> __global__ void bn_stats_kernel(mf_bn_args a) {
     int64_t c, p, lo, hi;
     bn_range(a, &c, &p, &lo, &hi);
-    double k = (double)x[c * a.S], s1 = 0, s2 = 0;
+    double k = XL(a.x, c * a.S), s1 = 0, s2 = 0;
     for (int64_t i = lo + threadIdx.x; i < hi; i += blockDim.x) {
-        double v = (double)x[bn_off(a, c, i)] - k;
+        double v = XL(a.x, bn_off(a, c, i)) - k;
         s1 += v;
         s2 += v * v;
     }
@@ -80,15 +85,13 @@ template <typename T> __global__ void bn_stats_kernel(mf_bn_args a) {
 
 /* Pass 2 of the forward: the channel's statistics (training: from the
  * partials; eval: the running ones), then y over the block's range. */
-template <typename T> __global__ void bn_apply_kernel(mf_bn_args a) {
-    const T *x = (const T *)a.x;
-    T *y = (T *)a.y;
+template <int DT, int PT> __global__ void bn_apply_kernel(mf_bn_args a) {
     int64_t c, p, lo, hi, M = a.N * a.S;
     bn_range(a, &c, &p, &lo, &hi);
     __shared__ double stat[2];
     if (threadIdx.x == 0) {
         if (a.training) {
-            double s1 = 0, s2 = 0, k = (double)x[c * a.S];
+            double s1 = 0, s2 = 0, k = XL(a.x, c * a.S);
             for (int64_t q = 0; q < a.parts; q++) {
                 s1 += a.partial[(c * a.parts + q) * 2];
                 s2 += a.partial[(c * a.parts + q) * 2 + 1];
@@ -99,41 +102,41 @@ template <typename T> __global__ void bn_apply_kernel(mf_bn_args a) {
             double mean = k + d;
             stat[0] = mean;
             stat[1] = 1.0 / sqrt(var + a.eps);
-            T *rm = (T *)a.rm, *rv = (T *)a.rv;
-            if (p == 0 && rm)
-                rm[c * a.rm_st] = (T)((1.0 - a.momentum) * (double)rm[c * a.rm_st] + a.momentum * mean);
-            if (p == 0 && rv)
-                rv[c * a.rv_st] =
-                    (T)((1.0 - a.momentum) * (double)rv[c * a.rv_st] + a.momentum * var * (double)M / (double)(M - 1));
+            if (p == 0 && a.rm)
+                mf_store<PT>(a.rm, PT, c * a.rm_st,
+                             (1.0 - a.momentum) * mf_load<PT>(a.rm, PT, c * a.rm_st) + a.momentum * mean);
+            if (p == 0 && a.rv)
+                mf_store<PT>(a.rv, PT, c * a.rv_st,
+                             (1.0 - a.momentum) * mf_load<PT>(a.rv, PT, c * a.rv_st) +
+                                 a.momentum * var * (double)M / (double)(M - 1));
         } else {
-            stat[0] = vget((const T *)a.rm, a.rm_st, c, 0.0);
-            stat[1] = 1.0 / sqrt(vget((const T *)a.rv, a.rv_st, c, 1.0) + a.eps);
+            stat[0] = PV(a.rm, a.rm_st, c, 0.0);
+            stat[1] = 1.0 / sqrt(PV(a.rv, a.rv_st, c, 1.0) + a.eps);
         }
         if (p == 0) {
-            ((T *)a.mean)[c * a.mean_st] = (T)stat[0];
-            ((T *)a.invstd)[c * a.invstd_st] = (T)stat[1];
+            mf_store<PT>(a.mean, PT, c * a.mean_st, stat[0]);
+            mf_store<PT>(a.invstd, PT, c * a.invstd_st, stat[1]);
         }
     }
     __syncthreads();
     double mean = stat[0], invstd = stat[1];
-    double A = invstd * vget((const T *)a.w, a.w_st, c, 1.0), B = vget((const T *)a.b, a.b_st, c, 0.0);
+    double A = invstd * PV(a.w, a.w_st, c, 1.0), B = PV(a.b, a.b_st, c, 0.0);
     for (int64_t i = lo + threadIdx.x; i < hi; i += blockDim.x) {
         int64_t o = bn_off(a, c, i);
-        y[o] = (T)(((double)x[o] - mean) * A + B);
+        mf_store<DT>(a.y, a.dt, o, (XL(a.x, o) - mean) * A + B);
     }
 }
 
 /* Pass 1 of the backward: sums of g and g (x - mean) per range. */
-template <typename T> __global__ void bn_gstats_kernel(mf_bn_args a) {
-    const T *x = (const T *)a.x, *g = (const T *)a.g;
+template <int DT, int PT> __global__ void bn_gstats_kernel(mf_bn_args a) {
     int64_t c, p, lo, hi;
     bn_range(a, &c, &p, &lo, &hi);
-    double mean = (double)((const T *)a.mean)[c * a.mean_st], sg = 0, sd = 0;
+    double mean = mf_load<PT>(a.mean, PT, c * a.mean_st), sg = 0, sd = 0;
     for (int64_t i = lo + threadIdx.x; i < hi; i += blockDim.x) {
         int64_t o = bn_off(a, c, i);
-        double gv = (double)g[o];
+        double gv = XL(a.g, o);
         sg += gv;
-        sd += gv * ((double)x[o] - mean);
+        sd += gv * (XL(a.x, o) - mean);
     }
     block_sum2(sg, sd);
     if (threadIdx.x == 0) {
@@ -144,11 +147,10 @@ template <typename T> __global__ void bn_gstats_kernel(mf_bn_args a) {
 
 /* Pass 2 of the backward: weight and bias gradients (first range's block),
  * gx over the block's range. */
-template <typename T> __global__ void bn_grad_kernel(mf_bn_args a) {
-    const T *x = (const T *)a.x, *g = (const T *)a.g;
+template <int DT, int PT> __global__ void bn_grad_kernel(mf_bn_args a) {
     int64_t c, p, lo, hi, M = a.N * a.S;
     bn_range(a, &c, &p, &lo, &hi);
-    double mean = (double)((const T *)a.mean)[c * a.mean_st], invstd = (double)((const T *)a.invstd)[c * a.invstd_st];
+    double mean = mf_load<PT>(a.mean, PT, c * a.mean_st), invstd = mf_load<PT>(a.invstd, PT, c * a.invstd_st);
     double sg = 0, sd = 0;
     if (a.partial)
         for (int64_t q = 0; q < a.parts; q++) {
@@ -157,34 +159,36 @@ template <typename T> __global__ void bn_grad_kernel(mf_bn_args a) {
         }
     if (threadIdx.x == 0 && p == 0) {
         if (a.gw)
-            ((T *)a.gw)[c * a.gw_st] = (T)(sd * invstd);
+            mf_store<PT>(a.gw, PT, c * a.gw_st, sd * invstd);
         if (a.gb)
-            ((T *)a.gb)[c * a.gb_st] = (T)sg;
+            mf_store<PT>(a.gb, PT, c * a.gb_st, sg);
     }
     if (!a.gx)
         return;
-    double A = vget((const T *)a.w, a.w_st, c, 1.0) * invstd, B = 0, Cc = 0;
+    double A = PV(a.w, a.w_st, c, 1.0) * invstd, B = 0, Cc = 0;
     if (a.training) {
         B = -A * invstd * invstd * sd / (double)M;
         Cc = -A * sg / (double)M;
     }
-    T *gx = (T *)a.gx;
     for (int64_t i = lo + threadIdx.x; i < hi; i += blockDim.x) {
         int64_t o = bn_off(a, c, i);
-        gx[o] = (T)((double)g[o] * A + ((double)x[o] - mean) * B + Cc);
+        mf_store<DT>(a.gx, a.dt, o, XL(a.g, o) * A + (XL(a.x, o) - mean) * B + Cc);
     }
 }
 
-template <typename T> static void bn_launch(cudaStream_t s, int backward, const mf_bn_args *a) {
+#undef XL
+#undef PV
+
+template <int DT, int PT> static void bn_launch(cudaStream_t s, int backward, const mf_bn_args *a) {
     unsigned grid = (unsigned)(a->parts * a->C);
     if (backward) {
         if (a->partial)
-            bn_gstats_kernel<T><<<grid, NB, 0, s>>>(*a);
-        bn_grad_kernel<T><<<grid, NB, 0, s>>>(*a);
+            bn_gstats_kernel<DT, PT><<<grid, NB, 0, s>>>(*a);
+        bn_grad_kernel<DT, PT><<<grid, NB, 0, s>>>(*a);
     } else {
         if (a->training)
-            bn_stats_kernel<T><<<grid, NB, 0, s>>>(*a);
-        bn_apply_kernel<T><<<grid, NB, 0, s>>>(*a);
+            bn_stats_kernel<DT, PT><<<grid, NB, 0, s>>>(*a);
+        bn_apply_kernel<DT, PT><<<grid, NB, 0, s>>>(*a);
     }
 }
 
@@ -192,9 +196,13 @@ extern "C" cudaError_t mf_cuda_launch_bn(cudaStream_t s, int dt, int backward, c
     if (a->C == 0 || a->N * a->S == 0)
         return cudaSuccess;
     if (dt == MF_F64)
-        bn_launch<double>(s, backward, a);
+        bn_launch<MF_F64, MF_F64>(s, backward, a);
+    else if (dt == MF_BF16)
+        bn_launch<MF_BF16, MF_F32>(s, backward, a);
+    else if (dt == MF_F16)
+        bn_launch<MF_DYN, MF_F32>(s, backward, a);
     else
-        bn_launch<float>(s, backward, a);
+        bn_launch<MF_F32, MF_F32>(s, backward, a);
     return cudaGetLastError();
 }
 

@@ -56,7 +56,7 @@ static void run(net *n, mf_dtype lowp, mf_tensor **logits32, mf_tensor **grads) 
     if (lowp != MF_F32) {
         MF_OK_OR_FAIL(mf_autocast_exit());
         cr_expect_eq(h1->dtype, lowp, "conv output");
-        cr_expect_eq(h2->dtype, MF_F32, "batch norm output");
+        cr_expect_eq(h2->dtype, lowp, "batch norm keeps the conv's dtype (f32 parameters)");
         cr_expect_eq(logits->dtype, lowp, "linear output");
     }
     cr_expect_eq(loss->dtype, MF_F32, "the loss is f32");

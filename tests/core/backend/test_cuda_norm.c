@@ -62,6 +62,27 @@ Test(cuda_norm, batch_norm_over_channels_split_across_blocks_matches_the_cpu) {
             }
 }
 
+/* bf16/f16 data with f32 parameters (autocast): output and input gradient
+ * in the data's dtype, parameter gradients in f32, as on the CPU. */
+Test(cuda_norm, batch_norm_of_low_precision_data_with_f32_parameters_matches_the_cpu) {
+    t_need_cuda();
+    mf_dtype dts[2] = {MF_BF16, MF_F16};
+    for (int k = 0; k < 2; k++)
+        for (int tr = 0; tr < 2; tr++) {
+            int64_t C = 3;
+            mf_tensor *x32 = t_uniform(21, 4, (int64_t[]){4, 3, 5, 7}, MF_F32, -2, 3), *x;
+            MF_OK_OR_FAIL(mf_to_dtype(x32, dts[k], &x));
+            norm_ctx c = {.training = tr};
+            mf_tensor *in[5] = {x, t_uniform(22, 1, &C, MF_F32, 0.5, 1.5), t_uniform(23, 1, &C, MF_F32, -1, 1),
+                                t_uniform(24, 1, &C, MF_F32, -1, 1), t_uniform(25, 1, &C, MF_F32, 0.5, 2)};
+            bool g[5] = {true, true, true, false, false};
+            t_cuda_compare(tr ? "batch_norm lowp train" : "batch_norm lowp eval", 5, in, g, op_bn, &c, 8);
+            mf_tensor_release(x32);
+            for (int i = 0; i < 5; i++)
+                mf_tensor_release(in[i]);
+        }
+}
+
 Test(cuda_norm, batch_norm_updates_the_running_statistics_like_the_cpu) {
     t_need_cuda();
     mf_tensor *x = t_uniform(7, 3, (int64_t[]){8, 3, 10}, MF_F32, -1, 2);

@@ -245,3 +245,52 @@ Test(norm, eval_mode_leaves_the_running_stats_alone) {
     mf_tensor_release(rm);
     mf_tensor_release(rv);
 }
+
+/* bf16 x with f32 parameters (autocast's case): y and gx stay bf16, the
+ * statistics, running statistics and parameter gradients are f32, and all
+ * equal the f32 computation on the same (bf16-rounded) x to bf16 precision. */
+Test(norm, batch_norm_of_a_bf16_input_with_f32_parameters_matches_f32_to_bf16_precision) {
+    int64_t shape[4] = {3, 4, 5, 6}, C = 4;
+    mf_tensor *xb, *x32, *x0 = t_uniform(1, 4, shape, MF_F32, -2, 3);
+    MF_OK_OR_FAIL(mf_to_dtype(x0, MF_BF16, &xb));
+    MF_OK_OR_FAIL(mf_to_dtype(xb, MF_F32, &x32));
+    mf_tensor *xs[2] = {t_param(xb), t_param(x32)}, *ws[2], *bs[2], *rms[2], *rvs[2], *ys[2];
+    mf_tensor *r = t_uniform(9, 4, shape, MF_F32, -1, 1);
+    for (int k = 0; k < 2; k++) {
+        ws[k] = t_param(t_uniform(2, 1, &C, MF_F32, 0.5, 1.5));
+        bs[k] = t_param(t_uniform(3, 1, &C, MF_F32, -1, 1));
+        rms[k] = t_uniform(4, 1, &C, MF_F32, -1, 1);
+        rvs[k] = t_uniform(5, 1, &C, MF_F32, 0.5, 2);
+        MF_OK_OR_FAIL(mf_batch_norm(xs[k], rms[k], rvs[k], ws[k], bs[k], true, 0.1, 1e-5, &ys[k]));
+        mf_tensor *y32, *p, *l;
+        MF_OK_OR_FAIL(mf_to_dtype(ys[k], MF_F32, &y32));
+        MF_OK_OR_FAIL(mf_mul(y32, r, &p));
+        MF_OK_OR_FAIL(mf_sum(p, 0, NULL, false, &l));
+        MF_OK_OR_FAIL(mf_backward(l, NULL, false));
+        mf_tensor_release(y32), mf_tensor_release(p), mf_tensor_release(l);
+    }
+    cr_assert_eq(ys[0]->dtype, MF_BF16);
+    cr_assert_eq(xs[0]->grad->dtype, MF_BF16);
+    cr_assert(ws[0]->grad->dtype == MF_F32 && bs[0]->grad->dtype == MF_F32 && rms[0]->dtype == MF_F32);
+    mf_tensor *y0;
+    MF_OK_OR_FAIL(mf_to_dtype(ys[0], MF_F32, &y0));
+    t_assert_close(y0, ys[1], 2e-2, 1e-2, "y");
+    mf_tensor *gx0;
+    MF_OK_OR_FAIL(mf_to_dtype(xs[0]->grad, MF_F32, &gx0));
+    t_assert_close(gx0, xs[1]->grad, 2e-2, 1e-2, "gx");
+    /* the incoming gradient is rounded to bf16 at y: bf16-close sums */
+    t_assert_close(ws[0]->grad, ws[1]->grad, 2e-2, 1e-2, "weight gradient");
+    t_assert_close(bs[0]->grad, bs[1]->grad, 2e-2, 1e-2, "bias gradient");
+    /* the statistics see the same x values: f32-close, not just bf16-close */
+    t_assert_close(rms[0], rms[1], 1e-6, 1e-6, "running mean");
+    t_assert_close(rvs[0], rvs[1], 1e-6, 1e-6, "running var");
+    mf_tensor *bad = NULL, *y = NULL;
+    MF_OK_OR_FAIL(mf_to_dtype(ws[1], MF_BF16, &bad));
+    cr_assert_eq(mf_batch_norm(xb, NULL, NULL, bad, NULL, true, 0.1, 1e-5, &y), MF_ERR_DTYPE);
+    cr_assert(strstr(mf_last_error(), "weight") && strstr(mf_last_error(), "f32"), "%s", mf_last_error());
+    cr_assert_null(y);
+    mf_tensor *all[] = {x0, xb, x32, r, y0, gx0, bad, ys[0], ys[1], ws[0], ws[1], bs[0], bs[1], rms[0], rms[1],
+                        rvs[0], rvs[1]};
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
+        mf_tensor_release(all[i]);
+}
