@@ -13,8 +13,10 @@
  * per-op policies at entry (see mf_autocast_args):
  *   lower precision: matmul, bmm, linear, conv (1-3D, transposed), attention
  *                    cast f32 inputs to the autocast dtype;
- *   f32:             softmax/log_softmax, losses, batch/layer/group norm,
+ *   f32:             softmax/log_softmax, losses, layer/group norm,
  *                    sum/mean, logsumexp, exp/log cast bf16/f16 inputs up;
+ *   as is:           batch norm takes bf16/f16 data with f32 parameters
+ *                    and statistics, its output in the data's dtype;
  *   promote:         binary elementwise ops and concat with mixed float
  *                    dtypes compute in the widest one (outside a scope mixed
  *                    dtypes stay an error).
