@@ -50,14 +50,7 @@ cublasStatus_t cublasGemmStridedBatchedEx(cublasHandle_t h, cublasOperation_t ta
     double al = ct == CUDA_R_64F ? *(const double *)alpha : *(const float *)alpha;
     double be = ct == CUDA_R_64F ? *(const double *)beta : *(const float *)beta;
     gemm_args g = {ta, tb, m, n, k, al, A, at_, lda, sa, B, bt, ldb, sb, be, C, ct, ldc, sc, batch};
-    if (emu_capturing(h->s)) { /* alpha and beta are read now, as cuBLAS does with host pointers */
-        gemm_args *r = malloc(sizeof *r);
-        *r = g;
-        emu_record(h->s, run_gemm, r, free);
-    } else {
-        emu_stream_order(h->s);
-        run_gemm(&g);
-    }
+    emu_submit(h->s, run_gemm, &g, sizeof g); /* alpha and beta are read now, as cuBLAS does with host pointers */
     return CUBLAS_STATUS_SUCCESS;
 }
 static void run_gemm(void *p) {

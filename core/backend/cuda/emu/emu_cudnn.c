@@ -295,14 +295,7 @@ static cudnnStatus_t run(int dir, cudnnHandle_t h, const void *alpha, cudnnTenso
         need(!overlaps(ws, (long long)wsb, out, ot->bytes), "workspace overlaps the output");
     }
     conv_node n = {dir, P, x, w, y, out, *ot, ws, wsb, scalar(alpha, P.x.ty), scalar(beta, P.x.ty)};
-    if (emu_capturing(h->s)) { /* a graph replays it with these arguments (emu_graph.c) */
-        conv_node *r = malloc(sizeof *r);
-        *r = n;
-        emu_record(h->s, run_conv, r, free);
-    } else {
-        emu_stream_order(h->s);
-        run_conv(&n);
-    }
+    emu_submit(h->s, run_conv, &n, sizeof n); /* a graph replays it with these arguments (emu_graph.c) */
     return CUDNN_STATUS_SUCCESS;
 }
 
@@ -424,13 +417,6 @@ cudnnStatus_t cudnnAddTensor(cudnnHandle_t h, const void *alpha, const cudnnTens
     on_device(C, c.bytes, "cudnnAddTensor: C is not device memory of its descriptor's extent");
     need(!overlaps(A, a.bytes, C, c.bytes), "cudnnAddTensor: A overlaps C");
     add_node n = {a, c, A, C, scalar(alpha, c.ty), scalar(beta, c.ty)};
-    if (emu_capturing(h->s)) {
-        add_node *r = malloc(sizeof *r);
-        *r = n;
-        emu_record(h->s, run_add, r, free);
-    } else {
-        emu_stream_order(h->s);
-        run_add(&n);
-    }
+    emu_submit(h->s, run_add, &n, sizeof n);
     return CUDNN_STATUS_SUCCESS;
 }

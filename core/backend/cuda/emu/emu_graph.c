@@ -8,6 +8,7 @@
 #include "cuda_runtime_api.h"
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <execinfo.h>
 
 typedef struct { void (*fn)(void *); void *arg; void (*dtor)(void *); } node;
@@ -45,6 +46,17 @@ void emu_record(cudaStream_t s, void (*fn)(void *), void *arg, void (*dtor)(void
         if (!g->nodes) { fprintf(stderr, "EMU: out of memory recording a graph\n"); abort(); }
     }
     g->nodes[g->n++] = (node){fn, arg, dtor};
+}
+void emu_submit(cudaStream_t s, void (*fn)(void *), const void *node, size_t size) {
+    if (emu_capturing(s)) {
+        void *copy = malloc(size);
+        if (!copy) { fprintf(stderr, "EMU: out of memory recording a graph\n"); abort(); }
+        memcpy(copy, node, size);
+        emu_record(s, fn, copy, free);
+        return;
+    }
+    emu_stream_order(s);
+    fn((void *)node);
 }
 
 cudaError_t cudaStreamBeginCapture(cudaStream_t s, enum cudaStreamCaptureMode mode) {

@@ -58,6 +58,9 @@ int emu_capturing(cudaStream_t s);
 int emu_capture_forbids_unsafe(void);
 void emu_capture_invalidate(cudaStream_t s);
 void emu_record(cudaStream_t s, void (*fn)(void *), void *arg, void (*dtor)(void *));
+/* Work on stream s described by `size` bytes at node: recorded (a copy of
+ * the node) while s captures, else run now after s's queued copies. */
+void emu_submit(cudaStream_t s, void (*fn)(void *), const void *node, size_t size);
 /* Bytes of device memory from p to the end of its allocation; 0 off the device. */
 size_t emu_device_extent(const void *p);
 /* Runs the copies still queued on s: work launched on a stream comes after
