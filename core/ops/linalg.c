@@ -187,18 +187,25 @@ cleanup:
     return st;
 }
 
-static mf_status linear_op(const mf_tensor *x, const mf_tensor *w, const mf_tensor *bias, mf_tensor **out) {
-    MF_TRY(mf__need_rank("linear", "weight", w, 2));
+/* x (..., in), w (out, in), bias (out) or NULL, bias like w; op names the
+ * caller in the messages. */
+static mf_status check_linear(const char *op, const mf_tensor *x, const mf_tensor *w, const mf_tensor *bias) {
+    MF_TRY(mf__need_rank(op, "weight", w, 2));
     if (x->ndim < 1 || x->shape[x->ndim - 1] != w->shape[1])
-        return MF_ERR(MF_ERR_SHAPE, "linear: input %s does not match weight %s (in features %lld)", MF_SHAPE(x),
+        return MF_ERR(MF_ERR_SHAPE, "%s: input %s does not match weight %s (in features %lld)", op, MF_SHAPE(x),
                       MF_SHAPE(w), (long long)w->shape[1]);
     if (bias && (bias->ndim != 1 || bias->shape[0] != w->shape[0]))
-        return MF_ERR(MF_ERR_SHAPE, "linear: bias %s does not match weight %s (want [%lld])", MF_SHAPE(bias),
+        return MF_ERR(MF_ERR_SHAPE, "%s: bias %s does not match weight %s (want [%lld])", op, MF_SHAPE(bias),
                       MF_SHAPE(w), (long long)w->shape[0]);
     if (bias) {
-        MF_TRY(mf__same_dtype("linear", w, bias));
-        MF_TRY(mf__same_device("linear", w, bias));
+        MF_TRY(mf__same_dtype(op, w, bias));
+        MF_TRY(mf__same_device(op, w, bias));
     }
+    return MF_OK;
+}
+
+static mf_status linear_op(const mf_tensor *x, const mf_tensor *w, const mf_tensor *bias, mf_tensor **out) {
+    MF_TRY(check_linear("linear", x, w, bias));
     mf_tensor *wt = NULL, *y = NULL;
     mf_status st;
     MF_CHECK(mf_transpose(w, 0, 1, &wt));
@@ -244,20 +251,10 @@ cleanup:
 }
 
 static mf_status linear_gelu_op(const mf_tensor *x, const mf_tensor *w, const mf_tensor *bias, mf_tensor **out) {
-    MF_TRY(mf__need_rank("linear_gelu", "weight", w, 2));
-    if (x->ndim < 1 || x->shape[x->ndim - 1] != w->shape[1])
-        return MF_ERR(MF_ERR_SHAPE, "linear_gelu: input %s does not match weight %s (in features %lld)", MF_SHAPE(x),
-                      MF_SHAPE(w), (long long)w->shape[1]);
-    if (bias && (bias->ndim != 1 || bias->shape[0] != w->shape[0]))
-        return MF_ERR(MF_ERR_SHAPE, "linear_gelu: bias %s does not match weight %s (want [%lld])", MF_SHAPE(bias),
-                      MF_SHAPE(w), (long long)w->shape[0]);
+    MF_TRY(check_linear("linear_gelu", x, w, bias));
     MF_TRY(mf__same_device("linear_gelu", x, w));
     MF_TRY(mf__same_dtype("linear_gelu", x, w));
     MF_TRY(mf__need_float("linear_gelu", x));
-    if (bias) {
-        MF_TRY(mf__same_device("linear_gelu", w, bias));
-        MF_TRY(mf__same_dtype("linear_gelu", w, bias));
-    }
     const mf_backend *be;
     MF_TRY(mf_backend_of(x, &be));
     mf_tensor *wt = NULL, *h = NULL, *hc = NULL, *y = NULL, *bc = NULL;
