@@ -60,6 +60,23 @@ __device__ __forceinline__ void bn_range(const mf_bn_args &a, int64_t *c, int64_
     *hi = *lo + L < M ? *lo + L : M;
 }
 
+/* The block's two sums into a.partial (thread 0 holds them after
+ * block_sum2), and a channel's sums added over its ranges in range order. */
+__device__ __forceinline__ void bn_put_partial(const mf_bn_args &a, int64_t c, int64_t p, double u, double v) {
+    if (threadIdx.x == 0) {
+        a.partial[(c * a.parts + p) * 2] = u;
+        a.partial[(c * a.parts + p) * 2 + 1] = v;
+    }
+}
+
+__device__ __forceinline__ void bn_sum_partials(const mf_bn_args &a, int64_t c, double *u, double *v) {
+    *u = 0, *v = 0;
+    for (int64_t q = 0; q < a.parts; q++) {
+        *u += a.partial[(c * a.parts + q) * 2];
+        *v += a.partial[(c * a.parts + q) * 2 + 1];
+    }
+}
+
 /* Data (x, y, g, gx) in DT; parameters, running and saved statistics and
  * parameter gradients in PT: DT itself, or f32 for bf16/f16 data (autocast
  * keeps activations low and master weights f32, as cuDNN's batch norm). */
@@ -77,10 +94,7 @@ template <int DT, int PT> __global__ void bn_stats_kernel(mf_bn_args a) {
         s2 += v * v;
     }
     block_sum2(s1, s2);
-    if (threadIdx.x == 0) {
-        a.partial[(c * a.parts + p) * 2] = s1;
-        a.partial[(c * a.parts + p) * 2 + 1] = s2;
-    }
+    bn_put_partial(a, c, p, s1, s2);
 }
 
 /* Pass 2 of the forward: the channel's statistics (training: from the
@@ -91,11 +105,8 @@ template <int DT, int PT> __global__ void bn_apply_kernel(mf_bn_args a) {
     __shared__ double stat[2];
     if (threadIdx.x == 0) {
         if (a.training) {
-            double s1 = 0, s2 = 0, k = XL(a.x, c * a.S);
-            for (int64_t q = 0; q < a.parts; q++) {
-                s1 += a.partial[(c * a.parts + q) * 2];
-                s2 += a.partial[(c * a.parts + q) * 2 + 1];
-            }
+            double s1, s2, k = XL(a.x, c * a.S);
+            bn_sum_partials(a, c, &s1, &s2);
             double d = s1 / (double)M, var = s2 / (double)M - d * d;
             if (var < 0)
                 var = 0;
@@ -139,10 +150,7 @@ template <int DT, int PT> __global__ void bn_gstats_kernel(mf_bn_args a) {
         sd += gv * (XL(a.x, o) - mean);
     }
     block_sum2(sg, sd);
-    if (threadIdx.x == 0) {
-        a.partial[(c * a.parts + p) * 2] = sg;
-        a.partial[(c * a.parts + p) * 2 + 1] = sd;
-    }
+    bn_put_partial(a, c, p, sg, sd);
 }
 
 /* Pass 2 of the backward: weight and bias gradients (first range's block),
@@ -153,10 +161,7 @@ template <int DT, int PT> __global__ void bn_grad_kernel(mf_bn_args a) {
     double mean = mf_load<PT>(a.mean, PT, c * a.mean_st), invstd = mf_load<PT>(a.invstd, PT, c * a.invstd_st);
     double sg = 0, sd = 0;
     if (a.partial)
-        for (int64_t q = 0; q < a.parts; q++) {
-            sg += a.partial[(c * a.parts + q) * 2];
-            sd += a.partial[(c * a.parts + q) * 2 + 1];
-        }
+        bn_sum_partials(a, c, &sg, &sd);
     if (threadIdx.x == 0 && p == 0) {
         if (a.gw)
             mf_store<PT>(a.gw, PT, c * a.gw_st, sd * invstd);
