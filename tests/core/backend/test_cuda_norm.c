@@ -1,5 +1,7 @@
 /* CUDA batch, layer and group norm against the CPU backend: outputs,
  * gradients of input, weight and bias, and the running statistics. */
+#include <stdio.h>
+
 #include "medfm/ops/norm.h"
 #include "tests/core/backend/cuda_compare.h"
 
@@ -22,21 +24,32 @@ static mf_status op_gn(mf_tensor *const *in, const void *ctx, mf_tensor **out) {
     return mf_group_norm(in[0], c->groups, in[1], in[2], 1e-5, out);
 }
 
+/* Batch norm of x (N, C, ...) on both backends, train and eval: weight,
+ * bias and running statistics drawn from seeds seed + 1 .. seed + 4 in the
+ * parameter dtype (f32 for bf16/f16 x); x, weight and bias gradients. */
+static void compare_bn(const char *what, const mf_tensor *x, uint64_t seed) {
+    int64_t C = x->shape[1];
+    mf_dtype pt = x->dtype == MF_BF16 || x->dtype == MF_F16 ? MF_F32 : x->dtype;
+    for (int tr = 0; tr < 2; tr++) {
+        norm_ctx c = {.training = tr};
+        mf_tensor *in[5] = {(mf_tensor *)x, t_uniform(seed + 1, 1, &C, pt, 0.5, 1.5),
+                            t_uniform(seed + 2, 1, &C, pt, -1, 1), t_uniform(seed + 3, 1, &C, pt, -1, 1),
+                            t_uniform(seed + 4, 1, &C, pt, 0.5, 2)};
+        bool g[5] = {true, true, true, false, false};
+        char label[96];
+        snprintf(label, sizeof label, "%s %s", what, tr ? "train" : "eval");
+        t_cuda_compare(label, 5, in, g, op_bn, &c, 8);
+        for (int i = 1; i < 5; i++)
+            mf_tensor_release(in[i]);
+    }
+}
+
 Test(cuda_norm, batch_norm_matches_the_cpu_in_training_and_eval) {
     t_need_cuda();
     for (int k = 0; k < 2; k++) {
-        mf_dtype dt = k ? MF_F64 : MF_F32;
-        for (int tr = 0; tr < 2; tr++) {
-            norm_ctx c = {.training = tr};
-            mf_tensor *in[5] = {t_uniform(1, 4, (int64_t[]){4, 6, 5, 7}, dt, -2, 3),
-                                t_uniform(2, 1, (int64_t[]){6}, dt, 0.5, 1.5),
-                                t_uniform(3, 1, (int64_t[]){6}, dt, -1, 1), t_uniform(4, 1, (int64_t[]){6}, dt, -1, 1),
-                                t_uniform(5, 1, (int64_t[]){6}, dt, 0.5, 2)};
-            bool g[5] = {true, true, true, false, false};
-            t_cuda_compare(tr ? "batch_norm train" : "batch_norm eval", 5, in, g, op_bn, &c, 8);
-            for (int i = 0; i < 5; i++)
-                mf_tensor_release(in[i]);
-        }
+        mf_tensor *x = t_uniform(1, 4, (int64_t[]){4, 6, 5, 7}, k ? MF_F64 : MF_F32, -2, 3);
+        compare_bn("batch_norm", x, 1);
+        mf_tensor_release(x);
     }
 }
 
@@ -47,19 +60,11 @@ Test(cuda_norm, batch_norm_over_channels_split_across_blocks_matches_the_cpu) {
     t_need_cuda();
     int64_t shapes[2][3] = {{3, 4, 3001}, {1, 2, 20000}};
     for (int k = 0; k < 2; k++)
-        for (int sh = 0; sh < 2; sh++)
-            for (int tr = 0; tr < 2; tr++) {
-                mf_dtype dt = k ? MF_F64 : MF_F32;
-                int64_t C = shapes[sh][1];
-                norm_ctx c = {.training = tr};
-                mf_tensor *in[5] = {t_uniform(11, 3, shapes[sh], dt, 5, 7), t_uniform(12, 1, &C, dt, 0.5, 1.5),
-                                    t_uniform(13, 1, &C, dt, -1, 1), t_uniform(14, 1, &C, dt, -1, 1),
-                                    t_uniform(15, 1, &C, dt, 0.5, 2)};
-                bool g[5] = {true, true, true, false, false};
-                t_cuda_compare(tr ? "batch_norm split train" : "batch_norm split eval", 5, in, g, op_bn, &c, 8);
-                for (int i = 0; i < 5; i++)
-                    mf_tensor_release(in[i]);
-            }
+        for (int sh = 0; sh < 2; sh++) {
+            mf_tensor *x = t_uniform(11, 3, shapes[sh], k ? MF_F64 : MF_F32, 5, 7);
+            compare_bn("batch_norm split", x, 11);
+            mf_tensor_release(x);
+        }
 }
 
 /* bf16/f16 data with f32 parameters (autocast): output and input gradient
@@ -67,20 +72,13 @@ Test(cuda_norm, batch_norm_over_channels_split_across_blocks_matches_the_cpu) {
 Test(cuda_norm, batch_norm_of_low_precision_data_with_f32_parameters_matches_the_cpu) {
     t_need_cuda();
     mf_dtype dts[2] = {MF_BF16, MF_F16};
-    for (int k = 0; k < 2; k++)
-        for (int tr = 0; tr < 2; tr++) {
-            int64_t C = 3;
-            mf_tensor *x32 = t_uniform(21, 4, (int64_t[]){4, 3, 5, 7}, MF_F32, -2, 3), *x;
-            MF_OK_OR_FAIL(mf_to_dtype(x32, dts[k], &x));
-            norm_ctx c = {.training = tr};
-            mf_tensor *in[5] = {x, t_uniform(22, 1, &C, MF_F32, 0.5, 1.5), t_uniform(23, 1, &C, MF_F32, -1, 1),
-                                t_uniform(24, 1, &C, MF_F32, -1, 1), t_uniform(25, 1, &C, MF_F32, 0.5, 2)};
-            bool g[5] = {true, true, true, false, false};
-            t_cuda_compare(tr ? "batch_norm lowp train" : "batch_norm lowp eval", 5, in, g, op_bn, &c, 8);
-            mf_tensor_release(x32);
-            for (int i = 0; i < 5; i++)
-                mf_tensor_release(in[i]);
-        }
+    for (int k = 0; k < 2; k++) {
+        mf_tensor *x32 = t_uniform(21, 4, (int64_t[]){4, 3, 5, 7}, MF_F32, -2, 3), *x;
+        MF_OK_OR_FAIL(mf_to_dtype(x32, dts[k], &x));
+        compare_bn("batch_norm lowp", x, 21);
+        mf_tensor_release(x32);
+        mf_tensor_release(x);
+    }
 }
 
 Test(cuda_norm, batch_norm_updates_the_running_statistics_like_the_cpu) {
