@@ -57,6 +57,11 @@ static mf_status dnn_handle(int index, cudnnHandle_t *out) {
     return dnn_check(e, "conv: creating the cuDNN handle");
 }
 
+mf_status mf_cuda_dnn_init(int index) {
+    cudnnHandle_t h;
+    return dnn_handle(index, &h);
+}
+
 /* Descriptors of one call. */
 typedef struct {
     cudnnHandle_t h;

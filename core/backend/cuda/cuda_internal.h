@@ -101,6 +101,10 @@ int mf_cuda_tf32_enabled(void);
 mf_status mf_cuda_gemm(int index, int dt, bool ta, bool tb, int64_t m, int64_t n, int64_t k, double alpha,
                        const void *a, int64_t lda, int64_t sa, const void *b, int64_t ldb, int64_t sb, double beta,
                        void *c, int64_t ldc, int64_t sc, int64_t batch);
+/* The device's cuBLAS (linalg.c) and cuDNN (conv.c) handles, made now if
+ * not yet: before a CUDA graph capture, which refuses their allocations. */
+mf_status mf_cuda_blas_init(int index);
+mf_status mf_cuda_dnn_init(int index);
 /* linear_gelu's fused epilogue (gelu_epilogue.c): the linalg table's
  * bias_gelu and bias_gelu_backward entries. */
 mf_status mf_cuda_bias_gelu(mf_tensor *y, mf_tensor *pre, const mf_tensor *bias);

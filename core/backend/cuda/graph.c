@@ -23,6 +23,10 @@ typedef struct {
 EXPORT mf_status mf_cuda_graph_begin(int index) {
     cudaStream_t s;
     MF_TRY(mf_cuda_stream(index, &s));
+    /* cuBLAS and cuDNN allocate when their handles are made, which a
+     * capture refuses: make them first. */
+    MF_TRY(mf_cuda_blas_init(index));
+    MF_TRY(mf_cuda_dnn_init(index));
     mf_cuda_gpool *pool;
     MF_TRY(mf_cuda_gpool_begin(index, &pool)); /* errors when a capture is already under way */
     mf_status st = mf_cuda_check(cudaStreamBeginCapture(s, cudaStreamCaptureModeThreadLocal), "CUDA graph capture");

@@ -45,7 +45,7 @@ static mf_status cublas_check(cublasStatus_t s, const char *what) {
     return MF_ERR(MF_ERR_DEVICE, "%s: cuBLAS error %d (%s)", what, (int)s, cublasGetStatusString(s));
 }
 
-mf_status mf_cuda_blas(int index, cublasHandle_t *out) {
+static mf_status mf_cuda_blas(int index, cublasHandle_t *out) {
     cudaStream_t s;
     MF_TRY(mf_cuda_stream(index, &s));
     pthread_mutex_lock(&handle_lock);
@@ -63,6 +63,11 @@ mf_status mf_cuda_blas(int index, cublasHandle_t *out) {
     *out = handles[index];
     pthread_mutex_unlock(&handle_lock);
     return cublas_check(e, "creating the cuBLAS handle");
+}
+
+mf_status mf_cuda_blas_init(int index) {
+    cublasHandle_t h;
+    return mf_cuda_blas(index, &h);
 }
 
 /* BLAS description of a rows x cols matrix with strides (rs, cs), or false
