@@ -33,6 +33,42 @@ static void node_free_saved(mf_node *n) {
     n->ctx = NULL;
 }
 
+/* What a node keeps of an input that needs a gradient: a leaf itself (its
+ * gradient accumulates there), else a stand-in with the input's shape,
+ * dtype, device and grad_fn but no data, so the graph holds only what backward functions
+ * saved and an activation is freed as soon as nothing else uses it. NULL
+ * when out of host memory. */
+static void node_destroy(mf_node *n);
+
+static void no_data(void *ctx, void *data, size_t nbytes) {
+    (void)ctx, (void)data, (void)nbytes;
+}
+
+static mf_tensor *edge_to(mf_tensor *t) {
+    if (!t->grad_fn)
+        return mf_tensor_retain(t);
+    mf_tensor *e = calloc(1, sizeof *e);
+    mf_storage *s = calloc(1, sizeof *s);
+    if (!e || !s) {
+        free(e);
+        free(s);
+        return NULL;
+    }
+    s->device = t->storage->device; /* where its gradient is made */
+    s->refcount = 1;
+    s->deleter = no_data;
+    e->storage = s;
+    e->ndim = t->ndim;
+    e->dtype = t->dtype;
+    memcpy(e->shape, t->shape, sizeof e->shape);
+    memcpy(e->stride, t->stride, sizeof e->stride);
+    e->refcount = 1;
+    e->requires_grad = true;
+    mf_node_retain(t->grad_fn);
+    e->grad_fn = t->grad_fn;
+    return e;
+}
+
 mf_status mf_autograd_record(const char *op, mf_tensor *out, int n_in, mf_tensor *const *inputs,
                              mf_backward_fn backward, mf_node **node) {
     *node = NULL;
@@ -62,8 +98,11 @@ mf_status mf_autograd_record(const char *op, mf_tensor *out, int n_in, mf_tensor
             continue;
         n->in_ndim[i] = inputs[i]->ndim;
         memcpy(n->in_shape[i], inputs[i]->shape, sizeof n->in_shape[i]);
-        if (inputs[i]->requires_grad)
-            n->in[i] = mf_tensor_retain(inputs[i]);
+        if (inputs[i]->requires_grad && !(n->in[i] = edge_to(inputs[i]))) {
+            n->backward = NULL;
+            node_destroy(n);
+            return MF_ERR(MF_ERR_NOMEM, "%s: out of memory recording autograd node", op);
+        }
     }
     out->grad_fn = n;
     out->requires_grad = true;

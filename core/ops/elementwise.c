@@ -270,7 +270,8 @@ static bool uses_output(mf_unary_op op) {
            op == MF_UN_RECIPROCAL;
 }
 
-/* saved: x, y (y may be empty); iarg[0] = op; farg = params */
+/* saved: x, y (y may be empty; for relu and the uses_output ops y twice,
+ * standing in for x as the layout of the gradient); iarg[0] = op; farg = params */
 static mf_status unary_backward(mf_node *n, const mf_tensor *g, mf_tensor **gin) {
     const mf_tensor *x = n->saved[0];
     const mf_backend *be;
@@ -310,9 +311,13 @@ static mf_status unary_op(mf_unary_op op, double p0, double p1, const mf_tensor 
         n->iarg[0] = op;
         n->farg[0] = p0;
         n->farg[1] = p1;
-        st = mf_node_save(n, x);
+        /* relu's derivative is as clear from y (y > 0 exactly where x > 0)
+         * and the output-based ones need only y: saving x too would keep
+         * the input alive (for relu after batch norm, a whole activation). */
+        bool y_only = uses_output(op) || op == MF_UN_RELU;
+        st = mf_node_save(n, y_only ? y : x);
         if (st == MF_OK)
-            st = mf_node_save(n, uses_output(op) ? y : NULL);
+            st = mf_node_save(n, y_only ? y : NULL);
     }
     if (st != MF_OK) {
         mf_tensor_release(y);

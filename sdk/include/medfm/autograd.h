@@ -28,7 +28,11 @@ struct mf_node {
     int refcount;
     bool released; /* saved state freed by a backward without retain_graph */
     int n_in;
-    mf_tensor **in; /* retained inputs that need a gradient; NULL otherwise */
+    /* Inputs that need a gradient, NULL otherwise: a leaf itself (retained),
+     * or for a computed input a stand-in with its shape, dtype, device
+     * and grad_fn but no data (a backward function may read its shape,
+     * dtype and storage->device, never its elements). */
+    mf_tensor **in;
     /* Shapes of all inputs, recorded even where in[i] is NULL. */
     int32_t *in_ndim;
     int64_t (*in_shape)[MF_MAX_DIMS];

@@ -130,3 +130,28 @@ Test(autograd, deep_chain_backward_and_release_do_not_overflow) {
     mf_tensor_release(y);
     mf_tensor_release(x);
 }
+
+Test(autograd, the_graph_keeps_no_activation_that_no_backward_saved) {
+    /* h = a + b saves nothing; r = relu(h) saves only its output; so once
+     * the caller drops h its data is freed, though r's graph runs through it. */
+    mf_tensor *a = t_param(t_from(1, (int64_t[]){3}, MF_F64, (double[]){1, -2, 3}));
+    mf_tensor *b = t_param(t_from(1, (int64_t[]){3}, MF_F64, (double[]){0.5, 0.5, -4}));
+    mf_tensor *h, *r, *s;
+    MF_OK_OR_FAIL(mf_add(a, b, &h));
+    MF_OK_OR_FAIL(mf_relu(h, &r));
+    cr_assert_eq(h->refcount, 1, "the graph holds the tensor h");
+    cr_assert_eq(h->storage->refcount, 1, "the graph holds h's data");
+    cr_assert_gt(r->storage->refcount, 1, "relu keeps its output for its backward");
+    mf_tensor_release(h);
+    MF_OK_OR_FAIL(mf_sum(r, 0, NULL, false, &s));
+    MF_OK_OR_FAIL(mf_backward(s, NULL, false));
+    const double want[] = {1, 0, 0}; /* relu'(h) with h = {1.5, -1.5, -1} */
+    for (int i = 0; i < 3; i++) {
+        cr_assert_eq(mf_tensor_get_flat(a->grad, i), want[i]);
+        cr_assert_eq(mf_tensor_get_flat(b->grad, i), want[i]);
+    }
+    mf_tensor_release(r);
+    mf_tensor_release(s);
+    mf_tensor_release(a);
+    mf_tensor_release(b);
+}
