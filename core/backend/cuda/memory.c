@@ -2,8 +2,9 @@
  * reused in stream order), copies between host and device and on the
  * device (strided views, dtype conversion), and fills.
  *
- * Size classes: multiples of 512 B up to 1 MiB, powers of two above, so a
- * freed block fits the next request of its class exactly. Blocks are only
+ * Size classes: multiples of 512 B up to 1 MiB, eight per power of two
+ * above (at most 12.5% over the request), so a freed block fits the next
+ * request of its class exactly. Blocks are only
  * returned to the driver on out-of-memory or mf_cuda_empty_cache. A CUDA
  * graph capture (graph.c) draws from a private pool of its own. */
 #include <pthread.h>
@@ -20,7 +21,9 @@
 #define SMALL_LIMIT ((size_t)1 << 20)
 #define SMALL_STEP 512
 #define N_SMALL (SMALL_LIMIT / SMALL_STEP)
-#define N_CLASSES ((int)N_SMALL + 64)
+#define LARGE_SPLIT 8 /* classes per power of two above SMALL_LIMIT */
+#define LARGE_MAX_LOG2 47 /* largest class: 2^48 bytes */
+#define N_CLASSES ((int)N_SMALL + LARGE_SPLIT * (LARGE_MAX_LOG2 - 19))
 
 typedef struct block {
     void *ptr;
@@ -50,23 +53,33 @@ typedef struct {
 static pthread_mutex_t cache_lock = PTHREAD_MUTEX_INITIALIZER;
 static device_cache caches[MF_CUDA_MAX_DEVICES];
 
-/* Class index and rounded size of a request. */
+/* Class index and rounded size of a request: above SMALL_LIMIT, a size in
+ * (2^k, 2^(k+1)] rounds up to a multiple of 2^k / LARGE_SPLIT, so a block
+ * is at most 12.5% larger than asked for. A class >= N_CLASSES is too large. */
 static int size_class(size_t n, size_t *rounded) {
     if (n <= SMALL_LIMIT) {
         size_t r = n ? (n + SMALL_STEP - 1) / SMALL_STEP * SMALL_STEP : SMALL_STEP;
         *rounded = r;
         return (int)(r / SMALL_STEP) - 1;
     }
-    int k = 21;
-    while (((size_t)1 << k) < n)
+    int k = 20;
+    while (k <= LARGE_MAX_LOG2 && ((size_t)1 << (k + 1)) < n)
         k++;
-    *rounded = (size_t)1 << k;
-    return (int)N_SMALL + (k - 21);
+    if (k > LARGE_MAX_LOG2) {
+        *rounded = n;
+        return N_CLASSES;
+    }
+    size_t step = (size_t)1 << (k - 3), j = (n + step - 1) / step; /* 9 .. 16 */
+    *rounded = j * step;
+    return (int)N_SMALL + LARGE_SPLIT * (k - 20) + (int)(j - LARGE_SPLIT - 1);
 }
 
 /* Bytes of a block of class `cls`. */
 static size_t class_bytes(int cls) {
-    return cls < (int)N_SMALL ? (size_t)(cls + 1) * SMALL_STEP : (size_t)1 << (cls - (int)N_SMALL + 21);
+    if (cls < (int)N_SMALL)
+        return (size_t)(cls + 1) * SMALL_STEP;
+    int c = cls - (int)N_SMALL, k = 20 + c / LARGE_SPLIT;
+    return (size_t)(LARGE_SPLIT + 1 + c % LARGE_SPLIT) << (k - 3);
 }
 
 /* Frees every cached block of one device; caller holds the lock. */
