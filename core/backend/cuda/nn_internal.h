@@ -64,7 +64,9 @@ cudaError_t mf_cuda_launch_softmax(cudaStream_t s, int dt, int64_t outer, int64_
                                    const void *in, const void *y, int log, int backward);
 cudaError_t mf_cuda_launch_ce(cudaStream_t s, int dt, int backward, const mf_ce_args *a);
 
-/* Pool (pool_kernels.cu). Backward launchers expect gx zeroed. */
+/* Pool (pool_kernels.cu). dt: the data dtype (f32, f64, bf16, f16).
+ * Backward launchers expect gx zeroed and add into it in the compute type:
+ * f64 for f64, else f32 (for bf16/f16 gx is an f32 scratch); gy is dt. */
 cudaError_t mf_cuda_launch_maxpool(cudaStream_t s, int dt, const mf_pool_args *g, void *y, int64_t *idx, const void *x);
 cudaError_t mf_cuda_launch_maxpool_bwd(cudaStream_t s, int dt, const mf_pool_args *g, void *gx, const void *gy,
                                        const int64_t *idx);

@@ -2,7 +2,10 @@
  * linear resampling and the per-dim index gathers of pad, roll and nearest
  * upsampling. Backward kernels scatter with atomic adds into a gradient
  * zeroed first, so f32 sums may differ from the CPU in the last bits.
- * f32 and f64 only (the CPU gather also moves other dtypes). */
+ * Dtypes f32, f64, bf16 and f16 (the CPU gather also moves others). bf16
+ * and f16 compute in f32 and round once on store, as the CPU backend's f32
+ * twins do; their backward kernels add into an f32 scratch gradient that is
+ * rounded into gx afterwards (no 16-bit atomics). */
 #include <stdlib.h>
 #include <string.h>
 
@@ -10,8 +13,10 @@
 #include "core/backend/cuda/nn_internal.h"
 #include "core/backend/kern_pool.h"
 
+static bool lowp(mf_dtype dt) { return dt == MF_BF16 || dt == MF_F16; }
+
 static mf_status need_float(const char *op, const mf_tensor *t) {
-    if (t->dtype != MF_F32 && t->dtype != MF_F64)
+    if (t->dtype != MF_F32 && t->dtype != MF_F64 && !lowp(t->dtype))
         return MF_ERR(MF_ERR_UNSUPPORTED, "%s: dtype %s not supported on the cuda backend", op,
                       mf_dtype_name(t->dtype));
     return MF_OK;
@@ -44,6 +49,41 @@ static mf_status zero(mf_tensor *t, cudaStream_t s) {
     return n ? mf_cuda_check(cudaMemsetAsync(mf_tensor_data(t), 0, n, s), "pool: zeroing the gradient") : MF_OK;
 }
 
+/* Where a backward kernel adds: gx itself, or for bf16/f16 gx an f32
+ * scratch of gx's size (*acc != gx's data); zeroed either way. */
+static mf_status grad_begin(mf_tensor *gx, cudaStream_t s, void **acc) {
+    *acc = mf_tensor_data(gx);
+    if (!lowp(gx->dtype))
+        return zero(gx, s);
+    size_t bytes = (size_t)(mf_tensor_numel(gx) > 0 ? mf_tensor_numel(gx) : 1) * sizeof(float);
+    MF_TRY(mf_cuda_alloc(gx->storage->device, bytes, acc));
+    mf_status st = mf_cuda_check(cudaMemsetAsync(*acc, 0, bytes, s), "pool: zeroing the gradient");
+    if (st != MF_OK) {
+        mf_cuda_free(gx->storage->device, *acc, bytes);
+        *acc = NULL;
+    }
+    return st;
+}
+
+/* After the kernel that adds into acc (st: its launch status): rounds an
+ * f32 scratch into gx and frees it (stream-ordered). Returns st or the
+ * conversion's error. */
+static mf_status grad_end(mf_tensor *gx, cudaStream_t s, void *acc, mf_status st) {
+    if (acc == mf_tensor_data(gx))
+        return st;
+    int64_t n = mf_tensor_numel(gx);
+    if (st == MF_OK && n > 0) {
+        int64_t one = 1;
+        const int64_t *strides[2] = {&one, &one};
+        mf_cuda_layout L;
+        mf_cuda_layout_build(&L, 1, &n, 2, strides);
+        st = mf_cuda_check(mf_cuda_launch_copy(s, &L, mf_tensor_data(gx), (int)gx->dtype, acc, MF_F32),
+                           "pool: rounding the gradient");
+    }
+    mf_cuda_free(gx->storage->device, acc, (size_t)(n > 0 ? n : 1) * sizeof(float));
+    return st;
+}
+
 static mf_status cuda_max_forward(const mf_pool_geom *g, mf_tensor *y, mf_tensor *idx, const mf_tensor *x) {
     cudaStream_t s;
     MF_TRY(prep("max_pool", x, &s));
@@ -55,12 +95,14 @@ static mf_status cuda_max_forward(const mf_pool_geom *g, mf_tensor *y, mf_tensor
 
 static mf_status cuda_max_backward(const mf_pool_geom *g, mf_tensor *gx, const mf_tensor *gy, const mf_tensor *idx) {
     cudaStream_t s;
+    void *acc;
     MF_TRY(prep("max_pool backward", gx, &s));
-    MF_TRY(zero(gx, s));
+    MF_TRY(grad_begin(gx, s, &acc));
     mf_pool_args a = args_of(g);
-    return mf_cuda_check(
-        mf_cuda_launch_maxpool_bwd(s, (int)gx->dtype, &a, mf_tensor_data(gx), mf_tensor_data(gy), mf_tensor_data(idx)),
-        "max_pool backward kernel");
+    return grad_end(gx, s, acc,
+                    mf_cuda_check(mf_cuda_launch_maxpool_bwd(s, (int)gx->dtype, &a, acc, mf_tensor_data(gy),
+                                                             mf_tensor_data(idx)),
+                                  "max_pool backward kernel"));
 }
 
 static mf_status cuda_avg_forward(const mf_pool_geom *g, mf_tensor *y, const mf_tensor *x) {
@@ -73,11 +115,13 @@ static mf_status cuda_avg_forward(const mf_pool_geom *g, mf_tensor *y, const mf_
 
 static mf_status cuda_avg_backward(const mf_pool_geom *g, mf_tensor *gx, const mf_tensor *gy) {
     cudaStream_t s;
+    void *acc;
     MF_TRY(prep("avg_pool backward", gx, &s));
-    MF_TRY(zero(gx, s));
+    MF_TRY(grad_begin(gx, s, &acc));
     mf_pool_args a = args_of(g);
-    return mf_cuda_check(mf_cuda_launch_avgpool(s, (int)gx->dtype, &a, mf_tensor_data(gx), mf_tensor_data(gy), 1),
-                         "avg_pool backward kernel");
+    return grad_end(gx, s, acc,
+                    mf_cuda_check(mf_cuda_launch_avgpool(s, (int)gx->dtype, &a, acc, mf_tensor_data(gy), 1),
+                                  "avg_pool backward kernel"));
 }
 
 static mf_status cuda_linear_forward(const mf_pool_geom *g, bool align_corners, mf_tensor *y, const mf_tensor *x) {
@@ -91,12 +135,14 @@ static mf_status cuda_linear_forward(const mf_pool_geom *g, bool align_corners, 
 
 static mf_status cuda_linear_backward(const mf_pool_geom *g, bool align_corners, mf_tensor *gx, const mf_tensor *gy) {
     cudaStream_t s;
+    void *acc;
     MF_TRY(prep("upsample backward", gx, &s));
-    MF_TRY(zero(gx, s));
+    MF_TRY(grad_begin(gx, s, &acc));
     mf_pool_args a = args_of(g);
     a.align_corners = align_corners;
-    return mf_cuda_check(mf_cuda_launch_linear(s, (int)gx->dtype, &a, mf_tensor_data(gx), mf_tensor_data(gy), 1),
-                         "upsample backward kernel");
+    return grad_end(gx, s, acc,
+                    mf_cuda_check(mf_cuda_launch_linear(s, (int)gx->dtype, &a, acc, mf_tensor_data(gy), 1),
+                                  "upsample backward kernel"));
 }
 
 /* The maps of y's dims, concatenated, on the device (gather_maps.c);
@@ -152,9 +198,8 @@ static mf_status cuda_gather(mf_tensor *y, const mf_tensor *x, const int64_t *co
 static mf_status cuda_gather_backward(mf_tensor *gx, const mf_tensor *gy, const int64_t *const *maps) {
     cudaStream_t s;
     MF_TRY(prep("pad/roll/upsample backward", gx, &s));
-    MF_TRY(zero(gx, s));
     if (mf_tensor_numel(gy) == 0)
-        return MF_OK;
+        return zero(gx, s);
     mf_gather_args a;
     bool owned;
     MF_TRY(gather_args(gy, maps, &a, &owned));
@@ -163,9 +208,12 @@ static mf_status cuda_gather_backward(mf_tensor *gx, const mf_tensor *gy, const 
         a.xs[d] = st;
         st *= gx->shape[d];
     }
-    mf_status r =
-        mf_cuda_check(mf_cuda_launch_pool_gather(s, (int)gx->dtype, &a, mf_tensor_data(gx), mf_tensor_data(gy), 1),
-                      "pad/roll/upsample backward kernel");
+    void *acc;
+    mf_status r = grad_begin(gx, s, &acc);
+    if (r == MF_OK)
+        r = grad_end(gx, s, acc,
+                     mf_cuda_check(mf_cuda_launch_pool_gather(s, (int)gx->dtype, &a, acc, mf_tensor_data(gy), 1),
+                                   "pad/roll/upsample backward kernel"));
     release_maps(s, &a, owned);
     return r;
 }

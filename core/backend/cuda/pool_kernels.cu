@@ -1,7 +1,11 @@
 /* Pool kernels of the CUDA module (host side: pool.c): a thread per output
  * element for every forward; backwards scatter into a zeroed gradient with
  * atomic adds (windows may overlap). Window bounds follow the CPU tables of
- * core/backend/cpu/pool.c and pool_linear.c exactly. */
+ * core/backend/cpu/pool.c and pool_linear.c exactly. Kernels take the data
+ * dtype DT (f32, f64, bf16, f16) and compute in acc_t<DT>: f64 for f64 data,
+ * else f32, rounding once on store as the CPU's f32 twins of bf16/f16 data
+ * do. Backward gradients accumulate in acc_t<DT> (an f32 scratch for bf16
+ * and f16, see pool.c); gy is read in DT. */
 #include <math.h>
 
 #include "core/backend/cuda/device_util.cuh"
@@ -46,39 +50,57 @@ __device__ __forceinline__ void split_out(const mf_pool_args &g, int64_t i, int6
     p = i / g.out[0];
 }
 
-template <typename T> __global__ void max_fwd_kernel(mf_pool_args g, T *y, int64_t *idx, const T *x) {
+/* What DT data computes and accumulates in. */
+template <int DT> struct acc_of {
+    typedef float T;
+};
+template <> struct acc_of<MF_F64> {
+    typedef double T;
+};
+template <int DT> using acc_t = typename acc_of<DT>::T;
+
+/* One element of DT data as acc_t<DT> (exact). */
+template <int DT> __device__ __forceinline__ acc_t<DT> ld(const void *p, int64_t i) {
+    return (acc_t<DT>)mf_load<DT>(p, DT, i);
+}
+
+template <int DT> __global__ void max_fwd_kernel(mf_pool_args g, void *y, int64_t *idx, const void *x) {
+    typedef acc_t<DT> T;
     int64_t n = g.planes * g.out[0] * g.out[1] * g.out[2], plane = g.in[0] * g.in[1] * g.in[2];
     MF_GRID_LOOP(i, n) {
         int64_t p, o[3], lo[3], cnt[3], stp[3], sz;
         split_out(g, i, p, o);
         for (int d = 0; d < 3; d++)
             window(g, d, o[d], true, lo[d], cnt[d], stp[d], sz);
-        const T *xp = x + p * plane;
+        int64_t base = p * plane;
         int64_t best = (lo[0] * g.in[1] + lo[1]) * g.in[2] + lo[2];
         T bv = -INFINITY;
         for (int64_t a = 0; a < cnt[0]; a++)
             for (int64_t b = 0; b < cnt[1]; b++) {
                 int64_t row = ((lo[0] + a * stp[0]) * g.in[1] + lo[1] + b * stp[1]) * g.in[2] + lo[2];
                 for (int64_t c = 0; c < cnt[2]; c++) {
-                    T v = xp[row + c * stp[2]];
+                    T v = ld<DT>(x, base + row + c * stp[2]);
                     if (v > bv || isnan(v)) {
                         bv = v;
                         best = row + c * stp[2];
                     }
                 }
             }
-        y[i] = bv;
+        mf_store<DT>(y, DT, i, bv);
         idx[i] = best;
     }
 }
 
-template <typename T> __global__ void max_bwd_kernel(mf_pool_args g, T *gx, const T *gy, const int64_t *idx) {
+template <int DT> __global__ void max_bwd_kernel(mf_pool_args g, void *gx, const void *gy, const int64_t *idx) {
     int64_t n = g.planes * g.out[0] * g.out[1] * g.out[2], plane = g.in[0] * g.in[1] * g.in[2],
             oplane = g.out[0] * g.out[1] * g.out[2];
-    MF_GRID_LOOP(i, n) atomicAdd(gx + (i / oplane) * plane + idx[i], gy[i]);
+    MF_GRID_LOOP(i, n) atomicAdd((acc_t<DT> *)gx + (i / oplane) * plane + idx[i], ld<DT>(gy, i));
 }
 
-template <typename T> __global__ void avg_kernel(mf_pool_args g, T *y, const T *x, int backward) {
+/* Forward: y = window means of x. Backward: y is gx (input-sized, acc_t)
+ * and x is gy (output-sized, DT). */
+template <int DT> __global__ void avg_kernel(mf_pool_args g, void *y, const void *x, int backward) {
+    typedef acc_t<DT> T;
     int64_t n = g.planes * g.out[0] * g.out[1] * g.out[2], plane = g.in[0] * g.in[1] * g.in[2];
     MF_GRID_LOOP(i, n) {
         int64_t p, o[3], lo[3], cnt[3], stp[3], sz[3];
@@ -87,9 +109,8 @@ template <typename T> __global__ void avg_kernel(mf_pool_args g, T *y, const T *
             window(g, d, o[d], false, lo[d], cnt[d], stp[d], sz[d]);
         double size = (double)(sz[0] * sz[1] * sz[2]);
         if (backward) {
-            /* here y is gx (input-sized) and x is gy (output-sized) */
-            T v = (T)((double)x[i] / size);
-            T *gp = y + p * plane;
+            T v = (T)((double)ld<DT>(x, i) / size);
+            T *gp = (T *)y + p * plane;
             for (int64_t a = 0; a < cnt[0]; a++)
                 for (int64_t b = 0; b < cnt[1]; b++) {
                     int64_t row = ((lo[0] + a) * g.in[1] + lo[1] + b) * g.in[2] + lo[2];
@@ -98,15 +119,15 @@ template <typename T> __global__ void avg_kernel(mf_pool_args g, T *y, const T *
                 }
             continue;
         }
-        const T *xp = x + p * plane;
+        int64_t base = p * plane;
         double acc = 0;
         for (int64_t a = 0; a < cnt[0]; a++)
             for (int64_t b = 0; b < cnt[1]; b++) {
                 int64_t row = ((lo[0] + a) * g.in[1] + lo[1] + b) * g.in[2] + lo[2];
                 for (int64_t c = 0; c < cnt[2]; c++)
-                    acc += (double)xp[row + c];
+                    acc += (double)ld<DT>(x, base + row + c);
             }
-        y[i] = (T)(acc / size);
+        mf_store<DT>(y, DT, i, (T)(acc / size));
     }
 }
 
@@ -126,7 +147,9 @@ __device__ __forceinline__ void lin_src(int64_t in, int64_t out, int64_t o, bool
     wt[1] = l1;
 }
 
-template <typename T> __global__ void linear_kernel(mf_pool_args g, T *y, const T *x, int backward) {
+/* Forward: y = interpolation of x. Backward: y is gx (acc_t), x is gy (DT). */
+template <int DT> __global__ void linear_kernel(mf_pool_args g, void *y, const void *x, int backward) {
+    typedef acc_t<DT> T;
     int64_t n = g.planes * g.out[0] * g.out[1] * g.out[2], plane = g.in[0] * g.in[1] * g.in[2];
     bool align = g.align_corners;
     MF_GRID_LOOP(i, n) {
@@ -136,8 +159,8 @@ template <typename T> __global__ void linear_kernel(mf_pool_args g, T *y, const 
         for (int d = 0; d < 3; d++)
             lin_src(g.in[d], g.out[d], o[d], align, id[d], wt[d]);
         if (backward) {
-            T *gp = y + p * plane;
-            double v = (double)x[i];
+            T *gp = (T *)y + p * plane;
+            double v = (double)ld<DT>(x, i);
             for (int a = 0; a < 2; a++)
                 for (int b = 0; b < 2; b++)
                     for (int c = 0; c < 2; c++) {
@@ -147,18 +170,35 @@ template <typename T> __global__ void linear_kernel(mf_pool_args g, T *y, const 
                     }
             continue;
         }
-        const T *xp = x + p * plane;
+        int64_t base = p * plane;
         double acc = 0;
         for (int a = 0; a < 2; a++)
             for (int b = 0; b < 2; b++)
                 for (int c = 0; c < 2; c++)
                     acc += wt[0][a] * wt[1][b] * wt[2][c] *
-                           (double)xp[(id[0][a] * g.in[1] + id[1][b]) * g.in[2] + id[2][c]];
-        y[i] = (T)acc;
+                           (double)ld<DT>(x, base + (id[0][a] * g.in[1] + id[1][b]) * g.in[2] + id[2][c]);
+        mf_store<DT>(y, DT, i, (T)acc);
     }
 }
 
-template <typename T> __global__ void gather_kernel(mf_gather_args a, T *y, const T *x, int backward) {
+/* Elements of DT data as raw bits: the gather moves them unconverted. */
+template <int DT> struct bits_of {
+    typedef float T;
+};
+template <> struct bits_of<MF_F64> {
+    typedef double T;
+};
+template <> struct bits_of<MF_BF16> {
+    typedef uint16_t T;
+};
+template <> struct bits_of<MF_F16> {
+    typedef uint16_t T;
+};
+
+/* Forward: y = x through the maps (raw elements), fill where unmapped.
+ * Backward: y is gx (acc_t), x is gy (DT). */
+template <int DT> __global__ void gather_kernel(mf_gather_args a, void *y, const void *x, int backward) {
+    typedef typename bits_of<DT>::T E;
     int64_t n = 1;
     for (int d = 0; d < a.ndim; d++)
         n *= a.shape[d];
@@ -176,48 +216,53 @@ template <typename T> __global__ void gather_kernel(mf_gather_args a, T *y, cons
         }
         if (backward) {
             if (valid)
-                atomicAdd(y + off, x[i]);
+                atomicAdd((acc_t<DT> *)y + off, ld<DT>(x, i));
+        } else if (valid) {
+            ((E *)y)[i] = ((const E *)x)[off];
         } else {
-            y[i] = valid ? x[off] : (T)a.fill;
+            mf_store<DT>(y, DT, i, a.fill);
         }
     }
 }
 
-#define LAUNCH(KERNEL, T, n, ...)                                                                                      \
+/* Launches KERNEL<dt> (f32 for any dtype but f64, bf16 and f16: the host
+ * side lets no other through). */
+#define LAUNCH(KERNEL, DT, n, ...)                                                                                     \
     do {                                                                                                               \
         if ((n) > 0)                                                                                                   \
-            KERNEL<T><<<mf_grid_for(n), MF_THREADS, 0, s>>>(__VA_ARGS__);                                              \
+            KERNEL<DT><<<mf_grid_for(n), MF_THREADS, 0, s>>>(__VA_ARGS__);                                             \
         return cudaGetLastError();                                                                                     \
+    } while (0)
+#define DISPATCH(KERNEL, dt, n, ...)                                                                                   \
+    do {                                                                                                               \
+        switch (dt) {                                                                                                  \
+        case MF_F64: LAUNCH(KERNEL, MF_F64, n, __VA_ARGS__);                                                           \
+        case MF_BF16: LAUNCH(KERNEL, MF_BF16, n, __VA_ARGS__);                                                         \
+        case MF_F16: LAUNCH(KERNEL, MF_F16, n, __VA_ARGS__);                                                           \
+        default: LAUNCH(KERNEL, MF_F32, n, __VA_ARGS__);                                                               \
+        }                                                                                                              \
     } while (0)
 
 static int64_t out_count(const mf_pool_args *g) { return g->planes * g->out[0] * g->out[1] * g->out[2]; }
 
 extern "C" cudaError_t mf_cuda_launch_maxpool(cudaStream_t s, int dt, const mf_pool_args *g, void *y, int64_t *idx,
                                               const void *x) {
-    if (dt == MF_F64)
-        LAUNCH(max_fwd_kernel, double, out_count(g), *g, (double *)y, idx, (const double *)x);
-    LAUNCH(max_fwd_kernel, float, out_count(g), *g, (float *)y, idx, (const float *)x);
+    DISPATCH(max_fwd_kernel, dt, out_count(g), *g, y, idx, x);
 }
 
 extern "C" cudaError_t mf_cuda_launch_maxpool_bwd(cudaStream_t s, int dt, const mf_pool_args *g, void *gx,
                                                   const void *gy, const int64_t *idx) {
-    if (dt == MF_F64)
-        LAUNCH(max_bwd_kernel, double, out_count(g), *g, (double *)gx, (const double *)gy, idx);
-    LAUNCH(max_bwd_kernel, float, out_count(g), *g, (float *)gx, (const float *)gy, idx);
+    DISPATCH(max_bwd_kernel, dt, out_count(g), *g, gx, gy, idx);
 }
 
 extern "C" cudaError_t mf_cuda_launch_avgpool(cudaStream_t s, int dt, const mf_pool_args *g, void *y, const void *x,
                                               int backward) {
-    if (dt == MF_F64)
-        LAUNCH(avg_kernel, double, out_count(g), *g, (double *)y, (const double *)x, backward);
-    LAUNCH(avg_kernel, float, out_count(g), *g, (float *)y, (const float *)x, backward);
+    DISPATCH(avg_kernel, dt, out_count(g), *g, y, x, backward);
 }
 
 extern "C" cudaError_t mf_cuda_launch_linear(cudaStream_t s, int dt, const mf_pool_args *g, void *y, const void *x,
                                              int backward) {
-    if (dt == MF_F64)
-        LAUNCH(linear_kernel, double, out_count(g), *g, (double *)y, (const double *)x, backward);
-    LAUNCH(linear_kernel, float, out_count(g), *g, (float *)y, (const float *)x, backward);
+    DISPATCH(linear_kernel, dt, out_count(g), *g, y, x, backward);
 }
 
 extern "C" cudaError_t mf_cuda_launch_pool_gather(cudaStream_t s, int dt, const mf_gather_args *a, void *y,
@@ -225,7 +270,5 @@ extern "C" cudaError_t mf_cuda_launch_pool_gather(cudaStream_t s, int dt, const 
     int64_t n = 1;
     for (int d = 0; d < a->ndim; d++)
         n *= a->shape[d];
-    if (dt == MF_F64)
-        LAUNCH(gather_kernel, double, n, *a, (double *)y, (const double *)x, backward);
-    LAUNCH(gather_kernel, float, n, *a, (float *)y, (const float *)x, backward);
+    DISPATCH(gather_kernel, dt, n, *a, y, x, backward);
 }

@@ -91,3 +91,81 @@ Test(cuda_pool, pad_and_roll_match_the_cpu) {
     }
     mf_tensor_release(x);
 }
+
+/* bf16 and f16: both backends compute in f32 and round once, so results
+ * agree to the low dtype's tolerance (forward maxima exactly). */
+static const mf_dtype lowp_dts[2] = {MF_BF16, MF_F16};
+
+Test(cuda_pool, max_pooling_in_bf16_and_f16_matches_the_cpu_in_2d_and_3d) {
+    t_need_cuda();
+    bool g[1] = {true};
+    for (int k = 0; k < 2; k++) {
+        mf_dtype dt = lowp_dts[k];
+        mf_tensor *x2 = t_uniform(11, 4, (int64_t[]){2, 4, 16, 15}, dt, -1, 1);
+        mf_tensor *x3 = t_uniform(12, 5, (int64_t[]){1, 2, 6, 7, 5}, dt, -1, 1);
+        /* ResNet's stem pool (overlapping 3x3 windows, stride 2, pad 1), then a dilated one */
+        pool_ctx cases[] = {window(0, 3, 2, 1, 1, false), window(0, 2, 1, 0, 2, false)};
+        for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+            t_cuda_compare("low-precision max_pool 2d", 1, &x2, g, op_pool, &cases[i], 1);
+            t_cuda_compare("low-precision max_pool 3d", 1, &x3, g, op_pool, &cases[i], 1);
+        }
+        mf_tensor *xg = t_on(x2, T_CUDA, false), *yg, *yc;
+        MF_OK_OR_FAIL(op_pool(&xg, &cases[0], &yg));
+        MF_OK_OR_FAIL(op_pool(&x2, &cases[0], &yc));
+        t_assert_matches_cpu(yg, yc, 0, "low-precision max_pool picks the cpu's values exactly");
+        mf_tensor_release(xg);
+        mf_tensor_release(yg);
+        mf_tensor_release(yc);
+        mf_tensor_release(x2);
+        mf_tensor_release(x3);
+    }
+}
+
+Test(cuda_pool, avg_and_adaptive_pooling_in_bf16_and_f16_match_the_cpu) {
+    t_need_cuda();
+    bool g[1] = {true};
+    for (int k = 0; k < 2; k++) {
+        mf_dtype dt = lowp_dts[k];
+        mf_tensor *x2 = t_uniform(13, 4, (int64_t[]){2, 3, 11, 9}, dt, -1, 1);
+        mf_tensor *x3 = t_uniform(14, 5, (int64_t[]){1, 2, 6, 7, 5}, dt, -1, 1);
+        pool_ctx cases[] = {window(1, 3, 2, 1, 1, true), window(1, 3, 2, 1, 1, false)};
+        for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+            t_cuda_compare("low-precision avg_pool 2d", 1, &x2, g, op_pool, &cases[i], 1);
+            t_cuda_compare("low-precision avg_pool 3d", 1, &x3, g, op_pool, &cases[i], 1);
+        }
+        pool_ctx c = {.kind = 2, .size = {3, 4}};
+        t_cuda_compare("low-precision adaptive_avg_pool", 1, &x2, g, op_pool, &c, 1);
+        pool_ctx one = {.kind = 2, .size = {1, 1}};
+        t_cuda_compare("low-precision global adaptive_avg_pool", 1, &x2, g, op_pool, &one, 1);
+        mf_tensor_release(x2);
+        mf_tensor_release(x3);
+    }
+}
+
+Test(cuda_pool, upsampling_in_bf16_and_f16_matches_the_cpu) {
+    t_need_cuda();
+    bool g[1] = {true};
+    for (int k = 0; k < 2; k++) {
+        mf_tensor *x = t_uniform(15, 4, (int64_t[]){2, 3, 7, 10}, lowp_dts[k], -1, 1);
+        for (int al = 0; al < 2; al++) {
+            pool_ctx u = {.kind = 3, .size = {13, 17}, .align = al};
+            t_cuda_compare("low-precision upsample linear", 1, &x, g, op_pool, &u, 1);
+        }
+        pool_ctx n = {.kind = 4, .size = {14, 20}};
+        t_cuda_compare("low-precision upsample nearest", 1, &x, g, op_pool, &n, 1);
+        mf_tensor_release(x);
+    }
+}
+
+Test(cuda_pool, pad_and_roll_in_bf16_and_f16_match_the_cpu) {
+    t_need_cuda();
+    bool g[1] = {true};
+    for (int k = 0; k < 2; k++) {
+        mf_tensor *x = t_uniform(16, 4, (int64_t[]){2, 3, 5, 6}, lowp_dts[k], -1, 1);
+        for (int kind = 5; kind <= 7; kind++) {
+            pool_ctx c = {.kind = kind};
+            t_cuda_compare("low-precision pad/roll", 1, &x, g, op_pool, &c, 1);
+        }
+        mf_tensor_release(x);
+    }
+}
