@@ -33,22 +33,28 @@ __device__ __forceinline__ bool dt_is_float(int dt) {
     return dt == MF_F32 || dt == MF_F64 || dt == MF_BF16 || dt == MF_F16;
 }
 
+/* One element: o[io] = a[ia] op b[ib]. */
+template <int DT>
+__device__ __forceinline__ void bin_elem(int op, int dt, void *o, int64_t io, const void *a, int64_t ia, const void *b,
+                                         int64_t ib) {
+    if (DT == MF_F32) {
+        ((float *)o)[io] = bin_apply<float>(op, ((const float *)a)[ia], ((const float *)b)[ib]);
+    } else if (DT == MF_F64) {
+        ((double *)o)[io] = bin_apply<double>(op, ((const double *)a)[ia], ((const double *)b)[ib]);
+    } else {
+        double v = bin_apply<double>(op, mf_load<DT>(a, dt, ia), mf_load<DT>(b, dt, ib));
+        if (op == MF_BIN_DIV && !dt_is_float(dt))
+            v = trunc(v);
+        mf_store<DT>(o, dt, io, v);
+    }
+}
+
 template <int DT>
 __global__ void binary_kernel(mf_cuda_layout L, int op, int dt, void *o, const void *a, const void *b) {
     MF_GRID_LOOP(i, L.n) {
         int64_t off[3];
         mf_offsets<3>(L, i, off);
-        if (DT == MF_F32) {
-            ((float *)o)[off[0]] = bin_apply<float>(op, ((const float *)a)[off[1]], ((const float *)b)[off[2]]);
-        } else if (DT == MF_F64) {
-            ((double *)o)[off[0]] =
-                bin_apply<double>(op, ((const double *)a)[off[1]], ((const double *)b)[off[2]]);
-        } else {
-            double v = bin_apply<double>(op, mf_load_dyn(a, dt, off[1]), mf_load_dyn(b, dt, off[2]));
-            if (op == MF_BIN_DIV && !dt_is_float(dt))
-                v = trunc(v);
-            mf_store_dyn(o, dt, off[0], v);
-        }
+        bin_elem<DT>(op, dt, o, off[0], a, off[1], b, off[2]);
     }
 }
 
@@ -127,12 +133,40 @@ __device__ double un_derivative(int op, double x, double y, double p0, double p1
     return NAN;
 }
 
+/* Which of x and y = f(x) the derivative of op reads (CPU: un_grad_f64). */
+__device__ __forceinline__ bool deriv_uses_y(int op) {
+    return op == MF_UN_SIGMOID || op == MF_UN_TANH || op == MF_UN_EXP || op == MF_UN_SQRT || op == MF_UN_RSQRT ||
+           op == MF_UN_RECIPROCAL;
+}
+
+__device__ __forceinline__ bool deriv_uses_x(int op) {
+    return !deriv_uses_y(op) && op != MF_UN_NEG && op != MF_UN_AFFINE && op != MF_UN_SIGN;
+}
+
+template <int DT>
+__device__ __forceinline__ void un_elem(int op, int dt, double p0, double p1, void *o, int64_t io, const void *x,
+                                        int64_t ix) {
+    mf_store<DT>(o, dt, io, un_value(op, mf_load<DT>(x, dt, ix), p0, p1));
+}
+
+/* gin = gout * f'(x); y is read only when op's derivative uses it (and is
+ * recomputed from x when absent), x only when it uses x. */
+template <int DT>
+__device__ __forceinline__ void un_grad_elem(int op, int dt, double p0, double p1, void *gin, int64_t io,
+                                             const void *x, int64_t ix, const void *y, int64_t iy, const void *g,
+                                             int64_t ig) {
+    bool need_y = deriv_uses_y(op);
+    double xv = deriv_uses_x(op) || (need_y && !y) ? mf_load<DT>(x, dt, ix) : 0.0;
+    double yv = need_y ? (y ? mf_load<DT>(y, dt, iy) : un_value(op, xv, p0, p1)) : 0.0;
+    mf_store<DT>(gin, dt, io, mf_load<DT>(g, dt, ig) * un_derivative(op, xv, yv, p0, p1));
+}
+
 template <int DT>
 __global__ void unary_kernel(mf_cuda_layout L, int op, int dt, double p0, double p1, void *o, const void *x) {
     MF_GRID_LOOP(i, L.n) {
         int64_t off[2];
         mf_offsets<2>(L, i, off);
-        mf_store<DT>(o, dt, off[0], un_value(op, mf_load<DT>(x, dt, off[1]), p0, p1));
+        un_elem<DT>(op, dt, p0, p1, o, off[0], x, off[1]);
     }
 }
 
@@ -143,11 +177,91 @@ __global__ void unary_backward_kernel(mf_cuda_layout L, int op, int dt, double p
     MF_GRID_LOOP(i, L.n) {
         int64_t off[4];
         mf_offsets<4>(L, i, off);
-        double xv = mf_load<DT>(x, dt, off[1]);
-        double yv = y ? mf_load<DT>(y, dt, off[2]) : un_value(op, xv, p0, p1);
-        double gv = mf_load<DT>(g, dt, off[3]);
-        mf_store<DT>(gin, dt, off[0], gv * un_derivative(op, xv, yv, p0, p1));
+        un_grad_elem<DT>(op, dt, p0, p1, gin, off[0], x, off[1], y, off[2], g, off[3]);
     }
+}
+
+/* ------------------------------------------------- dense fast paths */
+/* Every operand dense and 16-byte aligned (f32, f64, bf16): each thread
+ * moves 16 bytes of each operand with one vector access and runs the same
+ * per-element code as the strided kernels on them, so the results are the
+ * same bit for bit. Elements past the last whole vector go one by one. */
+struct alignas(16) vec16 {
+    uint32_t w[4];
+};
+
+#define VEC_ELEMS(DT) ((DT) == MF_F64 ? 2 : (DT) == MF_F32 ? 4 : 8)
+
+template <int DT>
+__global__ void binary_dense(int64_t n, int op, int dt, void *o, const void *a, const void *b) {
+    constexpr int V = VEC_ELEMS(DT);
+    int64_t nv = n / V;
+    MF_GRID_LOOP(i, nv) {
+        vec16 av = ((const vec16 *)a)[i], bv = ((const vec16 *)b)[i], ov;
+#pragma unroll
+        for (int k = 0; k < V; k++)
+            bin_elem<DT>(op, dt, &ov, k, &av, k, &bv, k);
+        ((vec16 *)o)[i] = ov;
+    }
+    MF_GRID_LOOP(j, n - nv * V) bin_elem<DT>(op, dt, o, nv * V + j, a, nv * V + j, b, nv * V + j);
+}
+
+template <int DT>
+__global__ void unary_dense(int64_t n, int op, int dt, double p0, double p1, void *o, const void *x) {
+    constexpr int V = VEC_ELEMS(DT);
+    int64_t nv = n / V;
+    MF_GRID_LOOP(i, nv) {
+        vec16 xv = ((const vec16 *)x)[i], ov;
+#pragma unroll
+        for (int k = 0; k < V; k++)
+            un_elem<DT>(op, dt, p0, p1, &ov, k, &xv, k);
+        ((vec16 *)o)[i] = ov;
+    }
+    MF_GRID_LOOP(j, n - nv * V) un_elem<DT>(op, dt, p0, p1, o, nv * V + j, x, nv * V + j);
+}
+
+template <int DT>
+__global__ void unary_backward_dense(int64_t n, int op, int dt, double p0, double p1, void *gin, const void *x,
+                                     const void *y, const void *g) {
+    constexpr int V = VEC_ELEMS(DT);
+    int64_t nv = n / V;
+    bool need_y = deriv_uses_y(op), need_x = deriv_uses_x(op) || (need_y && !y);
+    MF_GRID_LOOP(i, nv) {
+        vec16 xv = {}, yv = {}, gv = ((const vec16 *)g)[i], ov;
+        if (need_x)
+            xv = ((const vec16 *)x)[i];
+        if (need_y && y)
+            yv = ((const vec16 *)y)[i];
+#pragma unroll
+        for (int k = 0; k < V; k++)
+            un_grad_elem<DT>(op, dt, p0, p1, &ov, k, &xv, k, y ? &yv : NULL, k, &gv, k);
+        ((vec16 *)gin)[i] = ov;
+    }
+    MF_GRID_LOOP(j, n - nv * V) {
+        int64_t t = nv * V + j;
+        un_grad_elem<DT>(op, dt, p0, p1, gin, t, x, t, y, t, g, t);
+    }
+}
+
+/* The dense kernels apply: one dim of unit stride in every operand, each
+ * pointer 16-byte aligned, a dtype with a static fast path. */
+static bool dense_ok(const mf_cuda_layout *L, int dt, int nptr, const void *const *p) {
+    if (dt != MF_F32 && dt != MF_F64 && dt != MF_BF16)
+        return false;
+    if (L->ndim != 1)
+        return false;
+    for (int k = 0; k < L->nops; k++)
+        if (L->stride[k][0] != 1)
+            return false;
+    for (int k = 0; k < nptr; k++)
+        if (p[k] && ((uintptr_t)p[k] & 15))
+            return false;
+    return true;
+}
+
+static unsigned dense_grid(int64_t n, int dt) {
+    int64_t v = n / VEC_ELEMS(dt);
+    return mf_grid_for(v > 0 ? v : n);
 }
 
 /* ------------------------------------------------------ compare / where */
@@ -192,8 +306,24 @@ __global__ void where_kernel(mf_cuda_layout L, U *o, const uint8_t *c, const U *
             KERNEL<MF_DYN><<<g, MF_THREADS, 0, s>>>(__VA_ARGS__);                                            \
     } while (0)
 
+#define MF_DISPATCH_DENSE(dt, KERNEL, ...)                                                                    \
+    do {                                                                                                      \
+        if ((dt) == MF_F32)                                                                                   \
+            KERNEL<MF_F32><<<g, MF_THREADS, 0, s>>>(__VA_ARGS__);                                            \
+        else if ((dt) == MF_F64)                                                                              \
+            KERNEL<MF_F64><<<g, MF_THREADS, 0, s>>>(__VA_ARGS__);                                            \
+        else                                                                                                  \
+            KERNEL<MF_BF16><<<g, MF_THREADS, 0, s>>>(__VA_ARGS__);                                           \
+    } while (0)
+
 extern "C" cudaError_t mf_cuda_launch_binary(cudaStream_t s, const mf_cuda_layout *L, int op, int dt, void *out,
                                              const void *a, const void *b) {
+    const void *p[] = {out, a, b};
+    if (dense_ok(L, dt, 3, p)) {
+        unsigned g = dense_grid(L->n, dt);
+        MF_DISPATCH_DENSE(dt, binary_dense, L->n, op, dt, out, a, b);
+        return cudaGetLastError();
+    }
     unsigned g = mf_grid_for(L->n);
     MF_DISPATCH_DT(dt, binary_kernel, *L, op, dt, out, a, b);
     return cudaGetLastError();
@@ -201,6 +331,12 @@ extern "C" cudaError_t mf_cuda_launch_binary(cudaStream_t s, const mf_cuda_layou
 
 extern "C" cudaError_t mf_cuda_launch_unary(cudaStream_t s, const mf_cuda_layout *L, int op, int dt, double p0,
                                             double p1, void *out, const void *x) {
+    const void *p[] = {out, x};
+    if (dense_ok(L, dt, 2, p)) {
+        unsigned g = dense_grid(L->n, dt);
+        MF_DISPATCH_DENSE(dt, unary_dense, L->n, op, dt, p0, p1, out, x);
+        return cudaGetLastError();
+    }
     unsigned g = mf_grid_for(L->n);
     MF_DISPATCH_DT(dt, unary_kernel, *L, op, dt, p0, p1, out, x);
     return cudaGetLastError();
@@ -209,6 +345,12 @@ extern "C" cudaError_t mf_cuda_launch_unary(cudaStream_t s, const mf_cuda_layout
 extern "C" cudaError_t mf_cuda_launch_unary_backward(cudaStream_t s, const mf_cuda_layout *L, int op, int dt,
                                                      double p0, double p1, void *gin, const void *x, const void *y,
                                                      const void *gout) {
+    const void *p[] = {gin, x, y, gout};
+    if (dense_ok(L, dt, 4, p)) {
+        unsigned g = dense_grid(L->n, dt);
+        MF_DISPATCH_DENSE(dt, unary_backward_dense, L->n, op, dt, p0, p1, gin, x, y, gout);
+        return cudaGetLastError();
+    }
     unsigned g = mf_grid_for(L->n);
     MF_DISPATCH_DT(dt, unary_backward_kernel, *L, op, dt, p0, p1, gin, x, y, gout);
     return cudaGetLastError();

@@ -13,10 +13,6 @@
 
 typedef mf_status (*t_cuda_op)(mf_tensor *const *in, const void *ctx, mf_tensor **out);
 
-/* Exact f32 (no TF32) for the comparisons: the module reads the switch on
- * every call. */
-static inline void t_cuda_exact(void) { setenv("MEDFM_CUDA_TF32", "0", 1); }
-
 /* in: CPU tensors (NULL allowed); grad[i]: compare the gradient of in[i]. */
 static inline void t_cuda_compare(const char *what, int n, mf_tensor *const *in, const bool *grad, t_cuda_op op,
                                   const void *ctx, double slack) {

@@ -37,6 +37,10 @@ static inline double t_atol(mf_dtype dt) {
     return dt == MF_F64 ? 1e-13 : dt == MF_F32 ? 1e-6 : dt == MF_BF16 ? 1e-3 : dt == MF_F16 ? 1e-4 : 0.0;
 }
 
+/* Exact f32 (no TF32) for comparisons with the CPU: the module reads the
+ * switch on every call. */
+static inline void t_cuda_exact(void) { setenv("MEDFM_CUDA_TF32", "0", 1); }
+
 /* Asserts that a CUDA tensor matches a CPU tensor within the dtype's
  * tolerance (scaled by `slack` for long chains of ops). */
 static inline void t_assert_matches_cpu(const mf_tensor *gpu, const mf_tensor *cpu, double slack, const char *what) {
