@@ -33,20 +33,24 @@ __device__ __forceinline__ bool dt_is_float(int dt) {
     return dt == MF_F32 || dt == MF_F64 || dt == MF_BF16 || dt == MF_F16;
 }
 
+/* a op b in the element type's arithmetic (f32 in float, others in
+ * double; integer division truncates). */
+template <int DT> __device__ __forceinline__ double bin_value(int op, int dt, double a, double b) {
+    /* bf16 +, -, *, max, min are exact in float (8-bit significands), so
+     * float gives the double result's bits once rounded to bf16 */
+    if (DT == MF_F32 || (DT == MF_BF16 && op != MF_BIN_DIV && op != MF_BIN_POW))
+        return bin_apply<float>(op, (float)a, (float)b);
+    double v = bin_apply<double>(op, a, b);
+    if (DT != MF_F64 && op == MF_BIN_DIV && !dt_is_float(dt))
+        v = trunc(v);
+    return v;
+}
+
 /* One element: o[io] = a[ia] op b[ib]. */
 template <int DT>
 __device__ __forceinline__ void bin_elem(int op, int dt, void *o, int64_t io, const void *a, int64_t ia, const void *b,
                                          int64_t ib) {
-    if (DT == MF_F32) {
-        ((float *)o)[io] = bin_apply<float>(op, ((const float *)a)[ia], ((const float *)b)[ib]);
-    } else if (DT == MF_F64) {
-        ((double *)o)[io] = bin_apply<double>(op, ((const double *)a)[ia], ((const double *)b)[ib]);
-    } else {
-        double v = bin_apply<double>(op, mf_load<DT>(a, dt, ia), mf_load<DT>(b, dt, ib));
-        if (op == MF_BIN_DIV && !dt_is_float(dt))
-            v = trunc(v);
-        mf_store<DT>(o, dt, io, v);
-    }
+    mf_store<DT>(o, dt, io, bin_value<DT>(op, dt, mf_load<DT>(a, dt, ia), mf_load<DT>(b, dt, ib)));
 }
 
 template <int DT>
@@ -64,7 +68,7 @@ __device__ __forceinline__ double sigmoid_d(double x) {
     return x >= 0 ? 1.0 / (1.0 + exp(-x)) : exp(x) / (1.0 + exp(x));
 }
 
-__device__ double un_value(int op, double x, double p0, double p1) {
+__device__ __forceinline__ double un_value(int op, double x, double p0, double p1) {
     switch (op) {
     case MF_UN_NEG: return -x;
     case MF_UN_RELU: return x <= 0 ? 0 : x; /* NaN stays NaN, as in torch */
@@ -101,7 +105,7 @@ __device__ double un_value(int op, double x, double p0, double p1) {
 }
 
 /* d f / d x at x, with y = f(x). */
-__device__ double un_derivative(int op, double x, double y, double p0, double p1) {
+__device__ __forceinline__ double un_derivative(int op, double x, double y, double p0, double p1) {
     switch (op) {
     case MF_UN_NEG: return -1.0;
     case MF_UN_RELU: return x > 0 ? 1.0 : 0.0;
@@ -149,16 +153,25 @@ __device__ __forceinline__ void un_elem(int op, int dt, double p0, double p1, vo
     mf_store<DT>(o, dt, io, un_value(op, mf_load<DT>(x, dt, ix), p0, p1));
 }
 
-/* gin = gout * f'(x); y is read only when op's derivative uses it (and is
- * recomputed from x when absent), x only when it uses x. */
+/* gout * f'(x), from x, y = f(x) (recomputed from x when has_y is false)
+ * and gout; callers load x and y only where deriv_uses_x / _y says. */
+__device__ __forceinline__ double un_grad_value(int op, double p0, double p1, double x, double y, bool has_y,
+                                                double g) {
+    if (op == MF_UN_RELU) /* g * 1 or g * 0: exact, and cheaper than the switch in double */
+        return x > 0 ? g : g * 0.0;
+    if (deriv_uses_y(op) && !has_y)
+        y = un_value(op, x, p0, p1);
+    return g * un_derivative(op, x, y, p0, p1);
+}
+
 template <int DT>
 __device__ __forceinline__ void un_grad_elem(int op, int dt, double p0, double p1, void *gin, int64_t io,
                                              const void *x, int64_t ix, const void *y, int64_t iy, const void *g,
                                              int64_t ig) {
     bool need_y = deriv_uses_y(op);
     double xv = deriv_uses_x(op) || (need_y && !y) ? mf_load<DT>(x, dt, ix) : 0.0;
-    double yv = need_y ? (y ? mf_load<DT>(y, dt, iy) : un_value(op, xv, p0, p1)) : 0.0;
-    mf_store<DT>(gin, dt, io, mf_load<DT>(g, dt, ig) * un_derivative(op, xv, yv, p0, p1));
+    double yv = need_y && y ? mf_load<DT>(y, dt, iy) : 0.0;
+    mf_store<DT>(gin, dt, io, un_grad_value(op, p0, p1, xv, yv, y != NULL, mf_load<DT>(g, dt, ig)));
 }
 
 template <int DT>
@@ -192,6 +205,29 @@ struct alignas(16) vec16 {
 
 #define VEC_ELEMS(DT) ((DT) == MF_F64 ? 2 : (DT) == MF_F32 ? 4 : 8)
 
+/* Element k of a vector, and its store with mf_store's rounding: register
+ * work once k is a constant (unrolled loops). */
+template <int DT> __device__ __forceinline__ double vget(const vec16 &v, int k) {
+    if (DT == MF_F32)
+        return __uint_as_float(v.w[k]);
+    if (DT == MF_F64)
+        return __longlong_as_double((long long)(((uint64_t)v.w[2 * k + 1] << 32) | v.w[2 * k]));
+    return mf_d_bf16_to_f32((uint16_t)(v.w[k >> 1] >> ((k & 1) * 16)));
+}
+
+template <int DT> __device__ __forceinline__ void vset(vec16 &v, int k, double x) {
+    if (DT == MF_F32) {
+        v.w[k] = __float_as_uint((float)x);
+    } else if (DT == MF_F64) {
+        uint64_t b = (uint64_t)__double_as_longlong(x);
+        v.w[2 * k] = (uint32_t)b;
+        v.w[2 * k + 1] = (uint32_t)(b >> 32);
+    } else {
+        uint32_t h = mf_d_f32_to_bf16((float)x), sh = (k & 1) * 16;
+        v.w[k >> 1] = (v.w[k >> 1] & ~(0xffffu << sh)) | (h << sh);
+    }
+}
+
 template <int DT>
 __global__ void binary_dense(int64_t n, int op, int dt, void *o, const void *a, const void *b) {
     constexpr int V = VEC_ELEMS(DT);
@@ -200,7 +236,7 @@ __global__ void binary_dense(int64_t n, int op, int dt, void *o, const void *a, 
         vec16 av = ((const vec16 *)a)[i], bv = ((const vec16 *)b)[i], ov;
 #pragma unroll
         for (int k = 0; k < V; k++)
-            bin_elem<DT>(op, dt, &ov, k, &av, k, &bv, k);
+            vset<DT>(ov, k, bin_value<DT>(op, dt, vget<DT>(av, k), vget<DT>(bv, k)));
         ((vec16 *)o)[i] = ov;
     }
     MF_GRID_LOOP(j, n - nv * V) bin_elem<DT>(op, dt, o, nv * V + j, a, nv * V + j, b, nv * V + j);
@@ -214,7 +250,7 @@ __global__ void unary_dense(int64_t n, int op, int dt, double p0, double p1, voi
         vec16 xv = ((const vec16 *)x)[i], ov;
 #pragma unroll
         for (int k = 0; k < V; k++)
-            un_elem<DT>(op, dt, p0, p1, &ov, k, &xv, k);
+            vset<DT>(ov, k, un_value(op, vget<DT>(xv, k), p0, p1));
         ((vec16 *)o)[i] = ov;
     }
     MF_GRID_LOOP(j, n - nv * V) un_elem<DT>(op, dt, p0, p1, o, nv * V + j, x, nv * V + j);
@@ -225,16 +261,16 @@ __global__ void unary_backward_dense(int64_t n, int op, int dt, double p0, doubl
                                      const void *y, const void *g) {
     constexpr int V = VEC_ELEMS(DT);
     int64_t nv = n / V;
-    bool need_y = deriv_uses_y(op), need_x = deriv_uses_x(op) || (need_y && !y);
+    bool need_y = deriv_uses_y(op) && y, need_x = deriv_uses_x(op) || (deriv_uses_y(op) && !y);
     MF_GRID_LOOP(i, nv) {
         vec16 xv = {}, yv = {}, gv = ((const vec16 *)g)[i], ov;
         if (need_x)
             xv = ((const vec16 *)x)[i];
-        if (need_y && y)
+        if (need_y)
             yv = ((const vec16 *)y)[i];
 #pragma unroll
         for (int k = 0; k < V; k++)
-            un_grad_elem<DT>(op, dt, p0, p1, &ov, k, &xv, k, y ? &yv : NULL, k, &gv, k);
+            vset<DT>(ov, k, un_grad_value(op, p0, p1, vget<DT>(xv, k), vget<DT>(yv, k), y != NULL, vget<DT>(gv, k)));
         ((vec16 *)gin)[i] = ov;
     }
     MF_GRID_LOOP(j, n - nv * V) {

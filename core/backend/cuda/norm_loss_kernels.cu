@@ -77,6 +77,24 @@ __device__ __forceinline__ void bn_sum_partials(const mf_bn_args &a, int64_t c, 
     }
 }
 
+/* Each thread takes BN_UNROLL values of its block's range per step (a
+ * block's threads interleaved, so a warp's loads stay coalesced) and
+ * issues their loads before using any: one load in flight per thread
+ * leaves HBM mostly idle. o[u]: the element offsets, -1 past the range. */
+#define BN_UNROLL 4
+#define BN_LOOP(lo, hi, o)                                                                                   \
+    for (int64_t i0 = (lo) + threadIdx.x, o[BN_UNROLL]; i0 < (hi) && bn_offsets(a, c, i0, (hi), o);          \
+         i0 += BN_UNROLL * (int64_t)blockDim.x)
+
+__device__ __forceinline__ bool bn_offsets(const mf_bn_args &a, int64_t c, int64_t i0, int64_t hi, int64_t *o) {
+#pragma unroll
+    for (int u = 0; u < BN_UNROLL; u++) {
+        int64_t i = i0 + u * (int64_t)blockDim.x;
+        o[u] = i < hi ? bn_off(a, c, i) : -1;
+    }
+    return true;
+}
+
 /* Data (x, y, g, gx) in DT; parameters, running and saved statistics and
  * parameter gradients in PT: DT itself, or f32 for bf16/f16 data (autocast
  * keeps activations low and master weights f32, as cuDNN's batch norm). */
@@ -88,10 +106,16 @@ template <int DT, int PT> __global__ void bn_stats_kernel(mf_bn_args a) {
     int64_t c, p, lo, hi;
     bn_range(a, &c, &p, &lo, &hi);
     double k = XL(a.x, c * a.S), s1 = 0, s2 = 0;
-    for (int64_t i = lo + threadIdx.x; i < hi; i += blockDim.x) {
-        double v = XL(a.x, bn_off(a, c, i)) - k;
-        s1 += v;
-        s2 += v * v;
+    BN_LOOP(lo, hi, o) {
+        double v[BN_UNROLL];
+#pragma unroll
+        for (int u = 0; u < BN_UNROLL; u++)
+            v[u] = o[u] >= 0 ? XL(a.x, o[u]) - k : 0.0;
+#pragma unroll
+        for (int u = 0; u < BN_UNROLL; u++) {
+            s1 += v[u];
+            s2 += v[u] * v[u];
+        }
     }
     block_sum2(s1, s2);
     bn_put_partial(a, c, p, s1, s2);
@@ -132,9 +156,15 @@ template <int DT, int PT> __global__ void bn_apply_kernel(mf_bn_args a) {
     __syncthreads();
     double mean = stat[0], invstd = stat[1];
     double A = invstd * PV(a.w, a.w_st, c, 1.0), B = PV(a.b, a.b_st, c, 0.0);
-    for (int64_t i = lo + threadIdx.x; i < hi; i += blockDim.x) {
-        int64_t o = bn_off(a, c, i);
-        mf_store<DT>(a.y, a.dt, o, (XL(a.x, o) - mean) * A + B);
+    BN_LOOP(lo, hi, o) {
+        double v[BN_UNROLL];
+#pragma unroll
+        for (int u = 0; u < BN_UNROLL; u++)
+            v[u] = o[u] >= 0 ? XL(a.x, o[u]) : 0.0;
+#pragma unroll
+        for (int u = 0; u < BN_UNROLL; u++)
+            if (o[u] >= 0)
+                mf_store<DT>(a.y, a.dt, o[u], (v[u] - mean) * A + B);
     }
 }
 
@@ -143,11 +173,18 @@ template <int DT, int PT> __global__ void bn_gstats_kernel(mf_bn_args a) {
     int64_t c, p, lo, hi;
     bn_range(a, &c, &p, &lo, &hi);
     double mean = mf_load<PT>(a.mean, PT, c * a.mean_st), sg = 0, sd = 0;
-    for (int64_t i = lo + threadIdx.x; i < hi; i += blockDim.x) {
-        int64_t o = bn_off(a, c, i);
-        double gv = XL(a.g, o);
-        sg += gv;
-        sd += gv * (XL(a.x, o) - mean);
+    BN_LOOP(lo, hi, o) {
+        double gv[BN_UNROLL], xv[BN_UNROLL];
+#pragma unroll
+        for (int u = 0; u < BN_UNROLL; u++) {
+            gv[u] = o[u] >= 0 ? XL(a.g, o[u]) : 0.0;
+            xv[u] = o[u] >= 0 ? XL(a.x, o[u]) : mean;
+        }
+#pragma unroll
+        for (int u = 0; u < BN_UNROLL; u++) {
+            sg += gv[u];
+            sd += gv[u] * (xv[u] - mean);
+        }
     }
     block_sum2(sg, sd);
     bn_put_partial(a, c, p, sg, sd);
@@ -175,9 +212,17 @@ template <int DT, int PT> __global__ void bn_grad_kernel(mf_bn_args a) {
         B = -A * invstd * invstd * sd / (double)M;
         Cc = -A * sg / (double)M;
     }
-    for (int64_t i = lo + threadIdx.x; i < hi; i += blockDim.x) {
-        int64_t o = bn_off(a, c, i);
-        mf_store<DT>(a.gx, a.dt, o, XL(a.g, o) * A + (XL(a.x, o) - mean) * B + Cc);
+    BN_LOOP(lo, hi, o) {
+        double gv[BN_UNROLL], xv[BN_UNROLL];
+#pragma unroll
+        for (int u = 0; u < BN_UNROLL; u++) {
+            gv[u] = o[u] >= 0 ? XL(a.g, o[u]) : 0.0;
+            xv[u] = o[u] >= 0 ? XL(a.x, o[u]) : 0.0;
+        }
+#pragma unroll
+        for (int u = 0; u < BN_UNROLL; u++)
+            if (o[u] >= 0)
+                mf_store<DT>(a.gx, a.dt, o[u], gv[u] * A + (xv[u] - mean) * B + Cc);
     }
 }
 
