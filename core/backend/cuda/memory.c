@@ -2,8 +2,8 @@
  * reused in stream order), copies between host and device and on the
  * device (strided views, dtype conversion), and fills.
  *
- * Size classes: multiples of 512 B up to 1 MiB, eight per power of two
- * above (at most 12.5% over the request), so a freed block fits the next
+ * Size classes: multiples of 512 B up to 1 MiB, 32 per power of two
+ * above (at most 3.2% over the request), so a freed block fits the next
  * request of its class exactly. Blocks are only
  * returned to the driver on out-of-memory or mf_cuda_empty_cache. A CUDA
  * graph capture (graph.c) draws from a private pool of its own. */
@@ -21,7 +21,8 @@
 #define SMALL_LIMIT ((size_t)1 << 20)
 #define SMALL_STEP 512
 #define N_SMALL (SMALL_LIMIT / SMALL_STEP)
-#define LARGE_SPLIT 8 /* classes per power of two above SMALL_LIMIT */
+#define LARGE_SPLIT_LOG2 5
+#define LARGE_SPLIT (1 << LARGE_SPLIT_LOG2) /* classes per power of two above SMALL_LIMIT */
 #define LARGE_MAX_LOG2 47 /* largest class: 2^48 bytes */
 #define N_CLASSES ((int)N_SMALL + LARGE_SPLIT * (LARGE_MAX_LOG2 - 19))
 
@@ -55,7 +56,8 @@ static device_cache caches[MF_CUDA_MAX_DEVICES];
 
 /* Class index and rounded size of a request: above SMALL_LIMIT, a size in
  * (2^k, 2^(k+1)] rounds up to a multiple of 2^k / LARGE_SPLIT, so a block
- * is at most 12.5% larger than asked for. A class >= N_CLASSES is too large. */
+ * is at most 3.2% larger than asked for (peak memory counts what is held).
+ * A class >= N_CLASSES is too large. */
 static int size_class(size_t n, size_t *rounded) {
     if (n <= SMALL_LIMIT) {
         size_t r = n ? (n + SMALL_STEP - 1) / SMALL_STEP * SMALL_STEP : SMALL_STEP;
@@ -69,7 +71,7 @@ static int size_class(size_t n, size_t *rounded) {
         *rounded = n;
         return N_CLASSES;
     }
-    size_t step = (size_t)1 << (k - 3), j = (n + step - 1) / step; /* 9 .. 16 */
+    size_t step = (size_t)1 << (k - LARGE_SPLIT_LOG2), j = (n + step - 1) / step; /* SPLIT+1 .. 2 SPLIT */
     *rounded = j * step;
     return (int)N_SMALL + LARGE_SPLIT * (k - 20) + (int)(j - LARGE_SPLIT - 1);
 }
@@ -79,7 +81,7 @@ static size_t class_bytes(int cls) {
     if (cls < (int)N_SMALL)
         return (size_t)(cls + 1) * SMALL_STEP;
     int c = cls - (int)N_SMALL, k = 20 + c / LARGE_SPLIT;
-    return (size_t)(LARGE_SPLIT + 1 + c % LARGE_SPLIT) << (k - 3);
+    return (size_t)(LARGE_SPLIT + 1 + c % LARGE_SPLIT) << (k - LARGE_SPLIT_LOG2);
 }
 
 /* Frees every cached block of one device; caller holds the lock. */
