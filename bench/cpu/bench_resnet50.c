@@ -29,16 +29,11 @@ typedef struct {
     int down; /* child slot of downsample, -1 if none */
 } bottleneck;
 
+/* relu: the child is a BatchNorm followed by relu, run fused. */
 static mf_status run_child(mf_module *m, int slot, mf_tensor *x, bool relu, mf_tensor **out) {
-    mf_tensor *y;
-    MF_TRY(mf_module_forward(mf_module_child(m, slot), x, &y));
-    if (!relu) {
-        *out = y;
-        return MF_OK;
-    }
-    mf_status st = mf_relu(y, out);
-    mf_tensor_release(y);
-    return st;
+    if (relu)
+        return mf_nn_batch_norm_relu_forward(mf_module_child(m, slot), x, out);
+    return mf_module_forward(mf_module_child(m, slot), x, out);
 }
 
 static mf_status bottleneck_forward(mf_module *m, const mf_tensor *x, mf_tensor **out) {

@@ -28,7 +28,7 @@ static mf_status bump_count(mf_tensor *count) {
     return st;
 }
 
-static mf_status bn_forward(mf_module *m, const mf_tensor *x, mf_tensor **out) {
+static mf_status bn_run(mf_module *m, const mf_tensor *x, bool relu, mf_tensor **out) {
     bn_module *bn = (bn_module *)m;
     bool rank_ok = bn->rank == 1 ? (x->ndim == 2 || x->ndim == 3) : x->ndim == bn->rank + 2;
     if (!rank_ok || x->shape[1] != bn->features)
@@ -39,8 +39,9 @@ static mf_status bn_forward(mf_module *m, const mf_tensor *x, mf_tensor **out) {
     /* Without running statistics, eval mode normalises with batch statistics too. */
     bool use_batch = m->training || !mean;
     bool update = m->training && mean;
-    MF_TRY(mf_batch_norm(x, mean, var, mf_module_param(m, bn->w), mf_module_param(m, bn->b), use_batch, bn->spec.momentum,
-                         bn->spec.eps, out));
+    MF_TRY((relu ? mf_batch_norm_relu : mf_batch_norm)(x, mean, var, mf_module_param(m, bn->w),
+                                                        mf_module_param(m, bn->b), use_batch, bn->spec.momentum,
+                                                        bn->spec.eps, out));
     if (update) {
         mf_status st = bump_count(mf_module_buffer(m, bn->count));
         if (st != MF_OK) {
@@ -51,8 +52,18 @@ static mf_status bn_forward(mf_module *m, const mf_tensor *x, mf_tensor **out) {
     return MF_OK;
 }
 
+static mf_status bn_forward(mf_module *m, const mf_tensor *x, mf_tensor **out) { return bn_run(m, x, false, out); }
+
 static const mf_module_vtable bn_vt[3] = {
     {"BatchNorm1d", bn_forward, NULL}, {"BatchNorm2d", bn_forward, NULL}, {"BatchNorm3d", bn_forward, NULL}};
+
+mf_status mf_nn_batch_norm_relu_forward(mf_module *m, const mf_tensor *x, mf_tensor **out) {
+    *out = NULL;
+    if (!m || (m->vt != &bn_vt[0] && m->vt != &bn_vt[1] && m->vt != &bn_vt[2]))
+        return MF_ERR(MF_ERR_INVALID, "batch_norm_relu_forward: module %s is not a BatchNorm",
+                      m ? mf_module_type(m) : "(null)");
+    return bn_run(m, x, true, out);
+}
 
 mf_status mf_nn_batch_norm_new(int rank, int64_t num_features, const mf_norm_spec *spec, mf_module **out) {
     *out = NULL;

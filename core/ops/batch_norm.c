@@ -36,17 +36,20 @@ static mf_status check_vec(const char *what, const mf_tensor *v, const mf_tensor
     return mf__same_device("batch_norm", v, x);
 }
 
-/* saved: x, weight (may be empty), mean, invstd; iarg[0] = training */
+/* saved: x, weight (may be empty), mean, invstd, and for batch_norm_relu
+ * its output y; iarg[0] = training */
 static mf_status batch_norm_backward(mf_node *n, const mf_tensor *g, mf_tensor **gin) {
     const mf_backend *be;
     MF_TRY(mf_backend_of(g, &be));
     mf_status (*fn)(mf_tensor *, mf_tensor *, mf_tensor *, const mf_tensor *, const mf_tensor *, const mf_tensor *,
-                    const mf_tensor *, const mf_tensor *, bool);
+                    const mf_tensor *, const mf_tensor *, bool, const mf_tensor *);
     MF_KERNEL(fn, be, norm, batch_backward, n->op);
     const mf_tensor *x3 = n->saved[0]; /* (N, C, S) */
-    mf_tensor *g3 = NULL, *gx = NULL, *gx3 = NULL, *gw = NULL, *gb = NULL;
+    mf_tensor *g3 = NULL, *ry3 = NULL, *gx = NULL, *gx3 = NULL, *gw = NULL, *gb = NULL;
     mf_status st;
     MF_CHECK(as_ncs(g, &g3));
+    if (n->n_saved > 4)
+        MF_CHECK(as_ncs(n->saved[4], &ry3));
     int64_t C = x3->shape[1];
     if (n->in[0]) {
         MF_CHECK(mf__new_like_shape(x3, n->in_ndim[0], n->in_shape[0], x3->dtype, &gx));
@@ -56,13 +59,14 @@ static mf_status batch_norm_backward(mf_node *n, const mf_tensor *g, mf_tensor *
         MF_CHECK(mf__new_like_shape(x3, 1, &C, param_dtype(x3), &gw));
     if (n->in[2])
         MF_CHECK(mf__new_like_shape(x3, 1, &C, param_dtype(x3), &gb));
-    MF_CHECK(fn(gx3, gw, gb, g3, x3, n->saved[2], n->saved[3], n->saved[1], n->iarg[0] != 0));
+    MF_CHECK(fn(gx3, gw, gb, g3, x3, n->saved[2], n->saved[3], n->saved[1], n->iarg[0] != 0, ry3));
     gin[0] = gx;
     gin[1] = gw;
     gin[2] = gb;
     gx = gw = gb = NULL;
 cleanup:
     mf_tensor_release(g3);
+    mf_tensor_release(ry3);
     mf_tensor_release(gx3);
     mf_tensor_release(gx);
     mf_tensor_release(gw);
@@ -72,8 +76,9 @@ cleanup:
 
 static mf_status batch_norm_op(const mf_tensor *x, mf_tensor *running_mean, mf_tensor *running_var,
                                const mf_tensor *weight, const mf_tensor *bias, bool training, double momentum,
-                               double eps, mf_tensor **out) {
-    MF_TRY(mf__need_float("batch_norm", x));
+                               double eps, bool relu, mf_tensor **out) {
+    const char *op = relu ? "batch_norm_relu" : "batch_norm";
+    MF_TRY(mf__need_float(op, x));
     if (x->ndim < 2)
         return MF_ERR(MF_ERR_SHAPE, "batch_norm: input must be (N, C, ...), got shape %s", MF_SHAPE(x));
     MF_TRY(check_vec("weight", weight, x));
@@ -91,8 +96,8 @@ static mf_status batch_norm_op(const mf_tensor *x, mf_tensor *running_mean, mf_t
     const mf_backend *be;
     MF_TRY(mf_backend_of(x, &be));
     mf_status (*fn)(mf_tensor *, mf_tensor *, mf_tensor *, const mf_tensor *, const mf_tensor *, const mf_tensor *,
-                    mf_tensor *, mf_tensor *, bool, double, double);
-    MF_KERNEL(fn, be, norm, batch_forward, "batch_norm");
+                    mf_tensor *, mf_tensor *, bool, double, double, bool);
+    MF_KERNEL(fn, be, norm, batch_forward, op);
     int64_t C = x->shape[1];
     mf_tensor *x3 = NULL, *y = NULL, *y3 = NULL, *mean = NULL, *invstd = NULL, *wc = NULL, *bc = NULL;
     mf_node *node;
@@ -106,14 +111,16 @@ static mf_status batch_norm_op(const mf_tensor *x, mf_tensor *running_mean, mf_t
         MF_CHECK(mf__contiguous_raw(weight, &wc));
     if (bias)
         MF_CHECK(mf__contiguous_raw(bias, &bc));
-    MF_CHECK(fn(y3, mean, invstd, x3, wc, bc, running_mean, running_var, training, momentum, eps));
+    MF_CHECK(fn(y3, mean, invstd, x3, wc, bc, running_mean, running_var, training, momentum, eps, relu));
     mf_tensor *ins[3] = {(mf_tensor *)x, (mf_tensor *)weight, (mf_tensor *)bias};
-    MF_CHECK(mf_autograd_record("batch_norm", y, 3, ins, batch_norm_backward, &node));
+    MF_CHECK(mf_autograd_record(op, y, 3, ins, batch_norm_backward, &node));
     if (node) {
         MF_CHECK(mf_node_save(node, x3));
         MF_CHECK(mf_node_save(node, wc));
         MF_CHECK(mf_node_save(node, mean));
         MF_CHECK(mf_node_save(node, invstd));
+        if (relu)
+            MF_CHECK(mf_node_save(node, y));
         node->iarg[0] = training;
     }
     *out = y;
@@ -136,5 +143,14 @@ cleanup:
 mf_status mf_batch_norm(const mf_tensor *x, mf_tensor *running_mean, mf_tensor *running_var,
                         const mf_tensor *weight, const mf_tensor *bias, bool training, double momentum, double eps,
                         mf_tensor **out) {
-    return batch_norm_op(x, running_mean, running_var, weight, bias, training, momentum, eps, out);
+    return batch_norm_op(x, running_mean, running_var, weight, bias, training, momentum, eps, false, out);
+}
+
+/* relu(batch_norm(x)) in one pass each way: the relu is applied as y is
+ * written, and its gradient masks g inside the batch norm backward (it
+ * saves its output, as relu does). */
+mf_status mf_batch_norm_relu(const mf_tensor *x, mf_tensor *running_mean, mf_tensor *running_var,
+                             const mf_tensor *weight, const mf_tensor *bias, bool training, double momentum,
+                             double eps, mf_tensor **out) {
+    return batch_norm_op(x, running_mean, running_var, weight, bias, training, momentum, eps, true, out);
 }

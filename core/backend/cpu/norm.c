@@ -193,9 +193,22 @@ typedef struct {
     mf_tensor *y, *mean, *invstd, *rm, *rv;
     mf_tensor *gx, *gw, *gb;
     const mf_tensor *x, *g, *w, *b;
-    bool training;
+    bool training, relu;
     double momentum, eps;
 } bn_job;
+
+/* relu in place over n values (its formula: NaN stays NaN). */
+static void relu_inplace(mf_dtype dt, void *p, int64_t n) {
+    if (dt == MF_F64) {
+        double *v = p;
+        for (int64_t i = 0; i < n; i++)
+            v[i] = v[i] <= 0 ? 0 : v[i];
+    } else {
+        float *v = p;
+        for (int64_t i = 0; i < n; i++)
+            v[i] = v[i] <= 0 ? 0 : v[i];
+    }
+}
 
 static void bn_fwd_range(void *ctx, int64_t c0, int64_t c1) {
     bn_job *j = ctx;
@@ -225,8 +238,11 @@ static void bn_fwd_range(void *ctx, int64_t c0, int64_t c1) {
         vec_set(j->mean, c, mean);
         vec_set(j->invstd, c, invstd);
         double a = invstd * vec_get(j->w, c, 1.0), b = vec_get(j->b, c, 0.0);
-        for (int64_t n = 0; n < N; n++)
+        for (int64_t n = 0; n < N; n++) {
             axpb(dt, ELT(j->y, (n * C + c) * S), ELT(x, (n * C + c) * S), S, mean, a, b);
+            if (j->relu)
+                relu_inplace(dt, ELT(j->y, (n * C + c) * S), S);
+        }
     }
 }
 
@@ -237,7 +253,7 @@ static int64_t channel_grain(int64_t per_channel) {
 
 static mf_status cpu_batch_forward(mf_tensor *y, mf_tensor *mean, mf_tensor *invstd, const mf_tensor *x,
                                    const mf_tensor *w, const mf_tensor *b, mf_tensor *running_mean,
-                                   mf_tensor *running_var, bool training, double momentum, double eps) {
+                                   mf_tensor *running_var, bool training, double momentum, double eps, bool relu) {
     if (mf__lowp(x->dtype)) { /* bf16/f16 data, f32 parameters: the f32 kernel on twins of x and y */
         mf_lowp_frame f;
         const mf_tensor *i[1];
@@ -245,11 +261,11 @@ static mf_status cpu_batch_forward(mf_tensor *y, mf_tensor *mean, mf_tensor *inv
         mf_status st = mf__lowp_begin(&f, 1, (const mf_tensor *const[]){x}, i, 1, (mf_tensor *const[]){y}, o, false);
         return st != MF_OK ? st
                            : mf__lowp_end(&f, cpu_batch_forward(o[0], mean, invstd, i[0], w, b, running_mean,
-                                                                running_var, training, momentum, eps));
+                                                                running_var, training, momentum, eps, relu));
     }
     MF_TRY(need_float("batch_norm", x));
     bn_job j = {.y = y, .mean = mean, .invstd = invstd, .rm = running_mean, .rv = running_var, .x = x, .w = w,
-                .b = b, .training = training, .momentum = momentum, .eps = eps};
+                .b = b, .training = training, .relu = relu, .momentum = momentum, .eps = eps};
     mf_parallel_for(x->shape[1], channel_grain(x->shape[0] * x->shape[2]), bn_fwd_range, &j);
     return MF_OK;
 }
@@ -282,20 +298,46 @@ static void bn_bwd_range(void *ctx, int64_t c0, int64_t c1) {
     }
 }
 
+/* gy * [ry > 0] (relu's gradient, the same products as its backward), as
+ * a new tensor; f32 or f64, contiguous. */
+static mf_status relu_masked(const mf_tensor *gy, const mf_tensor *ry, mf_tensor **out) {
+    MF_TRY(mf_tensor_empty(gy->ndim, gy->shape, gy->dtype, gy->storage->device, out));
+    int64_t n = mf_tensor_numel(gy);
+    if (gy->dtype == MF_F64) {
+        const double *g = mf_tensor_data(gy), *y = mf_tensor_data(ry);
+        double *m = mf_tensor_data(*out);
+        for (int64_t i = 0; i < n; i++)
+            m[i] = g[i] * (y[i] > 0 ? 1.0 : 0.0);
+    } else {
+        const float *g = mf_tensor_data(gy), *y = mf_tensor_data(ry);
+        float *m = mf_tensor_data(*out);
+        for (int64_t i = 0; i < n; i++)
+            m[i] = (float)((double)g[i] * (y[i] > 0 ? 1.0 : 0.0));
+    }
+    return MF_OK;
+}
+
 static mf_status cpu_batch_backward(mf_tensor *gx, mf_tensor *gw, mf_tensor *gb, const mf_tensor *gy,
                                     const mf_tensor *x, const mf_tensor *mean, const mf_tensor *invstd,
-                                    const mf_tensor *w, bool training) {
-    if (mf__lowp(x->dtype)) { /* bf16/f16 data: twins of g, x and gx */
+                                    const mf_tensor *w, bool training, const mf_tensor *ry) {
+    if (mf__lowp(x->dtype)) { /* bf16/f16 data: twins of g, x, ry and gx */
         mf_lowp_frame f;
-        const mf_tensor *i[2];
+        const mf_tensor *i[3];
         mf_tensor *o[1];
-        mf_status st = mf__lowp_begin(&f, 2, (const mf_tensor *const[]){gy, x}, i, 1, (mf_tensor *const[]){gx}, o,
-                                      false);
+        mf_status st = mf__lowp_begin(&f, ry ? 3 : 2, (const mf_tensor *const[]){gy, x, ry}, i, 1,
+                                      (mf_tensor *const[]){gx}, o, false);
         return st != MF_OK ? st
                            : mf__lowp_end(&f, cpu_batch_backward(o[0], gw, gb, i[0], i[1], mean, invstd, w,
-                                                                 training));
+                                                                 training, ry ? i[2] : NULL));
     }
     MF_TRY(need_float("batch_norm backward", x));
+    if (ry) {
+        mf_tensor *gm;
+        MF_TRY(relu_masked(gy, ry, &gm));
+        mf_status st = cpu_batch_backward(gx, gw, gb, gm, x, mean, invstd, w, training, NULL);
+        mf_tensor_release(gm);
+        return st;
+    }
     bn_job j = {.gx = gx, .gw = gw, .gb = gb, .g = gy, .x = x, .mean = (mf_tensor *)mean,
                 .invstd = (mf_tensor *)invstd, .w = w, .training = training};
     mf_parallel_for(x->shape[1], channel_grain(x->shape[0] * x->shape[2]), bn_bwd_range, &j);

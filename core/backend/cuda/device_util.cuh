@@ -116,4 +116,35 @@ __device__ __forceinline__ void mf_offsets(const mf_cuda_layout &L, int64_t i, i
 #define MF_GRID_LOOP(i, n)                                                                                    \
     for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < (n); i += (int64_t)gridDim.x * blockDim.x)
 
+/* 16 bytes of one operand moved with one vector access (dense kernels):
+ * VEC_ELEMS(DT) elements of f64, f32 or bf16. */
+struct alignas(16) vec16 {
+    uint32_t w[4];
+};
+
+#define VEC_ELEMS(DT) ((DT) == MF_F64 ? 2 : (DT) == MF_F32 ? 4 : 8)
+
+/* Element k of a vector, and its store with mf_store's rounding: register
+ * work once k is a constant (unrolled loops). */
+template <int DT> __device__ __forceinline__ double vget(const vec16 &v, int k) {
+    if (DT == MF_F32)
+        return __uint_as_float(v.w[k]);
+    if (DT == MF_F64)
+        return __longlong_as_double((long long)(((uint64_t)v.w[2 * k + 1] << 32) | v.w[2 * k]));
+    return mf_d_bf16_to_f32((uint16_t)(v.w[k >> 1] >> ((k & 1) * 16)));
+}
+
+template <int DT> __device__ __forceinline__ void vset(vec16 &v, int k, double x) {
+    if (DT == MF_F32) {
+        v.w[k] = __float_as_uint((float)x);
+    } else if (DT == MF_F64) {
+        uint64_t b = (uint64_t)__double_as_longlong(x);
+        v.w[2 * k] = (uint32_t)b;
+        v.w[2 * k + 1] = (uint32_t)(b >> 32);
+    } else {
+        uint32_t h = mf_d_f32_to_bf16((float)x), sh = (k & 1) * 16;
+        v.w[k >> 1] = (v.w[k >> 1] & ~(0xffffu << sh)) | (h << sh);
+    }
+}
+
 #endif

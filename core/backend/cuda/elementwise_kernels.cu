@@ -199,35 +199,6 @@ __global__ void unary_backward_kernel(mf_cuda_layout L, int op, int dt, double p
  * moves 16 bytes of each operand with one vector access and runs the same
  * per-element code as the strided kernels on them, so the results are the
  * same bit for bit. Elements past the last whole vector go one by one. */
-struct alignas(16) vec16 {
-    uint32_t w[4];
-};
-
-#define VEC_ELEMS(DT) ((DT) == MF_F64 ? 2 : (DT) == MF_F32 ? 4 : 8)
-
-/* Element k of a vector, and its store with mf_store's rounding: register
- * work once k is a constant (unrolled loops). */
-template <int DT> __device__ __forceinline__ double vget(const vec16 &v, int k) {
-    if (DT == MF_F32)
-        return __uint_as_float(v.w[k]);
-    if (DT == MF_F64)
-        return __longlong_as_double((long long)(((uint64_t)v.w[2 * k + 1] << 32) | v.w[2 * k]));
-    return mf_d_bf16_to_f32((uint16_t)(v.w[k >> 1] >> ((k & 1) * 16)));
-}
-
-template <int DT> __device__ __forceinline__ void vset(vec16 &v, int k, double x) {
-    if (DT == MF_F32) {
-        v.w[k] = __float_as_uint((float)x);
-    } else if (DT == MF_F64) {
-        uint64_t b = (uint64_t)__double_as_longlong(x);
-        v.w[2 * k] = (uint32_t)b;
-        v.w[2 * k + 1] = (uint32_t)(b >> 32);
-    } else {
-        uint32_t h = mf_d_f32_to_bf16((float)x), sh = (k & 1) * 16;
-        v.w[k >> 1] = (v.w[k >> 1] & ~(0xffffu << sh)) | (h << sh);
-    }
-}
-
 template <int DT>
 __global__ void binary_dense(int64_t n, int op, int dt, void *o, const void *a, const void *b) {
     constexpr int V = VEC_ELEMS(DT);

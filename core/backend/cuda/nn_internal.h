@@ -15,10 +15,12 @@ extern "C" {
 typedef struct {
     int64_t N, C, S;
     const void *x, *g, *w, *b;
+    const void *ry; /* backward of a fused relu: its output (g counts where ry > 0) */
     void *y, *gx, *gw, *gb;
     void *mean, *invstd, *rm, *rv;
     int64_t w_st, b_st, mean_st, invstd_st, rm_st, rv_st, gw_st, gb_st;
     int32_t training;
+    int32_t relu; /* forward: y = relu(batch norm) */
     double momentum, eps;
     /* ranges per channel and their sums (2 doubles per range and channel,
      * device scratch; NULL when no pass needs sums); narrow: N * S fits

@@ -79,7 +79,8 @@ static mf_status need_bn_dtype(const char *op, const mf_tensor *t) {
 
 static mf_status cuda_batch_forward(mf_tensor *y, mf_tensor *mean, mf_tensor *invstd, const mf_tensor *x,
                                     const mf_tensor *w, const mf_tensor *b, mf_tensor *running_mean,
-                                    mf_tensor *running_var, bool training, double momentum, double eps) {
+                                    mf_tensor *running_var, bool training, double momentum, double eps,
+                                    bool relu) {
     MF_TRY(need_bn_dtype("batch_norm", x));
     if (mf_tensor_numel(x) == 0 && training)
         return MF_OK;
@@ -96,6 +97,7 @@ static mf_status cuda_batch_forward(mf_tensor *y, mf_tensor *mean, mf_tensor *in
     a.training = training;
     a.momentum = momentum;
     a.eps = eps;
+    a.relu = relu;
     size_t bytes;
     MF_TRY(bn_partition(x->storage->device, &a, training, &bytes));
     mf_status st = mf_cuda_check(mf_cuda_launch_bn(s, (int)x->dtype, 0, &a), "batch_norm kernel");
@@ -106,12 +108,13 @@ static mf_status cuda_batch_forward(mf_tensor *y, mf_tensor *mean, mf_tensor *in
 
 static mf_status cuda_batch_backward(mf_tensor *gx, mf_tensor *gw, mf_tensor *gb, const mf_tensor *gy,
                                      const mf_tensor *x, const mf_tensor *mean, const mf_tensor *invstd,
-                                     const mf_tensor *w, bool training) {
+                                     const mf_tensor *w, bool training, const mf_tensor *ry) {
     MF_TRY(need_bn_dtype("batch_norm backward", x));
     cudaStream_t s;
     MF_TRY(mf_cuda_stream(x->storage->device.index, &s));
     mf_bn_args a = bn_args(x, w, mean, invstd);
     a.g = ptr(gy);
+    a.ry = ptr(ry);
     a.gx = ptr(gx);
     a.gw = ptr(gw);
     a.gb = ptr(gb);

@@ -1,6 +1,7 @@
 /* Norm and loss kernels of the CUDA module (host side: norm.c, loss.c).
  * Batch norm: two passes over blocks of (range of a channel, channel):
- * partial sums, then the statistics and the elementwise map. Row norm
+ * partial sums, then the statistics and the elementwise map (relu fused
+ * when asked: its gradient masks g in the backward passes). Row norm
  * (layer/group norm): one block per row, and a separate reduction over
  * rows for the weight and bias gradients. Softmax: a warp per row when the
  * dim is innermost, else a thread per column. Cross-entropy: a thread per
@@ -34,7 +35,7 @@ __device__ __forceinline__ void block_sum2(double &a, double &b) {
     }
 }
 
-template <typename T> __device__ __forceinline__ double vget(const T *p, int64_t st, int64_t i, double dflt) {
+template <typename T> __device__ __forceinline__ double pget(const T *p, int64_t st, int64_t i, double dflt) {
     return p ? (double)p[i * st] : dflt;
 }
 
@@ -51,12 +52,15 @@ __device__ __forceinline__ int64_t bn_off(const mf_bn_args &a, int64_t c, int64_
     return (n * a.C + c) * a.S + (i - n * a.S);
 }
 
-/* Block b covers range p = b % parts of channel c = b / parts. */
+/* Block b covers range p = b % parts of channel c = b / parts; ranges
+ * are whole vectors of V values. */
+template <int V>
 __device__ __forceinline__ void bn_range(const mf_bn_args &a, int64_t *c, int64_t *p, int64_t *lo, int64_t *hi) {
     int64_t M = a.N * a.S, L = (M + a.parts - 1) / a.parts;
+    L = (L + V - 1) / V * V;
     *c = (int64_t)blockIdx.x / a.parts;
     *p = (int64_t)blockIdx.x - *c * a.parts;
-    *lo = *p * L;
+    *lo = *p * L < M ? *p * L : M;
     *hi = *lo + L < M ? *lo + L : M;
 }
 
@@ -77,22 +81,49 @@ __device__ __forceinline__ void bn_sum_partials(const mf_bn_args &a, int64_t c, 
     }
 }
 
-/* Each thread takes BN_UNROLL values of its block's range per step (a
- * block's threads interleaved, so a warp's loads stay coalesced) and
- * issues their loads before using any: one load in flight per thread
- * leaves HBM mostly idle. o[u]: the element offsets, -1 past the range. */
-#define BN_UNROLL 4
+/* Each thread takes BN_U(V) vectors of V values of its block's range per
+ * step (a block's threads interleaved, so a warp's loads stay coalesced)
+ * and issues their loads before using any: one small load in flight per
+ * thread leaves HBM mostly idle. V > 1 (16-byte loads of f32 or bf16)
+ * when every row of S values holds whole aligned vectors. o[u]: the
+ * vectors' element offsets, -1 past the range. */
+#define BN_U(V) ((V) > 1 ? 2 : 4)
 #define BN_LOOP(lo, hi, o)                                                                                   \
-    for (int64_t i0 = (lo) + threadIdx.x, o[BN_UNROLL]; i0 < (hi) && bn_offsets(a, c, i0, (hi), o);          \
-         i0 += BN_UNROLL * (int64_t)blockDim.x)
+    for (int64_t j0 = (lo) / V + threadIdx.x, o[BN_U(V)]; j0 < (hi) / V && bn_offsets<V>(a, c, j0, (hi) / V, o); \
+         j0 += BN_U(V) * (int64_t)blockDim.x)
 
-__device__ __forceinline__ bool bn_offsets(const mf_bn_args &a, int64_t c, int64_t i0, int64_t hi, int64_t *o) {
+template <int V>
+__device__ __forceinline__ bool bn_offsets(const mf_bn_args &a, int64_t c, int64_t j0, int64_t jhi, int64_t *o) {
 #pragma unroll
-    for (int u = 0; u < BN_UNROLL; u++) {
-        int64_t i = i0 + u * (int64_t)blockDim.x;
-        o[u] = i < hi ? bn_off(a, c, i) : -1;
+    for (int u = 0; u < BN_U(V); u++) {
+        int64_t j = j0 + u * (int64_t)blockDim.x;
+        o[u] = j < jhi ? bn_off(a, c, j * V) : -1;
     }
     return true;
+}
+
+/* The V values at element offset o, and their store (mf_store's rounding). */
+template <int DT, int V> __device__ __forceinline__ void bn_load(const void *p, int dt, int64_t o, double *v) {
+    if (V == 1) {
+        v[0] = mf_load<DT>(p, dt, o);
+    } else {
+        vec16 r = *(const vec16 *)((const char *)p + o * (16 / V));
+#pragma unroll
+        for (int k = 0; k < V; k++)
+            v[k] = vget<DT>(r, k);
+    }
+}
+
+template <int DT, int V> __device__ __forceinline__ void bn_store(void *p, int dt, int64_t o, const double *v) {
+    if (V == 1) {
+        mf_store<DT>(p, dt, o, v[0]);
+    } else {
+        vec16 r;
+#pragma unroll
+        for (int k = 0; k < V; k++)
+            vset<DT>(r, k, v[k]);
+        *(vec16 *)((char *)p + o * (16 / V)) = r;
+    }
 }
 
 /* Data (x, y, g, gx) in DT; parameters, running and saved statistics and
@@ -101,21 +132,52 @@ __device__ __forceinline__ bool bn_offsets(const mf_bn_args &a, int64_t c, int64
 #define XL(p, i) mf_load<DT>((p), a.dt, (i))
 #define PV(p, st, c, dflt) ((p) ? mf_load<PT>((p), PT, (c) * (st)) : (dflt))
 
+/* The forward's output value (relu's formula: NaN stays NaN). */
+__device__ __forceinline__ double bn_out(const mf_bn_args &a, double v) { return a.relu && v <= 0 ? 0.0 : v; }
+
+/* g and x of vector u (x = `fill` past the range), g masked by a fused
+ * relu's output: gy * [y > 0], the unfused relu backward's products. */
+template <int DT, int V>
+__device__ __forceinline__ void bn_load_gx(const mf_bn_args &a, int64_t o, double fill, double *gv, double *xv) {
+    if (o < 0) {
+#pragma unroll
+        for (int k = 0; k < V; k++)
+            gv[k] = 0.0, xv[k] = fill;
+        return;
+    }
+    bn_load<DT, V>(a.g, a.dt, o, gv);
+    bn_load<DT, V>(a.x, a.dt, o, xv);
+    if (a.ry) {
+        double r[V];
+        bn_load<DT, V>(a.ry, a.dt, o, r);
+#pragma unroll
+        for (int k = 0; k < V; k++)
+            gv[k] *= r[k] > 0 ? 1.0 : 0.0;
+    }
+}
+
 /* Pass 1 of the forward (training): shifted sums of x per range. */
-template <int DT, int PT> __global__ void bn_stats_kernel(mf_bn_args a) {
+template <int DT, int PT, int V> __global__ void bn_stats_kernel(mf_bn_args a) {
     int64_t c, p, lo, hi;
-    bn_range(a, &c, &p, &lo, &hi);
+    bn_range<V>(a, &c, &p, &lo, &hi);
     double k = XL(a.x, c * a.S), s1 = 0, s2 = 0;
     BN_LOOP(lo, hi, o) {
-        double v[BN_UNROLL];
+        double v[BN_U(V)][V];
 #pragma unroll
-        for (int u = 0; u < BN_UNROLL; u++)
-            v[u] = o[u] >= 0 ? XL(a.x, o[u]) - k : 0.0;
+        for (int u = 0; u < BN_U(V); u++)
+            if (o[u] >= 0)
+                bn_load<DT, V>(a.x, a.dt, o[u], v[u]);
+            else
+                for (int q = 0; q < V; q++)
+                    v[u][q] = k;
 #pragma unroll
-        for (int u = 0; u < BN_UNROLL; u++) {
-            s1 += v[u];
-            s2 += v[u] * v[u];
-        }
+        for (int u = 0; u < BN_U(V); u++)
+#pragma unroll
+            for (int q = 0; q < V; q++) {
+                double d = v[u][q] - k;
+                s1 += d;
+                s2 += d * d;
+            }
     }
     block_sum2(s1, s2);
     bn_put_partial(a, c, p, s1, s2);
@@ -123,9 +185,9 @@ template <int DT, int PT> __global__ void bn_stats_kernel(mf_bn_args a) {
 
 /* Pass 2 of the forward: the channel's statistics (training: from the
  * partials; eval: the running ones), then y over the block's range. */
-template <int DT, int PT> __global__ void bn_apply_kernel(mf_bn_args a) {
+template <int DT, int PT, int V> __global__ void bn_apply_kernel(mf_bn_args a) {
     int64_t c, p, lo, hi, M = a.N * a.S;
-    bn_range(a, &c, &p, &lo, &hi);
+    bn_range<V>(a, &c, &p, &lo, &hi);
     __shared__ double stat[2];
     if (threadIdx.x == 0) {
         if (a.training) {
@@ -157,34 +219,39 @@ template <int DT, int PT> __global__ void bn_apply_kernel(mf_bn_args a) {
     double mean = stat[0], invstd = stat[1];
     double A = invstd * PV(a.w, a.w_st, c, 1.0), B = PV(a.b, a.b_st, c, 0.0);
     BN_LOOP(lo, hi, o) {
-        double v[BN_UNROLL];
+        double v[BN_U(V)][V];
 #pragma unroll
-        for (int u = 0; u < BN_UNROLL; u++)
-            v[u] = o[u] >= 0 ? XL(a.x, o[u]) : 0.0;
-#pragma unroll
-        for (int u = 0; u < BN_UNROLL; u++)
+        for (int u = 0; u < BN_U(V); u++)
             if (o[u] >= 0)
-                mf_store<DT>(a.y, a.dt, o[u], (v[u] - mean) * A + B);
+                bn_load<DT, V>(a.x, a.dt, o[u], v[u]);
+#pragma unroll
+        for (int u = 0; u < BN_U(V); u++)
+            if (o[u] >= 0) {
+#pragma unroll
+                for (int q = 0; q < V; q++)
+                    v[u][q] = bn_out(a, (v[u][q] - mean) * A + B);
+                bn_store<DT, V>(a.y, a.dt, o[u], v[u]);
+            }
     }
 }
 
 /* Pass 1 of the backward: sums of g and g (x - mean) per range. */
-template <int DT, int PT> __global__ void bn_gstats_kernel(mf_bn_args a) {
+template <int DT, int PT, int V> __global__ void bn_gstats_kernel(mf_bn_args a) {
     int64_t c, p, lo, hi;
-    bn_range(a, &c, &p, &lo, &hi);
+    bn_range<V>(a, &c, &p, &lo, &hi);
     double mean = mf_load<PT>(a.mean, PT, c * a.mean_st), sg = 0, sd = 0;
     BN_LOOP(lo, hi, o) {
-        double gv[BN_UNROLL], xv[BN_UNROLL];
+        double gv[BN_U(V)][V], xv[BN_U(V)][V];
 #pragma unroll
-        for (int u = 0; u < BN_UNROLL; u++) {
-            gv[u] = o[u] >= 0 ? XL(a.g, o[u]) : 0.0;
-            xv[u] = o[u] >= 0 ? XL(a.x, o[u]) : mean;
-        }
+        for (int u = 0; u < BN_U(V); u++)
+            bn_load_gx<DT, V>(a, o[u], mean, gv[u], xv[u]);
 #pragma unroll
-        for (int u = 0; u < BN_UNROLL; u++) {
-            sg += gv[u];
-            sd += gv[u] * (xv[u] - mean);
-        }
+        for (int u = 0; u < BN_U(V); u++)
+#pragma unroll
+            for (int q = 0; q < V; q++) {
+                sg += gv[u][q];
+                sd += gv[u][q] * (xv[u][q] - mean);
+            }
     }
     block_sum2(sg, sd);
     bn_put_partial(a, c, p, sg, sd);
@@ -192,9 +259,9 @@ template <int DT, int PT> __global__ void bn_gstats_kernel(mf_bn_args a) {
 
 /* Pass 2 of the backward: weight and bias gradients (first range's block),
  * gx over the block's range. */
-template <int DT, int PT> __global__ void bn_grad_kernel(mf_bn_args a) {
+template <int DT, int PT, int V> __global__ void bn_grad_kernel(mf_bn_args a) {
     int64_t c, p, lo, hi, M = a.N * a.S;
-    bn_range(a, &c, &p, &lo, &hi);
+    bn_range<V>(a, &c, &p, &lo, &hi);
     double mean = mf_load<PT>(a.mean, PT, c * a.mean_st), invstd = mf_load<PT>(a.invstd, PT, c * a.invstd_st);
     double sg = 0, sd = 0;
     if (a.partial)
@@ -213,33 +280,50 @@ template <int DT, int PT> __global__ void bn_grad_kernel(mf_bn_args a) {
         Cc = -A * sg / (double)M;
     }
     BN_LOOP(lo, hi, o) {
-        double gv[BN_UNROLL], xv[BN_UNROLL];
+        double gv[BN_U(V)][V], xv[BN_U(V)][V];
 #pragma unroll
-        for (int u = 0; u < BN_UNROLL; u++) {
-            gv[u] = o[u] >= 0 ? XL(a.g, o[u]) : 0.0;
-            xv[u] = o[u] >= 0 ? XL(a.x, o[u]) : 0.0;
-        }
+        for (int u = 0; u < BN_U(V); u++)
+            bn_load_gx<DT, V>(a, o[u], 0.0, gv[u], xv[u]);
 #pragma unroll
-        for (int u = 0; u < BN_UNROLL; u++)
-            if (o[u] >= 0)
-                mf_store<DT>(a.gx, a.dt, o[u], gv[u] * A + (xv[u] - mean) * B + Cc);
+        for (int u = 0; u < BN_U(V); u++)
+            if (o[u] >= 0) {
+#pragma unroll
+                for (int q = 0; q < V; q++)
+                    gv[u][q] = gv[u][q] * A + (xv[u][q] - mean) * B + Cc;
+                bn_store<DT, V>(a.gx, a.dt, o[u], gv[u]);
+            }
     }
 }
 
 #undef XL
 #undef PV
 
-template <int DT, int PT> static void bn_launch(cudaStream_t s, int backward, const mf_bn_args *a) {
+template <int DT, int PT, int V> static void bn_launch_v(cudaStream_t s, int backward, const mf_bn_args *a) {
     unsigned grid = (unsigned)(a->parts * a->C);
     if (backward) {
         if (a->partial)
-            bn_gstats_kernel<DT, PT><<<grid, NB, 0, s>>>(*a);
-        bn_grad_kernel<DT, PT><<<grid, NB, 0, s>>>(*a);
+            bn_gstats_kernel<DT, PT, V><<<grid, NB, 0, s>>>(*a);
+        bn_grad_kernel<DT, PT, V><<<grid, NB, 0, s>>>(*a);
     } else {
         if (a->training)
-            bn_stats_kernel<DT, PT><<<grid, NB, 0, s>>>(*a);
-        bn_apply_kernel<DT, PT><<<grid, NB, 0, s>>>(*a);
+            bn_stats_kernel<DT, PT, V><<<grid, NB, 0, s>>>(*a);
+        bn_apply_kernel<DT, PT, V><<<grid, NB, 0, s>>>(*a);
     }
+}
+
+static bool aligned16(const void *p) { return !p || !((uintptr_t)p & 15); }
+
+/* 16-byte vectors for f32 and bf16 when every row holds whole aligned ones. */
+template <int DT, int PT> static void bn_launch(cudaStream_t s, int backward, const mf_bn_args *a) {
+    const int VV = DT == MF_F32 ? 4 : DT == MF_BF16 ? 8 : 1;
+    bool vec = VV > 1 && a->S % VV == 0 && aligned16(a->x) && aligned16(a->y) && aligned16(a->g) &&
+               aligned16(a->gx) && aligned16(a->ry);
+    if (!vec)
+        bn_launch_v<DT, PT, 1>(s, backward, a);
+    else if (DT == MF_F32)
+        bn_launch_v<DT, PT, (DT == MF_F32 ? 4 : 1)>(s, backward, a);
+    else
+        bn_launch_v<DT, PT, (DT == MF_BF16 ? 8 : 1)>(s, backward, a);
 }
 
 extern "C" cudaError_t mf_cuda_launch_bn(cudaStream_t s, int dt, int backward, const mf_bn_args *a) {
@@ -280,8 +364,8 @@ template <typename T> __global__ void row_fwd_kernel(mf_row_args a) {
     int64_t ch0 = (r % a.groups) * a.cg;
     for (int64_t i = threadIdx.x; i < K; i += blockDim.x) {
         int64_t ch = ch0 + i / a.s;
-        double v = ((double)xr[i] - mean) * rstd * vget((const T *)a.w, a.w_st, ch, 1.0) +
-                   vget((const T *)a.b, a.b_st, ch, 0.0);
+        double v = ((double)xr[i] - mean) * rstd * pget((const T *)a.w, a.w_st, ch, 1.0) +
+                   pget((const T *)a.b, a.b_st, ch, 0.0);
         y[r * K + i] = (T)v;
     }
 }
@@ -292,7 +376,7 @@ template <typename T> __global__ void row_bwd_kernel(mf_row_args a) {
     double mean = (double)((const T *)a.mean)[r * a.mean_st], rstd = (double)((const T *)a.rstd)[r * a.rstd_st];
     double s1 = 0, s2 = 0;
     for (int64_t i = threadIdx.x; i < K; i += blockDim.x) {
-        double gw = (double)g[r * K + i] * vget((const T *)a.w, a.w_st, ch0 + i / a.s, 1.0);
+        double gw = (double)g[r * K + i] * pget((const T *)a.w, a.w_st, ch0 + i / a.s, 1.0);
         s1 += gw;
         s2 += gw * ((double)x[r * K + i] - mean);
     }
@@ -300,7 +384,7 @@ template <typename T> __global__ void row_bwd_kernel(mf_row_args a) {
     double B = -rstd * rstd * rstd * s2 / (double)K, Cc = -rstd * s1 / (double)K;
     T *gx = (T *)a.gx;
     for (int64_t i = threadIdx.x; i < K; i += blockDim.x) {
-        double A = rstd * vget((const T *)a.w, a.w_st, ch0 + i / a.s, 1.0);
+        double A = rstd * pget((const T *)a.w, a.w_st, ch0 + i / a.s, 1.0);
         gx[r * K + i] = (T)((double)g[r * K + i] * A + ((double)x[r * K + i] - mean) * B + Cc);
     }
 }

@@ -1,6 +1,8 @@
 /* ResNet's two residual blocks, written with nn modules and ops only (autograd
  * derives the backward): BasicBlock  conv3x3-bn-relu-conv3x3-bn (+x) relu
  * and Bottleneck  conv1x1-bn-relu-conv3x3(stride)-bn-relu-conv1x1(x4)-bn (+x) relu. */
+#include <string.h>
+
 #include "resnet.h"
 
 mf_status rn_conv(int64_t cin, int64_t cout, int64_t k, int64_t stride, mf_rng *rng, mf_module **out) {
@@ -17,6 +19,16 @@ mf_status rn_conv(int64_t cin, int64_t cout, int64_t k, int64_t stride, mf_rng *
 }
 
 mf_status rn_bn(int64_t c, mf_module **out) { return mf_nn_batch_norm_new(2, c, NULL, out); }
+
+mf_status rn_bn_relu(mf_module *bn, const mf_tensor *x, mf_tensor **out) {
+    if (!strncmp(mf_module_type(bn), "BatchNorm", 9))
+        return mf_nn_batch_norm_relu_forward(bn, x, out); /* one pass each way */
+    mf_tensor *y;
+    MF_TRY(mf_module_forward(bn, x, &y));
+    mf_status st = mf_relu(y, out);
+    mf_tensor_release(y);
+    return st;
+}
 
 typedef struct {
     mf_module base;
@@ -36,14 +48,11 @@ static mf_status block_forward(mf_module *m, const mf_tensor *x, mf_tensor **out
     for (int i = 0; i < b->n_convs; i++) {
         MF_CHECK(run(m, 2 * i, cur, &t));
         mf_tensor_clear(&cur);
-        MF_CHECK(run(m, 2 * i + 1, t, &cur));
+        if (i + 1 < b->n_convs)
+            MF_CHECK(rn_bn_relu(mf_module_child(m, 2 * i + 1), t, &cur));
+        else
+            MF_CHECK(run(m, 2 * i + 1, t, &cur));
         mf_tensor_clear(&t);
-        if (i + 1 < b->n_convs) {
-            MF_CHECK(mf_relu(cur, &t));
-            mf_tensor_clear(&cur);
-            cur = t;
-            t = NULL;
-        }
     }
     if (b->down >= 0)
         MF_CHECK(run(m, b->down, x, &idn));

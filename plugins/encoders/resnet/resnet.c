@@ -63,10 +63,10 @@ static mf_status net_run(rn_net *n, const mf_tensor *x, bool all_stages, mf_enco
                       (long long)cin);
     apply_freeze(n);
     MF_CHECK(mf_module_forward(mf_module_child(m, C_CONV1), x, &t));
-    MF_CHECK(mf_module_forward(mf_module_child(m, C_BN1), t, &cur));
+    MF_CHECK(rn_bn_relu(mf_module_child(m, C_BN1), t, &cur));
     mf_tensor_clear(&t);
-    MF_CHECK(mf_relu(cur, &t));
-    mf_tensor_clear(&cur);
+    t = cur;
+    cur = NULL;
     if (all_stages)
         out->stages[out->n_stages++] = mf_tensor_retain(t);
     MF_CHECK(mf_module_forward(mf_module_child(m, C_MAXPOOL), t, &cur));

@@ -11,6 +11,8 @@
 mf_status rn_conv(int64_t cin, int64_t cout, int64_t k, int64_t stride, mf_rng *rng, mf_module **out);
 /* BatchNorm2d(c) with torch's defaults (weight 1, bias 0). */
 mf_status rn_bn(int64_t c, mf_module **out);
+/* relu(bn(x)), fused when bn is a BatchNorm (mf_nn_batch_norm_relu_forward). */
+mf_status rn_bn_relu(mf_module *bn, const mf_tensor *x, mf_tensor **out);
 
 /* BasicBlock (expansion 1) or Bottleneck (expansion 4, stride on the 3x3
  * conv as torchvision v1.5); a downsample (conv1x1 + BN) is added when the

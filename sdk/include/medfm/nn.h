@@ -171,6 +171,10 @@ mf_norm_spec mf_norm_spec_default(void);
  * rank 1 accepts (N, C) and (N, C, L); rank 2 (N, C, H, W); rank 3 5-D.
  * spec may be NULL for the defaults. */
 mf_status mf_nn_batch_norm_new(int rank, int64_t num_features, const mf_norm_spec *spec, mf_module **out);
+/* relu(bn(x)) for a BatchNorm module bn, fused (mf_batch_norm_relu): what
+ * bn's forward does (running statistics, num_batches_tracked), then relu,
+ * without the pre-activation tensor. */
+mf_status mf_nn_batch_norm_relu_forward(mf_module *bn, const mf_tensor *x, mf_tensor **out);
 /* nn.LayerNorm(normalized_shape) over the trailing n_dims dims. */
 mf_status mf_nn_layer_norm_new(int n_dims, const int64_t *normalized_shape, const mf_norm_spec *spec,
                                mf_module **out);

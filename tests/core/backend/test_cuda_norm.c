@@ -15,6 +15,10 @@ static mf_status op_bn(mf_tensor *const *in, const void *ctx, mf_tensor **out) {
     const norm_ctx *c = ctx;
     return mf_batch_norm(in[0], in[3], in[4], in[1], in[2], c->training, 0.1, 1e-5, out);
 }
+static mf_status op_bn_relu(mf_tensor *const *in, const void *ctx, mf_tensor **out) {
+    const norm_ctx *c = ctx;
+    return mf_batch_norm_relu(in[0], in[3], in[4], in[1], in[2], c->training, 0.1, 1e-5, out);
+}
 static mf_status op_ln(mf_tensor *const *in, const void *ctx, mf_tensor **out) {
     const norm_ctx *c = ctx;
     return mf_layer_norm(in[0], c->n_norm, in[1], in[2], 1e-5, out);
@@ -27,7 +31,7 @@ static mf_status op_gn(mf_tensor *const *in, const void *ctx, mf_tensor **out) {
 /* Batch norm of x (N, C, ...) on both backends, train and eval: weight,
  * bias and running statistics drawn from seeds seed + 1 .. seed + 4 in the
  * parameter dtype (f32 for bf16/f16 x); x, weight and bias gradients. */
-static void compare_bn(const char *what, const mf_tensor *x, uint64_t seed) {
+static void compare_bn_op(const char *what, const mf_tensor *x, uint64_t seed, t_cuda_op op) {
     int64_t C = x->shape[1];
     mf_dtype pt = x->dtype == MF_BF16 || x->dtype == MF_F16 ? MF_F32 : x->dtype;
     for (int tr = 0; tr < 2; tr++) {
@@ -38,11 +42,13 @@ static void compare_bn(const char *what, const mf_tensor *x, uint64_t seed) {
         bool g[5] = {true, true, true, false, false};
         char label[96];
         snprintf(label, sizeof label, "%s %s", what, tr ? "train" : "eval");
-        t_cuda_compare(label, 5, in, g, op_bn, &c, 8);
+        t_cuda_compare(label, 5, in, g, op, &c, 8);
         for (int i = 1; i < 5; i++)
             mf_tensor_release(in[i]);
     }
 }
+
+static void compare_bn(const char *what, const mf_tensor *x, uint64_t seed) { compare_bn_op(what, x, seed, op_bn); }
 
 Test(cuda_norm, batch_norm_matches_the_cpu_in_training_and_eval) {
     t_need_cuda();
@@ -129,5 +135,19 @@ Test(cuda_norm, group_norm_matches_the_cpu) {
         t_cuda_compare("group_norm", 3, in, g, op_gn, &c, 8);
         for (int i = 0; i < 3; i++)
             mf_tensor_release(in[i]);
+    }
+}
+
+/* The fused relu: its forward clips as written, its backward masks the
+ * incoming gradient in both passes (split channels included). */
+Test(cuda_norm, batch_norm_relu_matches_the_cpu_in_f32_and_bf16) {
+    t_need_cuda();
+    t_cuda_exact();
+    const int64_t shapes[2][4] = {{4, 6, 5, 7}, {2, 3, 100, 50}};
+    const mf_dtype dts[2] = {MF_F32, MF_BF16};
+    for (int k = 0; k < 4; k++) {
+        mf_tensor *x = t_uniform(30 + k, 4, shapes[k / 2], dts[k % 2], -2, 3);
+        compare_bn_op("batch_norm_relu", x, 40, op_bn_relu);
+        mf_tensor_release(x);
     }
 }

@@ -14,6 +14,12 @@ extern "C" {
 mf_status mf_batch_norm(const mf_tensor *x, mf_tensor *running_mean, mf_tensor *running_var,
                         const mf_tensor *weight, const mf_tensor *bias, bool training, double momentum, double eps,
                         mf_tensor **out);
+/* relu(mf_batch_norm(...)) fused: one pass writes the activated output
+ * and the backward applies relu's gradient inside batch norm's, so the
+ * pre-activation tensor is never made. Same values as the two ops. */
+mf_status mf_batch_norm_relu(const mf_tensor *x, mf_tensor *running_mean, mf_tensor *running_var,
+                             const mf_tensor *weight, const mf_tensor *bias, bool training, double momentum,
+                             double eps, mf_tensor **out);
 /* Normalises over the last n_norm dims; weight/bias of that trailing shape
  * (may be NULL). */
 mf_status mf_layer_norm(const mf_tensor *x, int n_norm, const mf_tensor *weight, const mf_tensor *bias, double eps,
