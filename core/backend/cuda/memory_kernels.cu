@@ -45,6 +45,10 @@ extern "C" cudaError_t mf_cuda_launch_copy(cudaStream_t s, const mf_cuda_layout 
         convert_kernel<MF_F32, MF_F64><<<g, MF_THREADS, 0, s>>>(*L, dst, dst_dt, src, src_dt);
     } else if (src_dt == MF_F64 && dst_dt == MF_F32) {
         convert_kernel<MF_F64, MF_F32><<<g, MF_THREADS, 0, s>>>(*L, dst, dst_dt, src, src_dt);
+    } else if (src_dt == MF_F32 && dst_dt == MF_BF16) { /* autocast's casts, both ways */
+        convert_kernel<MF_F32, MF_BF16><<<g, MF_THREADS, 0, s>>>(*L, dst, dst_dt, src, src_dt);
+    } else if (src_dt == MF_BF16 && dst_dt == MF_F32) {
+        convert_kernel<MF_BF16, MF_F32><<<g, MF_THREADS, 0, s>>>(*L, dst, dst_dt, src, src_dt);
     } else {
         convert_kernel<MF_DYN, MF_DYN><<<g, MF_THREADS, 0, s>>>(*L, dst, dst_dt, src, src_dt);
     }

@@ -256,3 +256,26 @@ Test(cuda_memory, large_blocks_are_at_most_a_32nd_larger_than_asked) {
     }
     dlclose(h);
 }
+
+/* autocast's f32 <-> bf16 casts on the device round like the CPU's: ties
+ * to even, overflow to inf, subnormals, signed zero. */
+Test(cuda_memory, f32_and_bf16_convert_on_the_device_exactly_as_on_the_cpu) {
+    t_need_cuda();
+    double vals[] = {1.00390625, 1.01171875, -1.00390625, 3.3961e38, 3.4e38, 1e-40, -0.0, INFINITY,
+                     -INFINITY,  0.1,        -2.5,        65504.0,   1e-3,   7.0,   123456.7};
+    int64_t n = (int64_t)(sizeof vals / sizeof vals[0]);
+    mf_tensor *x64 = t_from(1, &n, MF_F64, vals), *x, *dx, *cb, *db, *cf, *df;
+    MF_OK_OR_FAIL(mf_to_dtype(x64, MF_F32, &x));
+    dx = t_on(x, T_CUDA, false);
+    MF_OK_OR_FAIL(mf_to_dtype(x, MF_BF16, &cb));
+    MF_OK_OR_FAIL(mf_to_dtype(dx, MF_BF16, &db));
+    t_assert_matches_cpu(db, cb, 0, "f32 -> bf16");
+    MF_OK_OR_FAIL(mf_to_dtype(cb, MF_F32, &cf));
+    MF_OK_OR_FAIL(mf_to_dtype(db, MF_F32, &df));
+    t_assert_matches_cpu(df, cf, 0, "bf16 -> f32");
+    cr_assert_eq(mf_tensor_get_flat(cf, 0), 1.0, "a tie rounds to even");
+    cr_assert_eq(mf_tensor_get_flat(cf, 1), 1.015625, "a tie rounds to even");
+    mf_tensor *all[] = {x64, x, dx, cb, db, cf, df};
+    for (int i = 0; i < 7; i++)
+        mf_tensor_release(all[i]);
+}
