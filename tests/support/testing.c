@@ -49,6 +49,11 @@ double t_close_ratio(const mf_tensor *a, const mf_tensor *b, double atol, double
     return worst;
 }
 
+void t_release_all(mf_tensor **ts, size_t n) {
+    for (size_t i = 0; i < n; i++)
+        mf_tensor_release(ts[i]);
+}
+
 void t_assert_close(const mf_tensor *a, const mf_tensor *b, double atol, double rtol, const char *what) {
     cr_assert(mf_tensor_same_shape(a, b), "%s: shape %s vs expected %s", what, MF_SHAPE(a), MF_SHAPE(b));
     int64_t worst_i = -1;

@@ -22,6 +22,8 @@ mf_tensor *t_uniform(uint64_t seed, int ndim, const int64_t *shape, mf_dtype dt,
 mf_tensor *t_from(int ndim, const int64_t *shape, mf_dtype dt, const double *values);
 /* Marks a leaf as requiring gradients and returns it. */
 mf_tensor *t_param(mf_tensor *t);
+/* Releases ts[0 .. n) (NULLs allowed). */
+void t_release_all(mf_tensor **ts, size_t n);
 /* Largest |a - b| / (atol + rtol |b|) over elements; > 1 means "not close". */
 double t_close_ratio(const mf_tensor *a, const mf_tensor *b, double atol, double rtol);
 /* Asserts same shape and closeness, printing the worst element. */

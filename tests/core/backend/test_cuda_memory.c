@@ -276,6 +276,5 @@ Test(cuda_memory, f32_and_bf16_convert_on_the_device_exactly_as_on_the_cpu) {
     cr_assert_eq(mf_tensor_get_flat(cf, 0), 1.0, "a tie rounds to even");
     cr_assert_eq(mf_tensor_get_flat(cf, 1), 1.015625, "a tie rounds to even");
     mf_tensor *all[] = {x64, x, dx, cb, db, cf, df};
-    for (int i = 0; i < 7; i++)
-        mf_tensor_release(all[i]);
+    t_release_all(all, 7);
 }

@@ -57,8 +57,7 @@ Test(batch_norm_relu, equals_relu_of_batch_norm_bit_for_bit_in_every_dtype_and_m
             t_assert_close(rm[0], rm[1], 0, 0, "running mean");
             t_assert_close(rv[0], rv[1], 0, 0, "running var");
             mf_tensor *all[] = {x0, r, x[0], x[1], w[0], w[1], b[0], b[1], rm[0], rm[1], rv[0], rv[1], y[0], y[1]};
-            for (size_t i = 0; i < sizeof all / sizeof *all; i++)
-                mf_tensor_release(all[i]);
+            t_release_all(all, sizeof all / sizeof *all);
         }
 }
 

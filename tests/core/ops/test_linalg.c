@@ -21,18 +21,13 @@ static mf_tensor *naive_bmm(const mf_tensor *a, const mf_tensor *b) {
     return c;
 }
 
-static void release_all(mf_tensor **ts, size_t n) {
-    for (size_t i = 0; i < n; i++)
-        mf_tensor_release(ts[i]);
-}
-
 Test(linalg, matmul_2d_gives_the_product) {
     mf_tensor *a = t_from(2, (int64_t[]){2, 3}, MF_F32, (double[]){1, 2, 3, 4, 5, 6});
     mf_tensor *b = t_from(2, (int64_t[]){3, 2}, MF_F32, (double[]){7, 8, 9, 10, 11, 12});
     mf_tensor *c, *want = t_from(2, (int64_t[]){2, 2}, MF_F32, (double[]){58, 64, 139, 154});
     MF_OK_OR_FAIL(mf_matmul(a, b, &c));
     t_assert_close(c, want, 0, 0, "matmul");
-    release_all((mf_tensor *[]){a, b, c, want}, 4);
+    t_release_all((mf_tensor *[]){a, b, c, want}, 4);
 }
 
 Test(linalg, matmul_follows_torch_rules_for_1d_operands) {
@@ -48,7 +43,7 @@ Test(linalg, matmul_follows_torch_rules_for_1d_operands) {
     t_assert_close(vm, want_vm, 0, 0, "vec @ mat");
     MF_OK_OR_FAIL(mf_matmul(mt, v, &mv));
     t_assert_close(mv, want_vm, 0, 0, "mat @ vec");
-    release_all((mf_tensor *[]){v, m, mt, dot, vm, mv, want_vm}, 7);
+    t_release_all((mf_tensor *[]){v, m, mt, dot, vm, mv, want_vm}, 7);
 }
 
 Test(linalg, matmul_broadcasts_batch_dims) {
@@ -67,7 +62,7 @@ Test(linalg, matmul_broadcasts_batch_dims) {
                         acc += mf_tensor_get_flat(a, (i * 3 + r) * 4 + k) * mf_tensor_get_flat(b, (j * 4 + k) * 2 + q);
                     cr_assert_float_eq(mf_tensor_get_flat(c, ((i * 5 + j) * 3 + r) * 2 + q), acc, 1e-12);
                 }
-    release_all((mf_tensor *[]){a, b, c}, 3);
+    t_release_all((mf_tensor *[]){a, b, c}, 3);
 }
 
 Test(linalg, transposed_and_strided_views_give_the_same_product_as_copies) {
@@ -91,7 +86,7 @@ Test(linalg, transposed_and_strided_views_give_the_same_product_as_copies) {
     want3 = naive_bmm(sc, b3);
     MF_OK_OR_FAIL(mf_matmul(ss, b3, &c3));
     t_assert_close(c3, want3, 1e-12, 1e-12, "column-strided");
-    release_all((mf_tensor *[]){a, b, at, bt, bs, ac, bc, c1, c2, want, ss, sc, b3, c3, want3}, 15);
+    t_release_all((mf_tensor *[]){a, b, at, bt, bs, ac, bc, c1, c2, want, ss, sc, b3, c3, want3}, 15);
 }
 
 static mf_status call_matmul(void *ctx, mf_tensor *const *in, mf_tensor **out) { return mf_matmul(in[0], in[1], out); }
@@ -110,7 +105,7 @@ Test(linalg, matmul_grads_match_finite_difference_for_every_shape_rule) {
         mf_tensor *a = t_param(t_uniform(10 + i, cs[i].na, cs[i].a, MF_F64, -1, 1));
         mf_tensor *b = t_param(t_uniform(20 + i, cs[i].nb, cs[i].b, MF_F64, -1, 1));
         t_gradcheck("matmul", call_matmul, NULL, 2, (mf_tensor *[]){a, b}, 1e-6, 1e-7, 1e-5);
-        release_all((mf_tensor *[]){a, b}, 2);
+        t_release_all((mf_tensor *[]){a, b}, 2);
     }
 }
 
@@ -141,7 +136,7 @@ Test(linalg, bmm_with_each_transpose_matches_naive_and_finite_difference) {
         MF_OK_OR_FAIL(mf_bmm(a, b, f & 1, f & 2, &c));
         t_assert_close(c, want, 1e-12, 1e-12, "bmm");
         t_gradcheck("bmm", call_bmm, &f, 2, (mf_tensor *[]){a, b}, 1e-6, 1e-7, 1e-5);
-        release_all((mf_tensor *[]){a, b, ac, bc, want, c}, 6);
+        t_release_all((mf_tensor *[]){a, b, ac, bc, want, c}, 6);
     }
 }
 
@@ -165,7 +160,7 @@ Test(linalg, linear_matches_matmul_plus_bias_and_finite_difference) {
         }
     t_gradcheck("linear", call_linear, (void *)1, 3, (mf_tensor *[]){x, w, b}, 1e-6, 1e-7, 1e-5);
     t_gradcheck("linear no bias", call_linear, NULL, 2, (mf_tensor *[]){x, w}, 1e-6, 1e-7, 1e-5);
-    release_all((mf_tensor *[]){x, w, b, y}, 4);
+    t_release_all((mf_tensor *[]){x, w, b, y}, 4);
 }
 
 Test(linalg, f32_agrees_with_f64_on_a_large_batched_product) {
@@ -178,7 +173,7 @@ Test(linalg, f32_agrees_with_f64_on_a_large_batched_product) {
     MF_OK_OR_FAIL(mf_matmul(a32, b32, &c32));
     MF_OK_OR_FAIL(mf_to_dtype(c32, MF_F64, &c32d));
     t_assert_close(c32d, c64, 1e-4, 1e-5, "f32 matmul");
-    release_all((mf_tensor *[]){a, b, a32, b32, c32, c64, c32d}, 7);
+    t_release_all((mf_tensor *[]){a, b, a32, b32, c32, c64, c32d}, 7);
 }
 
 static void expect_error(mf_status got, mf_status want, const char *op) {
@@ -201,5 +196,5 @@ Test(linalg, mismatched_operands_are_rejected_with_messages_naming_the_op) {
     expect_error(mf_linear(a, b, NULL, &c), MF_ERR_SHAPE, "linear");
     expect_error(mf_linear(a, w, bias, &c), MF_ERR_SHAPE, "linear");
     cr_assert_null(c);
-    release_all((mf_tensor *[]){a, b, a64, x3, y3, bias, w}, 7);
+    t_release_all((mf_tensor *[]){a, b, a64, x3, y3, bias, w}, 7);
 }

@@ -11,11 +11,6 @@
 
 #define FX "linear_gelu.safetensors"
 
-static void release_all(mf_tensor **ts, size_t n) {
-    for (size_t i = 0; i < n; i++)
-        mf_tensor_release(ts[i]);
-}
-
 /* A fresh CPU copy of t without history. */
 static mf_tensor *copy_of(const mf_tensor *t) {
     mf_tensor *c;
@@ -43,7 +38,7 @@ static void backward_weighted(mf_tensor *y, uint64_t seed) {
     MF_OK_OR_FAIL(mf_mul(y, r, &p));
     MF_OK_OR_FAIL(mf_sum(p, 0, NULL, false, &l));
     MF_OK_OR_FAIL(mf_backward(l, NULL, false));
-    release_all((mf_tensor *[]){r, p, l}, 3);
+    t_release_all((mf_tensor *[]){r, p, l}, 3);
 }
 
 Test(linear_gelu, grads_match_finite_difference_with_and_without_bias_for_2d_and_3d_input) {
@@ -55,7 +50,7 @@ Test(linear_gelu, grads_match_finite_difference_with_and_without_bias_for_2d_and
         mf_tensor *b = t_param(t_uniform(30 + k, 1, (int64_t[]){4}, MF_F64, -1, 1));
         t_gradcheck("linear_gelu with bias", call_fused, (void *)1, 3, (mf_tensor *[]){x, w, b}, 1e-6, 1e-8, 1e-5);
         t_gradcheck("linear_gelu without bias", call_fused, NULL, 2, (mf_tensor *[]){x, w}, 1e-6, 1e-8, 1e-5);
-        release_all((mf_tensor *[]){x, w, b}, 3);
+        t_release_all((mf_tensor *[]){x, w, b}, 3);
     }
 }
 
@@ -66,7 +61,7 @@ Test(linear_gelu, bias_alone_gets_its_gradient_when_x_and_w_need_none) {
     t_gradcheck("linear_gelu bias only", call_fused, (void *)1, 3, (mf_tensor *[]){x, w, b}, 1e-6, 1e-8, 1e-5);
     cr_assert_null(x->grad);
     cr_assert_null(w->grad);
-    release_all((mf_tensor *[]){x, w, b}, 3);
+    t_release_all((mf_tensor *[]){x, w, b}, 3);
 }
 
 Test(linear_gelu, matches_torch_float64_forward_and_every_gradient) {
@@ -91,7 +86,7 @@ Test(linear_gelu, matches_torch_float64_forward_and_every_gradient) {
             t_assert_close(params[i]->grad, gw, 1e-12, 1e-10, what);
             mf_tensor_release(gw);
         }
-        release_all((mf_tensor *[]){x, w, b, y, g, want}, 6);
+        t_release_all((mf_tensor *[]){x, w, b, y, g, want}, 6);
     }
 }
 
@@ -119,7 +114,7 @@ Test(linear_gelu, equals_gelu_of_linear_in_f32_forward_and_backward) {
         }
         if (!bias)
             cr_assert_null(a[2]->grad, "an unused bias got a gradient");
-        release_all((mf_tensor *[]){src[0], src[1], src[2], a[0], a[1], a[2], u[0], u[1], u[2], ya, yu}, 11);
+        t_release_all((mf_tensor *[]){src[0], src[1], src[2], a[0], a[1], a[2], u[0], u[1], u[2], ya, yu}, 11);
     }
 }
 
@@ -141,7 +136,7 @@ Test(linear_gelu, a_broadcast_upstream_gradient_gives_the_unfused_gradients) {
     }
     for (int i = 0; i < 3; i++)
         t_assert_close(a[i]->grad, u[i]->grad, 1e-13, 1e-12, "gradient under a summed output");
-    release_all((mf_tensor *[]){src[0], src[1], src[2], a[0], a[1], a[2], u[0], u[1], u[2], ys[0], ys[1], ls[0],
+    t_release_all((mf_tensor *[]){src[0], src[1], src[2], a[0], a[1], a[2], u[0], u[1], u[2], ys[0], ys[1], ls[0],
                                 ls[1]},
                 13);
 }
@@ -159,12 +154,12 @@ Test(linear_gelu, bias_gradient_is_bitwise_the_same_for_any_thread_count) {
         MF_OK_OR_FAIL(mf_linear_gelu(x, w, b, &y));
         backward_weighted(y, 9);
         gb[k] = mf_tensor_retain(b->grad);
-        release_all((mf_tensor *[]){b, y}, 2);
+        t_release_all((mf_tensor *[]){b, y}, 2);
     }
     mf_set_num_threads(threads);
     cr_assert_eq(memcmp(mf_tensor_data(gb[0]), mf_tensor_data(gb[1]), 40 * sizeof(float)), 0,
                  "bias gradient differs between 1 and 4 threads");
-    release_all((mf_tensor *[]){x, w, gb[0], gb[1]}, 4);
+    t_release_all((mf_tensor *[]){x, w, gb[0], gb[1]}, 4);
 }
 
 Test(linear_gelu, an_empty_batch_gives_an_empty_output_and_a_zero_bias_gradient) {
@@ -177,7 +172,7 @@ Test(linear_gelu, an_empty_batch_gives_an_empty_output_and_a_zero_bias_gradient)
     cr_assert_not_null(b->grad);
     for (int i = 0; i < 4; i++)
         cr_assert_eq(mf_tensor_get_flat(b->grad, i), 0.0);
-    release_all((mf_tensor *[]){x, w, b, y}, 4);
+    t_release_all((mf_tensor *[]){x, w, b, y}, 4);
 }
 
 /* x = [1], w = v (n, 1), zero bias: pre = v exactly, and with rows = 1 the
@@ -209,7 +204,7 @@ Test(linear_gelu, f32_values_and_derivatives_keep_relative_accuracy_in_both_tail
         cr_assert(fabs(gd - (cdf + vpdf)) <= 3e-5 * (fabs(cdf) + fabs(vpdf)), "gelu'(%.4f) = %.9g, want %.9g", v, gd,
                   cdf + vpdf);
     }
-    release_all((mf_tensor *[]){x, w, b, y, ones}, 5);
+    t_release_all((mf_tensor *[]){x, w, b, y, ones}, 5);
 }
 
 Test(linear_gelu, bf16_autocast_gives_a_bf16_output_within_bf16_tolerance_of_f32) {
@@ -237,7 +232,7 @@ Test(linear_gelu, bf16_autocast_gives_a_bf16_output_within_bf16_tolerance_of_f32
     backward_weighted(y32, 5);
     /* a sum over 18 rows of bf16-rounded terms */
     t_assert_close(gb16, b->grad, 5e-2, 2e-2, "bf16 autocast bias gradient");
-    release_all((mf_tensor *[]){x, w, b, y32, y16, y16f, gb16}, 7);
+    t_release_all((mf_tensor *[]){x, w, b, y32, y16, y16f, gb16}, 7);
 }
 
 static void expect_error(mf_status got, mf_status want, const char *needle) {
@@ -268,5 +263,5 @@ Test(linear_gelu, bad_inputs_are_rejected_with_messages_naming_the_op_and_shapes
     expect_error(mf_linear_gelu(x, w, b64, &y), MF_ERR_DTYPE, NULL);
     expect_error(mf_linear_gelu(xi, wi, NULL, &y), MF_ERR_DTYPE, NULL);
     cr_assert_null(y);
-    release_all((mf_tensor *[]){x, w, w_in5, w64, w3d, b5, b64, xi, wi}, 9);
+    t_release_all((mf_tensor *[]){x, w, w_in5, w64, w3d, b5, b64, xi, wi}, 9);
 }

@@ -9,11 +9,6 @@
 
 #define FX "reduce.safetensors"
 
-static void release_all(mf_tensor **ts, int n) {
-    for (int i = 0; i < n; i++)
-        mf_tensor_release(ts[i]);
-}
-
 /* x^T over dims 0 and 2, a non-contiguous [5, 4, 3] view */
 static mf_tensor *transposed(const mf_tensor *x) {
     mf_tensor *t;
@@ -41,7 +36,7 @@ Test(reduce, var_matches_torch_for_dim_sets_corrections_and_strides) {
     expect_fixture(a, "var_d02_c1", 1e-12);
     expect_fixture(b, "var_all_c0", 1e-12);
     expect_fixture(c, "var_t_d1_c1_keep", 1e-12);
-    release_all((mf_tensor *[]){x, xt, a, b, c}, 5);
+    t_release_all((mf_tensor *[]){x, xt, a, b, c}, 5);
 }
 
 Test(reduce, var_in_f32_accumulates_in_double) {
@@ -58,7 +53,7 @@ Test(reduce, var_in_f32_accumulates_in_double) {
     for (int i = 0; i < 4; i++)
         want += (fv[i] - m) * (fv[i] - m) / 3;
     cr_assert(fabs(mf_tensor_get_flat(y, 0) - want) <= 1e-6 * want, "var %.10g, want %.10g", mf_tensor_get_flat(y, 0), want);
-    release_all((mf_tensor *[]){x, y}, 2);
+    t_release_all((mf_tensor *[]){x, y}, 2);
 }
 
 Test(reduce, max_and_min_along_a_dim_match_torch_values_and_indices) {
@@ -70,7 +65,7 @@ Test(reduce, max_and_min_along_a_dim_match_torch_values_and_indices) {
     expect_fixture(mi, "max_d1_indices", 0);
     expect_fixture(nv, "min_dm1_values", 0);
     expect_fixture(ni, "min_dm1_indices", 0);
-    release_all((mf_tensor *[]){x, mv, mi, nv, ni}, 5);
+    t_release_all((mf_tensor *[]){x, mv, mi, nv, ni}, 5);
 }
 
 Test(reduce, max_keepdim_keeps_the_reduced_dim_as_one) {
@@ -81,14 +76,14 @@ Test(reduce, max_keepdim_keeps_the_reduced_dim_as_one) {
     cr_assert_eq(i->ndim, 3);
     for (int d = 0; d < 3; d++)
         cr_assert(v->shape[d] == want[d] && i->shape[d] == want[d]);
-    release_all((mf_tensor *[]){x, v, i}, 3);
+    t_release_all((mf_tensor *[]){x, v, i}, 3);
 }
 
 Test(reduce, argmax_of_a_strided_view_matches_torch) {
     mf_tensor *x = t_fixture(FX, "x"), *xt = transposed(x), *a;
     MF_OK_OR_FAIL(mf_argmax(xt, 0, false, &a));
     expect_fixture(a, "argmax_t_d0", 0);
-    release_all((mf_tensor *[]){x, xt, a}, 3);
+    t_release_all((mf_tensor *[]){x, xt, a}, 3);
 }
 
 Test(reduce, argmax_and_argmin_pick_the_first_of_tied_elements) {
@@ -99,7 +94,7 @@ Test(reduce, argmax_and_argmin_pick_the_first_of_tied_elements) {
     cr_assert_eq(mf_tensor_get_flat(a, 1), 2);
     cr_assert_eq(mf_tensor_get_flat(b, 0), 0);
     cr_assert_eq(mf_tensor_get_flat(b, 1), 1);
-    release_all((mf_tensor *[]){x, a, b}, 3);
+    t_release_all((mf_tensor *[]){x, a, b}, 3);
 }
 
 Test(reduce, argmax_works_on_integer_tensors) {
@@ -107,7 +102,7 @@ Test(reduce, argmax_works_on_integer_tensors) {
     MF_OK_OR_FAIL(mf_argmax(x, 0, false, &a));
     cr_assert_eq(a->ndim, 0);
     cr_assert_eq(mf_tensor_get_flat(a, 0), 1);
-    release_all((mf_tensor *[]){x, a}, 2);
+    t_release_all((mf_tensor *[]){x, a}, 2);
 }
 
 Test(reduce, amax_and_amin_match_torch_over_dim_sets) {
@@ -118,7 +113,7 @@ Test(reduce, amax_and_amin_match_torch_over_dim_sets) {
     expect_fixture(a, "amax_d1", 0);
     expect_fixture(b, "amax_all", 0);
     expect_fixture(c, "amin_t_d02", 0);
-    release_all((mf_tensor *[]){x, xt, a, b, c}, 5);
+    t_release_all((mf_tensor *[]){x, xt, a, b, c}, 5);
 }
 
 Test(reduce, logsumexp_matches_torch_and_does_not_overflow) {
@@ -128,14 +123,14 @@ Test(reduce, logsumexp_matches_torch_and_does_not_overflow) {
     MF_OK_OR_FAIL(mf_affine(x, 100.0, 1000.0, &big));
     MF_OK_OR_FAIL(mf_logsumexp(big, 1, (int[]){1}, false, &b));
     expect_fixture(b, "lse_big_d1", 1e-12);
-    release_all((mf_tensor *[]){x, a, big, b}, 4);
+    t_release_all((mf_tensor *[]){x, a, big, b}, 4);
 }
 
 Test(reduce, logsumexp_in_f32_survives_values_near_float_max) {
     mf_tensor *x = t_from(1, (int64_t[]){2}, MF_F32, (double[]){88.0, 88.0}), *y;
     MF_OK_OR_FAIL(mf_logsumexp(x, 0, NULL, false, &y));
     cr_assert_float_eq(mf_tensor_get_flat(y, 0), 88.0 + log(2.0), 1e-4);
-    release_all((mf_tensor *[]){x, y}, 2);
+    t_release_all((mf_tensor *[]){x, y}, 2);
 }
 
 Test(reduce, norm_matches_torch_for_p_1_2_3_half_and_infinity) {
@@ -150,7 +145,7 @@ Test(reduce, norm_matches_torch_for_p_1_2_3_half_and_infinity) {
     expect_fixture(c, "norm_p3_d2", 1e-12);
     expect_fixture(d, "norm_pinf_t_d1", 0);
     expect_fixture(e, "norm_p05_all", 1e-12);
-    release_all((mf_tensor *[]){x, xt, a, b, c, d, e}, 7);
+    t_release_all((mf_tensor *[]){x, xt, a, b, c, d, e}, 7);
 }
 
 /* -------------------------------------------------------------- gradients */
@@ -224,7 +219,7 @@ Test(reduce, amax_splits_the_gradient_evenly_among_ties) {
     backward_of_sum(y);
     mf_tensor *want = t_from(2, (int64_t[]){2, 3}, MF_F64, (double[]){0.5, 0, 0.5, 1.0 / 3, 1.0 / 3, 1.0 / 3});
     t_assert_close(x->grad, want, 1e-15, 0, "amax ties");
-    release_all((mf_tensor *[]){x, y, want}, 3);
+    t_release_all((mf_tensor *[]){x, y, want}, 3);
 }
 
 Test(reduce, max_along_a_dim_gives_the_whole_gradient_to_the_first_tie) {
@@ -233,7 +228,7 @@ Test(reduce, max_along_a_dim_gives_the_whole_gradient_to_the_first_tie) {
     backward_of_sum(v);
     mf_tensor *want = t_from(2, (int64_t[]){2, 3}, MF_F64, (double[]){1, 0, 0, 1, 0, 0});
     t_assert_close(x->grad, want, 0, 0, "max ties");
-    release_all((mf_tensor *[]){x, v, want}, 3);
+    t_release_all((mf_tensor *[]){x, v, want}, 3);
 }
 
 Test(reduce, infinity_norm_splits_the_gradient_among_ties_with_sign) {
@@ -242,7 +237,7 @@ Test(reduce, infinity_norm_splits_the_gradient_among_ties_with_sign) {
     backward_of_sum(y);
     mf_tensor *want = t_from(1, (int64_t[]){4}, MF_F64, (double[]){-0.5, 0, 0.5, 0});
     t_assert_close(x->grad, want, 1e-15, 0, "inf norm ties");
-    release_all((mf_tensor *[]){x, y, want}, 3);
+    t_release_all((mf_tensor *[]){x, y, want}, 3);
 }
 
 Test(reduce, two_norm_of_zeros_has_a_zero_gradient) {
@@ -251,7 +246,7 @@ Test(reduce, two_norm_of_zeros_has_a_zero_gradient) {
     backward_of_sum(y);
     for (int i = 0; i < 3; i++)
         cr_assert_eq(mf_tensor_get_flat(x->grad, i), 0.0);
-    release_all((mf_tensor *[]){x, y}, 2);
+    t_release_all((mf_tensor *[]){x, y}, 2);
 }
 
 /* -------------------------------------------------------------- bad input */
@@ -290,7 +285,7 @@ Test(reduce, reductions_over_empty_dims_give_torch_identities) {
     MF_OK_OR_FAIL(mf_norm(x, 2.0, 1, (int[]){1}, false, &n));
     cr_assert(isinf(mf_tensor_get_flat(l, 0)) && mf_tensor_get_flat(l, 0) < 0);
     cr_assert_eq(mf_tensor_get_flat(n, 1), 0.0);
-    release_all((mf_tensor *[]){x, l, n}, 3);
+    t_release_all((mf_tensor *[]){x, l, n}, 3);
 }
 
 Test(reduce, float_only_reductions_reject_integer_and_bool_tensors) {
@@ -304,7 +299,7 @@ Test(reduce, float_only_reductions_reject_integer_and_bool_tensors) {
     expect_error(mf_amax(xb, 0, NULL, false, &y), MF_ERR_DTYPE, "amax");
     cr_assert_null(y);
     cr_assert_null(i);
-    release_all((mf_tensor *[]){xi, xb}, 2);
+    t_release_all((mf_tensor *[]){xi, xb}, 2);
 }
 
 Test(reduce, bad_norm_order_and_negative_correction_are_invalid) {
@@ -326,7 +321,7 @@ Test(reduce, leading_dim_reductions_of_a_wide_tensor_match_torch) {
     expect_fixture(b, "w_amax_d0", 0);
     expect_fixture(c, "w_lse_d0", 1e-12);
     expect_fixture(d, "w_norm_p3_d0", 1e-12);
-    release_all((mf_tensor *[]){w, a, b, c, d}, 5);
+    t_release_all((mf_tensor *[]){w, a, b, c, d}, 5);
 }
 
 Test(reduce, argmax_over_a_leading_dim_keeps_first_ties_and_stops_at_nan) {
@@ -345,7 +340,7 @@ Test(reduce, argmax_over_a_leading_dim_keeps_first_ties_and_stops_at_nan) {
         cr_assert_eq(mf_tensor_get_flat(i, c), want, "column %d", c);
         cr_assert(c == 7 ? isnan(mf_tensor_get_flat(mv, c)) : mf_tensor_get_flat(mv, c) == 2);
     }
-    release_all((mf_tensor *[]){x, i, mv}, 3);
+    t_release_all((mf_tensor *[]){x, i, mv}, 3);
 }
 
 static mf_status red_any(int which, const mf_tensor *x, mf_tensor **out) {
@@ -369,9 +364,9 @@ Test(reduce, f32_results_agree_with_f64_to_float_precision) {
         MF_OK_OR_FAIL(red_any(which, x64, &b));
         cr_assert_eq(a->dtype, MF_F32);
         t_assert_close(a, b, 1e-6, 1e-6, "f32 vs f64");
-        release_all((mf_tensor *[]){a, b}, 2);
+        t_release_all((mf_tensor *[]){a, b}, 2);
     }
-    release_all((mf_tensor *[]){x64, x32}, 2);
+    t_release_all((mf_tensor *[]){x64, x32}, 2);
 }
 
 Test(reduce, indices_never_carry_gradients) {
@@ -381,7 +376,7 @@ Test(reduce, indices_never_carry_gradients) {
     cr_assert(v->requires_grad && v->grad_fn);
     cr_assert(!i->requires_grad && !i->grad_fn && i->dtype == MF_I64);
     cr_assert(!a->requires_grad && !a->grad_fn && a->shape[1] == 1);
-    release_all((mf_tensor *[]){x, v, i, a}, 4);
+    t_release_all((mf_tensor *[]){x, v, i, a}, 4);
 }
 
 Test(reduce, all_finite_finds_inf_and_nan_in_any_float_view) {

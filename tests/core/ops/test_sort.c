@@ -8,11 +8,6 @@
 
 #define FX "sort.safetensors"
 
-static void release_all(mf_tensor **ts, int n) {
-    for (int i = 0; i < n; i++)
-        mf_tensor_release(ts[i]);
-}
-
 static void expect_fixture(const mf_tensor *got, const char *name) {
     mf_tensor *want = t_fixture(FX, name);
     t_assert_close(got, want, 1e-13, 1e-13, name);
@@ -34,7 +29,7 @@ Test(sort, cumsum_matches_torch_along_rows_and_down_a_strided_view) {
     MF_OK_OR_FAIL(mf_cumsum(xt, 0, &b));
     expect_fixture(a, "cumsum_d1");
     expect_fixture(b, "cumsum_t_d0");
-    release_all((mf_tensor *[]){x, xt, a, b}, 4);
+    t_release_all((mf_tensor *[]){x, xt, a, b}, 4);
 }
 
 Test(sort, cumsum_of_integers_stays_integer) {
@@ -42,7 +37,7 @@ Test(sort, cumsum_of_integers_stays_integer) {
     MF_OK_OR_FAIL(mf_cumsum(x, 0, &y));
     cr_assert_eq(y->dtype, MF_I64);
     cr_assert_eq(mf_tensor_get_flat(y, 3), 10);
-    release_all((mf_tensor *[]){x, y}, 2);
+    t_release_all((mf_tensor *[]){x, y}, 2);
 }
 
 Test(sort, sort_is_stable_on_ties_in_both_directions_like_torch) {
@@ -54,7 +49,7 @@ Test(sort, sort_is_stable_on_ties_in_both_directions_like_torch) {
     expect_fixture(ai, "sort_ties_asc_indices");
     expect_fixture(dv, "sort_ties_desc_values");
     expect_fixture(di, "sort_ties_desc_indices");
-    release_all((mf_tensor *[]){x, av, ai, dv, di}, 5);
+    t_release_all((mf_tensor *[]){x, av, ai, dv, di}, 5);
 }
 
 Test(sort, sort_down_a_strided_view_matches_torch) {
@@ -62,7 +57,7 @@ Test(sort, sort_down_a_strided_view_matches_torch) {
     MF_OK_OR_FAIL(mf_sort(xt, 0, false, &v, &i));
     expect_fixture(v, "sort_t_d0_values");
     expect_fixture(i, "sort_t_d0_indices");
-    release_all((mf_tensor *[]){x, xt, v, i}, 4);
+    t_release_all((mf_tensor *[]){x, xt, v, i}, 4);
 }
 
 Test(sort, sort_puts_nan_last_ascending_and_first_descending) {
@@ -71,7 +66,7 @@ Test(sort, sort_puts_nan_last_ascending_and_first_descending) {
     MF_OK_OR_FAIL(mf_sort(x, 0, true, &d, NULL));
     cr_assert(mf_tensor_get_flat(a, 0) == -1 && isnan(mf_tensor_get_flat(a, 3)));
     cr_assert(isnan(mf_tensor_get_flat(d, 0)) && mf_tensor_get_flat(d, 1) == 5);
-    release_all((mf_tensor *[]){x, a, d}, 3);
+    t_release_all((mf_tensor *[]){x, a, d}, 3);
 }
 
 Test(sort, topk_returns_sorted_largest_and_smallest_like_torch) {
@@ -83,14 +78,14 @@ Test(sort, topk_returns_sorted_largest_and_smallest_like_torch) {
     expect_fixture(li, "topk3_largest_indices");
     expect_fixture(sv, "topk2_smallest_d0_values");
     expect_fixture(si, "topk2_smallest_d0_indices");
-    release_all((mf_tensor *[]){x, lv, li, sv, si}, 5);
+    t_release_all((mf_tensor *[]){x, lv, li, sv, si}, 5);
 }
 
 Test(sort, topk_of_zero_elements_gives_an_empty_dim) {
     mf_tensor *x = t_uniform(1, 2, (int64_t[]){3, 5}, MF_F32, 0, 1), *v, *i;
     MF_OK_OR_FAIL(mf_topk(x, 0, 1, true, &v, &i));
     cr_assert(v->shape[0] == 3 && v->shape[1] == 0 && mf_tensor_numel(i) == 0);
-    release_all((mf_tensor *[]){x, v, i}, 3);
+    t_release_all((mf_tensor *[]){x, v, i}, 3);
 }
 
 /* -------------------------------------------------------------- gradients */
@@ -140,7 +135,7 @@ Test(sort, topk_sends_the_gradient_only_to_the_chosen_elements) {
     MF_OK_OR_FAIL(mf_backward(s, NULL, false));
     mf_tensor *want = t_from(1, (int64_t[]){5}, MF_F64, (double[]){0, 1, 0, 1, 0});
     t_assert_close(x->grad, want, 0, 0, "topk grad");
-    release_all((mf_tensor *[]){x, v, s, want}, 4);
+    t_release_all((mf_tensor *[]){x, v, s, want}, 4);
 }
 
 /* -------------------------------------------------------------- bad input */
@@ -198,9 +193,9 @@ Test(sort, topk_equals_the_head_of_the_stable_sort_with_ties_and_nans) {
                           dir, (long long)i, a, b);
                 cr_assert_eq(mf_tensor_get_flat(ti, i), mf_tensor_get_flat(hi, i));
             }
-            release_all((mf_tensor *[]){tv, ti, hv, hi}, 4);
+            t_release_all((mf_tensor *[]){tv, ti, hv, hi}, 4);
         }
-        release_all((mf_tensor *[]){sv, si}, 2);
+        t_release_all((mf_tensor *[]){sv, si}, 2);
     }
     mf_tensor_release(x);
 }
@@ -215,7 +210,7 @@ Test(sort, sort_of_a_long_line_is_ordered_and_stable) {
         cr_assert(a > b || (a == b && mf_tensor_get_flat(i, k - 1) < mf_tensor_get_flat(i, k)), "at %lld", (long long)k);
         cr_assert_eq(mf_tensor_get_flat(x, (int64_t)mf_tensor_get_flat(i, k)), b);
     }
-    release_all((mf_tensor *[]){x, v, i}, 3);
+    t_release_all((mf_tensor *[]){x, v, i}, 3);
 }
 
 Test(sort, f32_sort_and_cumsum_agree_with_f64) {
@@ -229,5 +224,5 @@ Test(sort, f32_sort_and_cumsum_agree_with_f64) {
     t_assert_close(a, b, 1e-6, 1e-6, "sort f32");
     t_assert_close(ai, bi, 0, 0, "sort indices f32");
     t_assert_close(c, d, 1e-5, 1e-6, "cumsum f32");
-    release_all((mf_tensor *[]){x64, x32, a, ai, b, bi, c, d}, 8);
+    t_release_all((mf_tensor *[]){x64, x32, a, ai, b, bi, c, d}, 8);
 }
