@@ -116,6 +116,29 @@ __device__ __forceinline__ void mf_offsets(const mf_cuda_layout &L, int64_t i, i
 #define MF_GRID_LOOP(i, n)                                                                                    \
     for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < (n); i += (int64_t)gridDim.x * blockDim.x)
 
+/* Block-wide sum of two doubles (blocks of up to 1024 threads, a multiple
+ * of 32); every thread gets the totals. */
+__device__ __forceinline__ void mf_block_sum2(double &a, double &b) {
+    __shared__ double sa[32], sb[32];
+    for (int o = 16; o > 0; o >>= 1) {
+        a += __shfl_down_sync(0xffffffffu, a, o);
+        b += __shfl_down_sync(0xffffffffu, b, o);
+    }
+    int lane = threadIdx.x & 31, wid = threadIdx.x >> 5;
+    __syncthreads();
+    if (lane == 0) {
+        sa[wid] = a;
+        sb[wid] = b;
+    }
+    __syncthreads();
+    a = 0;
+    b = 0;
+    for (int i = 0; i < (int)(blockDim.x >> 5); i++) {
+        a += sa[i];
+        b += sb[i];
+    }
+}
+
 /* 16 bytes of one operand moved with one vector access (dense kernels):
  * VEC_ELEMS(DT) elements of f64, f32 or bf16. */
 struct alignas(16) vec16 {
