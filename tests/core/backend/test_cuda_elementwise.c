@@ -19,15 +19,18 @@ static mf_tensor *permuted(const mf_tensor *base_cpu, mf_device dev, mf_tensor *
     return v;
 }
 
+/* Every binary op, with the low end of its operands' range. */
+static const struct {
+    const char *name;
+    binop f;
+    double lo;
+} bin_ops[] = {{"add", mf_add, -2},  {"sub", mf_sub, -2},   {"mul", mf_mul, -2},         {"div", mf_div, 0.5},
+               {"pow", mf_pow, 0.5}, {"maximum", mf_maximum, -2}, {"minimum", mf_minimum, -2}};
+#define N_BIN (sizeof bin_ops / sizeof bin_ops[0])
+
 Test(cuda_elementwise, binary_ops_match_the_cpu_on_strided_broadcast_views) {
     t_need_cuda();
-    struct {
-        const char *name;
-        binop f;
-        double lo;
-    } ops[] = {{"add", mf_add, -2},      {"sub", mf_sub, -2}, {"mul", mf_mul, -2},
-               {"div", mf_div, 0.5},     {"pow", mf_pow, 0.5}, {"maximum", mf_maximum, -2},
-               {"minimum", mf_minimum, -2}};
+#define ops bin_ops
     for (size_t k = 0; k < 2; k++) {
         mf_dtype dt = float_dtypes[k];
         for (size_t i = 0; i < sizeof ops / sizeof ops[0]; i++) {
@@ -47,10 +50,10 @@ Test(cuda_elementwise, binary_ops_match_the_cpu_on_strided_broadcast_views) {
             t_assert_matches_cpu(got2, want2, 1, ops[i].name);
             ab_cpu = NULL;
             mf_tensor *all[] = {abase, b, acpu, adev_base, adev, bdev, want, got, want2, got2, ab_cpu};
-            for (size_t j = 0; j < sizeof all / sizeof all[0]; j++)
-                mf_tensor_release(all[j]);
+            t_release_all(all, sizeof all / sizeof all[0]);
         }
     }
+#undef ops
 }
 
 Test(cuda_elementwise, integer_binary_ops_truncate_and_saturate_like_the_cpu) {
@@ -100,13 +103,12 @@ static mf_tensor *unary_graph(unop f, mf_tensor *x, const mf_tensor *w) {
     return y;
 }
 
-Test(cuda_elementwise, unary_ops_and_their_gradients_match_the_cpu) {
-    t_need_cuda();
-    struct {
-        const char *name;
-        unop f;
-        double lo, hi;
-    } ops[] = {{"neg", mf_neg, -2, 2},         {"relu", mf_relu, -2, 2},          {"gelu", mf_gelu, -3, 3},
+/* Every unary op, with its input range. */
+static const struct {
+    const char *name;
+    unop f;
+    double lo, hi;
+} un_ops[] = {{"neg", mf_neg, -2, 2},         {"relu", mf_relu, -2, 2},          {"gelu", mf_gelu, -3, 3},
                {"sigmoid", mf_sigmoid, -6, 6}, {"tanh", mf_tanh, -2, 2},          {"exp", mf_exp, -2, 2},
                {"log", mf_log, 0.2, 3},        {"log1p", mf_log1p, -0.5, 3},      {"sqrt", mf_sqrt, 0.2, 3},
                {"rsqrt", mf_rsqrt, 0.2, 3},    {"abs", mf_abs, -2, 2},            {"square", mf_square, -2, 2},
@@ -115,6 +117,11 @@ Test(cuda_elementwise, unary_ops_and_their_gradients_match_the_cpu) {
                {"leaky_relu", leaky, -2, 2},   {"pow_scalar", pow3, -2, 2},       {"pow_half", powh, 0.1, 2},
                {"clamp", clampab, -2, 2},      {"clamp_lo", clamplo, -2, 2},      {"affine", aff, -2, 2},
                {"sign", mf_sign, -2, 2}};
+#define N_UN (sizeof un_ops / sizeof un_ops[0])
+
+Test(cuda_elementwise, unary_ops_and_their_gradients_match_the_cpu) {
+    t_need_cuda();
+#define ops un_ops
     for (size_t k = 0; k < 2; k++) {
         mf_dtype dt = float_dtypes[k];
         for (size_t i = 0; i < sizeof ops / sizeof ops[0]; i++) {
@@ -129,10 +136,73 @@ Test(cuda_elementwise, unary_ops_and_their_gradients_match_the_cpu) {
                 t_assert_matches_cpu(dx->grad, x->grad, 2, ops[i].name);
             }
             mf_tensor *all[] = {x, w, dx, dw, want, got};
-            for (size_t j = 0; j < sizeof all / sizeof all[0]; j++)
-                mf_tensor_release(all[j]);
+            t_release_all(all, sizeof all / sizeof all[0]);
         }
     }
+#undef ops
+}
+
+/* x[skip:] of a fresh [skip + n] tensor on `dev`: skip 1 puts the data off
+ * the 16-byte alignment that the vector kernels need. */
+static mf_tensor *tail_view(uint64_t seed, int64_t n, int64_t skip, mf_dtype dt, double lo, double hi, mf_device dev,
+                            bool grad) {
+    int64_t len = n + skip;
+    mf_tensor *base = t_uniform(seed, 1, &len, dt, lo, hi), *b = t_on(base, dev, false), *v;
+    MF_OK_OR_FAIL(mf_slice(b, 0, skip, len, 1, &v));
+    mf_tensor *c;
+    MF_OK_OR_FAIL(mf_contiguous(v, &c)); /* a view when already contiguous: keeps the offset */
+    mf_tensor_release(base), mf_tensor_release(b), mf_tensor_release(v);
+    if (grad) {
+        mf_tensor *leaf;
+        MF_OK_OR_FAIL(mf_tensor_detach(c, &leaf));
+        mf_tensor_release(c);
+        return t_param(leaf);
+    }
+    return c;
+}
+
+/* Dense operands take the 16-byte vector kernels (f32, f64, bf16; 1003
+ * elements leave a tail past the last whole vector), and the same ops on a
+ * view one element off the alignment take the element kernels: both match
+ * the CPU, forward and gradient. */
+Test(cuda_elementwise, dense_and_misaligned_operands_match_the_cpu_in_f32_f64_and_bf16) {
+    t_need_cuda();
+    const mf_dtype dts[3] = {MF_F32, MF_F64, MF_BF16};
+    const int64_t n = 1003;
+    for (int k = 0; k < 3; k++)
+        for (int64_t skip = 0; skip < 2; skip++) {
+            for (size_t i = 0; i < N_UN; i++) {
+                mf_tensor *x = tail_view(70 + i, n, skip, dts[k], un_ops[i].lo, un_ops[i].hi, MF_DEVICE_CPU, true);
+                mf_tensor *dx = tail_view(70 + i, n, skip, dts[k], un_ops[i].lo, un_ops[i].hi, T_CUDA, true);
+                mf_tensor *y[2], *l[2], *xs[2] = {x, dx};
+                for (int d = 0; d < 2; d++) {
+                    MF_OK_OR_FAIL(un_ops[i].f(xs[d], &y[d]));
+                    l[d] = NULL;
+                    if (y[d]->requires_grad) {
+                        MF_OK_OR_FAIL(mf_sum(y[d], 0, NULL, false, &l[d]));
+                        MF_OK_OR_FAIL(mf_backward(l[d], NULL, false));
+                    }
+                }
+                cr_assert_eq(((uintptr_t)mf_tensor_data(dx) & 15) != 0, skip == 1, "%s: alignment of the view",
+                             un_ops[i].name);
+                t_assert_matches_cpu(y[1], y[0], 1, un_ops[i].name);
+                if (x->grad)
+                    t_assert_matches_cpu(dx->grad, x->grad, 2, un_ops[i].name);
+                mf_tensor *all[] = {x, dx, y[0], y[1], l[0], l[1]};
+                t_release_all(all, 6);
+            }
+            for (size_t i = 0; i < N_BIN; i++) {
+                mf_tensor *a = tail_view(90 + i, n, skip, dts[k], bin_ops[i].lo, 2, MF_DEVICE_CPU, false);
+                mf_tensor *b = tail_view(95 + i, n, 0, dts[k], bin_ops[i].lo, 2, MF_DEVICE_CPU, false);
+                mf_tensor *da = tail_view(90 + i, n, skip, dts[k], bin_ops[i].lo, 2, T_CUDA, false);
+                mf_tensor *db = tail_view(95 + i, n, 0, dts[k], bin_ops[i].lo, 2, T_CUDA, false), *want, *got;
+                MF_OK_OR_FAIL(bin_ops[i].f(a, b, &want));
+                MF_OK_OR_FAIL(bin_ops[i].f(da, db, &got));
+                t_assert_matches_cpu(got, want, 1, bin_ops[i].name);
+                mf_tensor *all[] = {a, b, da, db, want, got};
+                t_release_all(all, 6);
+            }
+        }
 }
 
 Test(cuda_elementwise, comparisons_and_where_match_the_cpu_with_broadcast) {
