@@ -27,6 +27,25 @@ static inline mf_tensor *t_on(const mf_tensor *x, mf_device dev, bool param) {
     return y;
 }
 
+/* x's values on `dev` as a view whose data starts one element past the
+ * start of its storage: off the 16-byte alignment that vector kernels
+ * need (x contiguous). A leaf requiring grad when `param`. */
+static inline mf_tensor *t_misaligned_on(const mf_tensor *x, mf_device dev, bool param) {
+    int64_t n = mf_tensor_numel(x), len = n + 1;
+    mf_tensor *buf, *flat, *tail, *view, *src;
+    MF_OK_OR_FAIL(mf_tensor_zeros(1, &len, x->dtype, dev, &buf));
+    MF_OK_OR_FAIL(mf_slice(buf, 0, 1, len, 1, &tail));
+    MF_OK_OR_FAIL(mf_reshape(x, 1, &n, &src));
+    MF_OK_OR_FAIL(mf_tensor_copy_(tail, src));
+    MF_OK_OR_FAIL(mf_reshape(tail, x->ndim, x->shape, &flat));
+    MF_OK_OR_FAIL(mf_tensor_detach(flat, &view));
+    mf_tensor_release(buf), mf_tensor_release(tail), mf_tensor_release(src), mf_tensor_release(flat);
+    cr_assert_eq(view->offset, 1, "t_misaligned_on: the view should start at element 1");
+    if (param)
+        MF_OK_OR_FAIL(mf_tensor_set_requires_grad(view, true));
+    return view;
+}
+
 /* Tolerances for comparing CUDA with CPU results of a dtype. */
 /* bf16/f16 results are rounded once from f32 accumulations on both sides,
  * so they differ by at most about one unit in the last place (2^-8, 2^-11). */

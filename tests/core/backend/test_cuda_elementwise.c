@@ -142,23 +142,14 @@ Test(cuda_elementwise, unary_ops_and_their_gradients_match_the_cpu) {
 #undef ops
 }
 
-/* x[skip:] of a fresh [skip + n] tensor on `dev`: skip 1 puts the data off
- * the 16-byte alignment that the vector kernels need. */
-static mf_tensor *tail_view(uint64_t seed, int64_t n, int64_t skip, mf_dtype dt, double lo, double hi, mf_device dev,
-                            bool grad) {
-    int64_t len = n + skip;
-    mf_tensor *base = t_uniform(seed, 1, &len, dt, lo, hi), *b = t_on(base, dev, false), *v;
-    MF_OK_OR_FAIL(mf_slice(b, 0, skip, len, 1, &v));
-    mf_tensor *c;
-    MF_OK_OR_FAIL(mf_contiguous(v, &c)); /* a view when already contiguous: keeps the offset */
-    mf_tensor_release(base), mf_tensor_release(b), mf_tensor_release(v);
-    if (grad) {
-        mf_tensor *leaf;
-        MF_OK_OR_FAIL(mf_tensor_detach(c, &leaf));
-        mf_tensor_release(c);
-        return t_param(leaf);
-    }
-    return c;
+/* A [n] tensor of uniform values on `dev`: fresh (aligned) for skip 0, one
+ * element off the alignment for skip 1. */
+static mf_tensor *vec_on(uint64_t seed, int64_t n, int64_t skip, mf_dtype dt, double lo, double hi, mf_device dev,
+                         bool grad) {
+    mf_tensor *base = t_uniform(seed, 1, &n, dt, lo, hi);
+    mf_tensor *v = skip ? t_misaligned_on(base, dev, grad) : t_on(base, dev, grad);
+    mf_tensor_release(base);
+    return v;
 }
 
 /* Dense operands take the 16-byte vector kernels (f32, f64, bf16; 1003
@@ -172,8 +163,8 @@ Test(cuda_elementwise, dense_and_misaligned_operands_match_the_cpu_in_f32_f64_an
     for (int k = 0; k < 3; k++)
         for (int64_t skip = 0; skip < 2; skip++) {
             for (size_t i = 0; i < N_UN; i++) {
-                mf_tensor *x = tail_view(70 + i, n, skip, dts[k], un_ops[i].lo, un_ops[i].hi, MF_DEVICE_CPU, true);
-                mf_tensor *dx = tail_view(70 + i, n, skip, dts[k], un_ops[i].lo, un_ops[i].hi, T_CUDA, true);
+                mf_tensor *x = vec_on(70 + i, n, skip, dts[k], un_ops[i].lo, un_ops[i].hi, MF_DEVICE_CPU, true);
+                mf_tensor *dx = vec_on(70 + i, n, skip, dts[k], un_ops[i].lo, un_ops[i].hi, T_CUDA, true);
                 mf_tensor *y[2], *l[2], *xs[2] = {x, dx};
                 for (int d = 0; d < 2; d++) {
                     MF_OK_OR_FAIL(un_ops[i].f(xs[d], &y[d]));
@@ -192,10 +183,10 @@ Test(cuda_elementwise, dense_and_misaligned_operands_match_the_cpu_in_f32_f64_an
                 t_release_all(all, 6);
             }
             for (size_t i = 0; i < N_BIN; i++) {
-                mf_tensor *a = tail_view(90 + i, n, skip, dts[k], bin_ops[i].lo, 2, MF_DEVICE_CPU, false);
-                mf_tensor *b = tail_view(95 + i, n, 0, dts[k], bin_ops[i].lo, 2, MF_DEVICE_CPU, false);
-                mf_tensor *da = tail_view(90 + i, n, skip, dts[k], bin_ops[i].lo, 2, T_CUDA, false);
-                mf_tensor *db = tail_view(95 + i, n, 0, dts[k], bin_ops[i].lo, 2, T_CUDA, false), *want, *got;
+                mf_tensor *a = vec_on(90 + i, n, skip, dts[k], bin_ops[i].lo, 2, MF_DEVICE_CPU, false);
+                mf_tensor *b = vec_on(95 + i, n, 0, dts[k], bin_ops[i].lo, 2, MF_DEVICE_CPU, false);
+                mf_tensor *da = vec_on(90 + i, n, skip, dts[k], bin_ops[i].lo, 2, T_CUDA, false);
+                mf_tensor *db = vec_on(95 + i, n, 0, dts[k], bin_ops[i].lo, 2, T_CUDA, false), *want, *got;
                 MF_OK_OR_FAIL(bin_ops[i].f(a, b, &want));
                 MF_OK_OR_FAIL(bin_ops[i].f(da, db, &got));
                 t_assert_matches_cpu(got, want, 1, bin_ops[i].name);

@@ -151,3 +151,38 @@ Test(cuda_norm, batch_norm_relu_matches_the_cpu_in_f32_and_bf16) {
         mf_tensor_release(x);
     }
 }
+
+/* Rows of whole 16-byte vectors take the vector kernels only when the data
+ * is aligned: the same x one element off the alignment (the element
+ * kernels) gives the CPU's output and gradients, with and without the
+ * fused relu, in f32 and bf16. */
+Test(cuda_norm, batch_norm_of_a_misaligned_input_matches_the_cpu) {
+    t_need_cuda();
+    t_cuda_exact();
+    const mf_dtype dts[2] = {MF_F32, MF_BF16};
+    int64_t C = 3;
+    for (int k = 0; k < 4; k++) {
+        mf_tensor *x0 = t_uniform(60 + k, 4, (int64_t[]){2, 3, 8, 16}, dts[k % 2], -2, 3);
+        mf_tensor *w0 = t_uniform(61, 1, &C, MF_F32, 0.5, 1.5), *b0 = t_uniform(62, 1, &C, MF_F32, -1, 1);
+        mf_tensor *x[2] = {t_on(x0, MF_DEVICE_CPU, true), t_misaligned_on(x0, T_CUDA, true)};
+        mf_tensor *w[2] = {t_on(w0, MF_DEVICE_CPU, true), t_on(w0, T_CUDA, true)};
+        mf_tensor *b[2] = {t_on(b0, MF_DEVICE_CPU, true), t_on(b0, T_CUDA, true)}, *y[2], *l[2];
+        mf_tensor *r0 = t_uniform(63, 4, x0->shape, x0->dtype, -1, 1), *r[2] = {r0, t_on(r0, T_CUDA, false)};
+        for (int d = 0; d < 2; d++) { /* loss = sum(y * r): every gradient matters */
+            mf_tensor *p;
+            MF_OK_OR_FAIL((k < 2 ? mf_batch_norm : mf_batch_norm_relu)(x[d], NULL, NULL, w[d], b[d], true, 0.1, 1e-5,
+                                                                      &y[d]));
+            MF_OK_OR_FAIL(mf_mul(y[d], r[d], &p));
+            MF_OK_OR_FAIL(mf_sum(p, 0, NULL, false, &l[d]));
+            MF_OK_OR_FAIL(mf_backward(l[d], NULL, false));
+            mf_tensor_release(p);
+        }
+        const char *what = k < 2 ? "batch_norm" : "batch_norm_relu";
+        t_assert_matches_cpu(y[1], y[0], 8, what);
+        t_assert_matches_cpu(x[1]->grad, x[0]->grad, 8, what);
+        t_assert_matches_cpu(w[1]->grad, w[0]->grad, 8, what);
+        t_assert_matches_cpu(b[1]->grad, b[0]->grad, 8, what);
+        mf_tensor *all[] = {x0, w0, b0, x[0], x[1], w[0], w[1], b[0], b[1], y[0], y[1], l[0], l[1], r0, r[1]};
+        t_release_all(all, sizeof all / sizeof all[0]);
+    }
+}
