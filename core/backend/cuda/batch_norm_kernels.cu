@@ -288,19 +288,15 @@ template <int DT, int PT, int V> static void bn_launch_v(cudaStream_t s, int bac
     }
 }
 
-static bool aligned16(const void *p) { return !p || !((uintptr_t)p & 15); }
-
 /* 16-byte vectors for f32 and bf16 when every row holds whole aligned ones. */
 template <int DT, int PT> static void bn_launch(cudaStream_t s, int backward, const mf_bn_args *a) {
-    const int VV = DT == MF_F32 ? 4 : DT == MF_BF16 ? 8 : 1;
-    bool vec = VV > 1 && a->S % VV == 0 && aligned16(a->x) && aligned16(a->y) && aligned16(a->g) &&
-               aligned16(a->gx) && aligned16(a->ry);
-    if (!vec)
-        bn_launch_v<DT, PT, 1>(s, backward, a);
-    else if (DT == MF_F32)
-        bn_launch_v<DT, PT, (DT == MF_F32 ? 4 : 1)>(s, backward, a);
+    constexpr int VV = DT == MF_F32 || DT == MF_BF16 ? VEC_ELEMS(DT) : 1;
+    bool vec = VV > 1 && a->S % VV == 0 && mf_aligned16(a->x) && mf_aligned16(a->y) && mf_aligned16(a->g) &&
+               mf_aligned16(a->gx) && mf_aligned16(a->ry);
+    if (vec)
+        bn_launch_v<DT, PT, VV>(s, backward, a);
     else
-        bn_launch_v<DT, PT, (DT == MF_BF16 ? 8 : 1)>(s, backward, a);
+        bn_launch_v<DT, PT, 1>(s, backward, a);
 }
 
 extern "C" cudaError_t mf_cuda_launch_bn(cudaStream_t s, int dt, int backward, const mf_bn_args *a) {

@@ -147,6 +147,9 @@ struct alignas(16) vec16 {
 
 #define VEC_ELEMS(DT) ((DT) == MF_F64 ? 2 : (DT) == MF_F32 ? 4 : 8)
 
+/* A pointer vec16 accesses may use (NULL, an absent operand, passes). */
+static inline bool mf_aligned16(const void *p) { return !((uintptr_t)p & 15); }
+
 /* Element k of a vector, and its store with mf_store's rounding: register
  * work once k is a constant (unrolled loops). */
 template <int DT> __device__ __forceinline__ double vget(const vec16 &v, int k) {

@@ -261,7 +261,7 @@ static bool dense_ok(const mf_cuda_layout *L, int dt, int nptr, const void *cons
         if (L->stride[k][0] != 1)
             return false;
     for (int k = 0; k < nptr; k++)
-        if (p[k] && ((uintptr_t)p[k] & 15))
+        if (!mf_aligned16(p[k]))
             return false;
     return true;
 }
@@ -303,24 +303,17 @@ __global__ void where_kernel(mf_cuda_layout L, U *o, const uint8_t *c, const U *
 
 /* ------------------------------------------------------------ launchers */
 
-#define MF_DISPATCH_DT(dt, KERNEL, ...)                                                                       \
+/* KERNEL<DT> for f32 and f64, KERNEL<OTHER> for every other dtype: MF_DYN
+ * (the run-time switch) for the element kernels, MF_BF16 for the dense
+ * ones (only f32, f64 and bf16 reach them). */
+#define MF_DISPATCH_DT(dt, OTHER, KERNEL, ...)                                                                \
     do {                                                                                                      \
         if ((dt) == MF_F32)                                                                                   \
             KERNEL<MF_F32><<<g, MF_THREADS, 0, s>>>(__VA_ARGS__);                                            \
         else if ((dt) == MF_F64)                                                                              \
             KERNEL<MF_F64><<<g, MF_THREADS, 0, s>>>(__VA_ARGS__);                                            \
         else                                                                                                  \
-            KERNEL<MF_DYN><<<g, MF_THREADS, 0, s>>>(__VA_ARGS__);                                            \
-    } while (0)
-
-#define MF_DISPATCH_DENSE(dt, KERNEL, ...)                                                                    \
-    do {                                                                                                      \
-        if ((dt) == MF_F32)                                                                                   \
-            KERNEL<MF_F32><<<g, MF_THREADS, 0, s>>>(__VA_ARGS__);                                            \
-        else if ((dt) == MF_F64)                                                                              \
-            KERNEL<MF_F64><<<g, MF_THREADS, 0, s>>>(__VA_ARGS__);                                            \
-        else                                                                                                  \
-            KERNEL<MF_BF16><<<g, MF_THREADS, 0, s>>>(__VA_ARGS__);                                           \
+            KERNEL<OTHER><<<g, MF_THREADS, 0, s>>>(__VA_ARGS__);                                             \
     } while (0)
 
 extern "C" cudaError_t mf_cuda_launch_binary(cudaStream_t s, const mf_cuda_layout *L, int op, int dt, void *out,
@@ -328,11 +321,11 @@ extern "C" cudaError_t mf_cuda_launch_binary(cudaStream_t s, const mf_cuda_layou
     const void *p[] = {out, a, b};
     if (dense_ok(L, dt, 3, p)) {
         unsigned g = dense_grid(L->n, dt);
-        MF_DISPATCH_DENSE(dt, binary_dense, L->n, op, dt, out, a, b);
+        MF_DISPATCH_DT(dt, MF_BF16, binary_dense, L->n, op, dt, out, a, b);
         return cudaGetLastError();
     }
     unsigned g = mf_grid_for(L->n);
-    MF_DISPATCH_DT(dt, binary_kernel, *L, op, dt, out, a, b);
+    MF_DISPATCH_DT(dt, MF_DYN, binary_kernel, *L, op, dt, out, a, b);
     return cudaGetLastError();
 }
 
@@ -341,11 +334,11 @@ extern "C" cudaError_t mf_cuda_launch_unary(cudaStream_t s, const mf_cuda_layout
     const void *p[] = {out, x};
     if (dense_ok(L, dt, 2, p)) {
         unsigned g = dense_grid(L->n, dt);
-        MF_DISPATCH_DENSE(dt, unary_dense, L->n, op, dt, p0, p1, out, x);
+        MF_DISPATCH_DT(dt, MF_BF16, unary_dense, L->n, op, dt, p0, p1, out, x);
         return cudaGetLastError();
     }
     unsigned g = mf_grid_for(L->n);
-    MF_DISPATCH_DT(dt, unary_kernel, *L, op, dt, p0, p1, out, x);
+    MF_DISPATCH_DT(dt, MF_DYN, unary_kernel, *L, op, dt, p0, p1, out, x);
     return cudaGetLastError();
 }
 
@@ -355,18 +348,18 @@ extern "C" cudaError_t mf_cuda_launch_unary_backward(cudaStream_t s, const mf_cu
     const void *p[] = {gin, x, y, gout};
     if (dense_ok(L, dt, 4, p)) {
         unsigned g = dense_grid(L->n, dt);
-        MF_DISPATCH_DENSE(dt, unary_backward_dense, L->n, op, dt, p0, p1, gin, x, y, gout);
+        MF_DISPATCH_DT(dt, MF_BF16, unary_backward_dense, L->n, op, dt, p0, p1, gin, x, y, gout);
         return cudaGetLastError();
     }
     unsigned g = mf_grid_for(L->n);
-    MF_DISPATCH_DT(dt, unary_backward_kernel, *L, op, dt, p0, p1, gin, x, y, gout);
+    MF_DISPATCH_DT(dt, MF_DYN, unary_backward_kernel, *L, op, dt, p0, p1, gin, x, y, gout);
     return cudaGetLastError();
 }
 
 extern "C" cudaError_t mf_cuda_launch_compare(cudaStream_t s, const mf_cuda_layout *L, int op, int dt, void *out,
                                               const void *a, const void *b) {
     unsigned g = mf_grid_for(L->n);
-    MF_DISPATCH_DT(dt, compare_kernel, *L, op, dt, (uint8_t *)out, a, b);
+    MF_DISPATCH_DT(dt, MF_DYN, compare_kernel, *L, op, dt, (uint8_t *)out, a, b);
     return cudaGetLastError();
 }
 

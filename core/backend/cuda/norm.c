@@ -1,7 +1,6 @@
-/* CUDA norm family (kern_norm.h) over the kernels of norm_loss_kernels.cu:
- * batch norm over blocks of (range of a channel, channel) in two passes
- * (norm_loss_kernels.cu), layer and group norm with one
- * block per row. 1-D parameter and statistics tensors may be strided. */
+/* CUDA norm family (kern_norm.h): batch norm over blocks of (range of a
+ * channel, channel) in two passes (batch_norm_kernels.cu), layer and group
+ * norm with one block per row (norm_loss_kernels.cu). 1-D parameter and statistics tensors may be strided. */
 #include "core/backend/cuda/cuda_internal.h"
 #include "core/backend/cuda/nn_internal.h"
 #include "core/backend/kern_norm.h"

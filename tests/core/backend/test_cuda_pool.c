@@ -66,29 +66,41 @@ Test(cuda_pool, max_and_avg_pooling_match_the_cpu_in_2d_and_3d) {
     }
 }
 
+/* Linear upsampling (with and without align_corners) and nearest
+ * upsampling of x, forward and backward, within `slack` of the CPU. */
+static void compare_upsampling(mf_tensor *x, double slack) {
+    bool g[1] = {true};
+    for (int al = 0; al < 2; al++) {
+        pool_ctx u = {.kind = 3, .size = {13, 17}, .align = al};
+        t_cuda_compare("upsample linear", 1, &x, g, op_pool, &u, slack);
+    }
+    pool_ctx n = {.kind = 4, .size = {14, 20}};
+    t_cuda_compare("upsample nearest", 1, &x, g, op_pool, &n, slack);
+}
+
+/* Reflect pad, constant pad and roll of x, likewise. */
+static void compare_pad_roll(mf_tensor *x, double slack) {
+    bool g[1] = {true};
+    for (int kind = 5; kind <= 7; kind++) {
+        pool_ctx c = {.kind = kind};
+        t_cuda_compare("pad/roll", 1, &x, g, op_pool, &c, slack);
+    }
+}
+
 Test(cuda_pool, adaptive_pooling_and_upsampling_match_the_cpu) {
     t_need_cuda();
     bool g[1] = {true};
     mf_tensor *x = t_uniform(3, 4, (int64_t[]){2, 3, 7, 10}, MF_F32, -1, 1);
     pool_ctx c = {.kind = 2, .size = {3, 4}};
     t_cuda_compare("adaptive_avg_pool", 1, &x, g, op_pool, &c, 4);
-    for (int al = 0; al < 2; al++) {
-        pool_ctx u = {.kind = 3, .size = {13, 17}, .align = al};
-        t_cuda_compare("upsample linear", 1, &x, g, op_pool, &u, 4);
-    }
-    pool_ctx n = {.kind = 4, .size = {14, 20}};
-    t_cuda_compare("upsample nearest", 1, &x, g, op_pool, &n, 4);
+    compare_upsampling(x, 4);
     mf_tensor_release(x);
 }
 
 Test(cuda_pool, pad_and_roll_match_the_cpu) {
     t_need_cuda();
-    bool g[1] = {true};
     mf_tensor *x = t_uniform(4, 4, (int64_t[]){2, 3, 5, 6}, MF_F64, -1, 1);
-    for (int kind = 5; kind <= 7; kind++) {
-        pool_ctx c = {.kind = kind};
-        t_cuda_compare("pad/roll", 1, &x, g, op_pool, &c, 4);
-    }
+    compare_pad_roll(x, 4);
     mf_tensor_release(x);
 }
 
@@ -144,28 +156,18 @@ Test(cuda_pool, avg_and_adaptive_pooling_in_bf16_and_f16_match_the_cpu) {
 
 Test(cuda_pool, upsampling_in_bf16_and_f16_matches_the_cpu) {
     t_need_cuda();
-    bool g[1] = {true};
     for (int k = 0; k < 2; k++) {
         mf_tensor *x = t_uniform(15, 4, (int64_t[]){2, 3, 7, 10}, lowp_dts[k], -1, 1);
-        for (int al = 0; al < 2; al++) {
-            pool_ctx u = {.kind = 3, .size = {13, 17}, .align = al};
-            t_cuda_compare("low-precision upsample linear", 1, &x, g, op_pool, &u, 1);
-        }
-        pool_ctx n = {.kind = 4, .size = {14, 20}};
-        t_cuda_compare("low-precision upsample nearest", 1, &x, g, op_pool, &n, 1);
+        compare_upsampling(x, 1);
         mf_tensor_release(x);
     }
 }
 
 Test(cuda_pool, pad_and_roll_in_bf16_and_f16_match_the_cpu) {
     t_need_cuda();
-    bool g[1] = {true};
     for (int k = 0; k < 2; k++) {
         mf_tensor *x = t_uniform(16, 4, (int64_t[]){2, 3, 5, 6}, lowp_dts[k], -1, 1);
-        for (int kind = 5; kind <= 7; kind++) {
-            pool_ctx c = {.kind = kind};
-            t_cuda_compare("low-precision pad/roll", 1, &x, g, op_pool, &c, 1);
-        }
+        compare_pad_roll(x, 1);
         mf_tensor_release(x);
     }
 }
