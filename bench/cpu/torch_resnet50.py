@@ -73,6 +73,9 @@ def main():
     # MEDFM_BENCH_PRECISION=bf16/f16: the forward under torch.autocast.
     lowp = {"f32": None, "": None, "bf16": torch.bfloat16, "f16": torch.float16}[
         os.environ.get("MEDFM_BENCH_PRECISION", "f32")]
+    # MEDFM_BENCH_CUDNN_SEARCH=1: cuDNN's timed algorithm choice, as medfm's
+    # MEDFM_CUDNN_SEARCH=1 (train.cudnn_search) on the other side.
+    torch.backends.cudnn.benchmark = os.environ.get("MEDFM_BENCH_CUDNN_SEARCH", "0") == "1"
     net = ResNet50().to(device)
     for size in sizes:
         x = torch.randn(batch, 3, size, size, device=device)

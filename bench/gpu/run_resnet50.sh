@@ -7,6 +7,10 @@
 # the measured steps). Usage:
 #   bench/gpu/run_resnet50.sh [BUILD] [batch] [size] [precision]
 #   (default: build 256 224 bf16; precision f32, bf16 or f16)
+# MEDFM_BENCH_CUDNN_SEARCH=1 times cuDNN's convolution algorithms on both
+# sides (medfm's MEDFM_CUDNN_SEARCH / train.cudnn_search against
+# torch.backends.cudnn.benchmark) instead of taking its heuristics; the
+# search runs in the warm-up step, outside the measured ones.
 # Needs libmedfm_cuda.so (MEDFM_CUDA_MODULE or beside libmedfm) and a
 # PYTHON with CUDA-enabled torch (default python3).
 set -euo pipefail
@@ -17,6 +21,8 @@ size="${3:-224}"
 precision="${4:-bf16}"
 export MEDFM_BENCH_DEVICE=cuda MEDFM_BENCH_BATCH="$batch" MEDFM_BENCH_RUNS="${MEDFM_BENCH_RUNS:-5}"
 export MEDFM_BENCH_PRECISION="$precision"
+search="${MEDFM_BENCH_CUDNN_SEARCH:-0}"
+export MEDFM_BENCH_CUDNN_SEARCH="$search" MEDFM_CUDNN_SEARCH="$search"
 # medfm also times the step replayed as a CUDA graph (train.cuda_graph);
 # MEDFM_BENCH_CUDA_GRAPH=0 skips it.
 export MEDFM_BENCH_CUDA_GRAPH="${MEDFM_BENCH_CUDA_GRAPH:-1}"
@@ -27,8 +33,9 @@ tw=$(awk '$1=="torch"{print $4}' <<<"$t")
 peak() { awk -v w="$1" '$1==w{for(i=1;i<=NF;i++) if($i=="peak_mib") print $(i+1)}'; }
 mp=$(peak medfm <<<"$m")
 tp=$(peak torch <<<"$t")
-awk -v b="$batch" -v s="$size" -v p="$precision" -v mw="$mw" -v tw="$tw" -v mp="$mp" -v tp="$tp" 'BEGIN {
-  printf "resnet50 fwd+bwd batch %d at %dx%d on GPU, %s\n", b, s, s, p
+awk -v b="$batch" -v s="$size" -v p="$precision" -v mw="$mw" -v tw="$tw" -v mp="$mp" -v tp="$tp" \
+    -v q="$([ "$search" = 1 ] && echo "timed cuDNN algorithm search" || echo "cuDNN heuristics")" 'BEGIN {
+  printf "resnet50 fwd+bwd batch %d at %dx%d on GPU, %s, %s\n", b, s, s, p, q
   printf "medfm %.4f s/step  %.1f img/s  peak %s MiB\n", mw, b / mw, mp
   printf "torch %.4f s/step  %.1f img/s  peak %s MiB\n", tw, b / tw, tp
   printf "throughput medfm/torch: %.2f   peak memory medfm/torch: %.2f\n", tw / mw, mp / tp }'

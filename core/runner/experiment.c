@@ -70,8 +70,13 @@ static const mf_key_spec train_keys[] = {
         "capture forward + backward as a CUDA graph after 2 eager steps and replay it (cuda device, static "
         "shapes, no random draws on the device inside the step, no f16 loss scaling)",
         NL, NL),
+    KEY("cudnn_search", MF_KEY_BOOL, "false",
+        "cuda: time cuDNN's convolution algorithms on the first step of each shape and keep the fastest (like "
+        "torch.backends.cudnn.benchmark; the choice, and so the last bits of results, may vary between runs) "
+        "instead of its heuristics",
+        NL, NL),
 };
-static const mf_schema train_schema = {"train", train_keys, 16, false};
+static const mf_schema train_schema = {"train", train_keys, 17, false};
 
 static const mf_key_spec data_keys[] = {
     {"train", MF_KEY_SECTION, "~", "training split", NL, NL, NULL, &mf_loader_section_schema, true},
@@ -259,6 +264,7 @@ mf_status mf_experiment_from_cfg(mf_cfg *cfg, const char *base_dir, mf_diag *dia
                     has_ep ? "" : " (on the command line: train.steps=N or train.epochs=N)");
     mf__runner_check_precision(e->config, d);
     mf__step_graph_check(e->config, d);
+    mf__cudnn_search_check(e->config, d);
     const char *dev;
     if (mf_cfg_get_string(e->config, "device", "cpu", &dev) == MF_OK) {
         mf_device dv;

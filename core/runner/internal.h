@@ -68,6 +68,13 @@ mf_status mf__step_graph_step(mf_step_graph *sg, mf_task *task, mf_optimizer *op
                               const mf_batch *b, const mf_precision *prec, mf_tensor **loss, mf_metrics *logs);
 void mf__step_graph_free(mf_step_graph *sg);
 
+/* train.cudnn_search (cudnn_search.c): a timed cuDNN algorithm search per
+ * convolution shape instead of the heuristics. check: a config error on a
+ * non-cuda device; apply: sets the policy for a run on dev (no-op on cpu). */
+bool mf__cudnn_search_wanted(const mf_cfg *cfg);
+void mf__cudnn_search_check(const mf_cfg *cfg, mf_diag *d);
+mf_status mf__cudnn_search_apply(const mf_cfg *cfg, mf_device dev);
+
 /* What a checkpoint records besides tensors. */
 typedef struct mf_ckpt_state {
     int64_t step, epoch, trial;

@@ -17,6 +17,7 @@
 #include "core/runner/internal.h"
 #include "core/runner/prefetch.h"
 #include "medfm/loader.h"
+#include "medfm/conv_algo.h"
 #include "medfm/memory.h"
 #include "medfm/autograd.h"
 #include "medfm/nn.h"
@@ -223,6 +224,7 @@ static mf_status run_trial(ctx *c, int trial, const char *dir, bool resume, tria
     mf_prefetch pf = {0}; /* copies batch k+1 to the device during step k */
     mf_step_graph sg = {.dev = dev};
     bool use_graph = mf__step_graph_wanted(cfg), graph_said = false;
+    bool search_said = !mf__cudnn_search_wanted(cfg);
     mf_optimizer *opt = NULL;
     mf_tensor **params = NULL;
     int n_params = 0;
@@ -230,6 +232,7 @@ static mf_status run_trial(ctx *c, int trial, const char *dir, bool resume, tria
     char ckdir[PATH_MAX + 32];
     snprintf(ckdir, sizeof ckdir, "%s/checkpoints", dir);
     MF_CHECK(mf__mkdirs(ckdir));
+    MF_CHECK(mf__cudnn_search_apply(cfg, dev));
     MF_CHECK(mf_experiment_build_task(c->e, seed, &task_rng, &task));
     MF_CHECK(open_loader(cfg, "train", seed, &train));
     MF_CHECK(open_loader(cfg, "val", seed, &val));
@@ -369,6 +372,14 @@ static mf_status run_trial(ctx *c, int trial, const char *dir, bool resume, tria
         if (st != MF_OK) {
             mf_error_context(st, "trial %d, step %lld", trial, (long long)cs.step);
             goto cleanup;
+        }
+        mf_conv_algo_counts ac;
+        if (!search_said && mf_conv_algo_counts_get(dev, &ac) == MF_OK) {
+            say(c,
+                "cudnn_search: cuDNN's algorithms timed for %llu convolution calls (shape x direction) in the first "
+                "step; later calls of these shapes reuse the fastest",
+                (unsigned long long)ac.searched);
+            search_said = true;
         }
         cs.step++;
         cs.epoch = cs.step / spe;

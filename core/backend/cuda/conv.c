@@ -1,43 +1,24 @@
 /* CUDA conv family on cuDNN (its convolution API): forward, backward data,
  * backward filter and bias for 1-D/2-D/3-D, grouped and dilated
  * convolutions. A 1-D conv runs as a 2-D one with a unit height; 2-D and
- * 1-D use 4-D descriptors, 3-D uses 5-D ones. The algorithm of each
- * (direction, dtype, geometry, math mode) is picked once from cuDNN's
- * heuristics and cached. f32 may use TF32 tensor cores unless
- * mf_cuda_tf32_enabled() says no, in which case only FMA algorithms run. */
+ * 1-D use 4-D descriptors, 3-D uses 5-D ones. Each call's algorithm comes
+ * from conv_algo.c (cuDNN's heuristics, or a timed search, cached per
+ * shape). f32 may use TF32 tensor cores unless mf_cuda_tf32_enabled()
+ * says no, in which case only FMA algorithms run. */
 #include <cudnn.h>
 #include <pthread.h>
 #include <string.h>
 
-#include "core/backend/cuda/cuda_internal.h"
-#include "core/backend/kern_conv.h"
+#include "core/backend/cuda/conv_internal.h"
 #include "core/backend/kern_reduce.h"
 #include "medfm/ops/view.h"
 
 extern const struct mf_kern_reduce mf_cuda_reduce;
 
-enum { DIR_FWD, DIR_BWD_DATA, DIR_BWD_FILTER };
-
-static pthread_mutex_t conv_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_mutex_t handle_lock = PTHREAD_MUTEX_INITIALIZER;
 static cudnnHandle_t handles[MF_CUDA_MAX_DEVICES];
 
-typedef struct {
-    int dir, dt, exact, dev;
-    mf_conv_geom g;
-} algo_key;
-
-typedef struct {
-    algo_key key;
-    int algo;
-    cudnnMathType_t math;
-    size_t ws;
-} algo_entry;
-
-#define CACHE_SIZE 512
-static algo_entry cache[CACHE_SIZE];
-static int cache_n, cache_next;
-
-static mf_status dnn_check(cudnnStatus_t s, const char *what) {
+mf_status mf_cuda_dnn_check(cudnnStatus_t s, const char *what) {
     if (s == CUDNN_STATUS_SUCCESS)
         return MF_OK;
     return MF_ERR(MF_ERR_DEVICE, "%s: cuDNN error %d (%s)", what, (int)s, cudnnGetErrorString(s));
@@ -46,15 +27,15 @@ static mf_status dnn_check(cudnnStatus_t s, const char *what) {
 static mf_status dnn_handle(int index, cudnnHandle_t *out) {
     cudaStream_t s;
     MF_TRY(mf_cuda_stream(index, &s));
-    pthread_mutex_lock(&conv_lock);
+    pthread_mutex_lock(&handle_lock);
     cudnnStatus_t e = CUDNN_STATUS_SUCCESS;
     if (!handles[index])
         e = cudnnCreate(&handles[index]);
     if (e == CUDNN_STATUS_SUCCESS)
         e = cudnnSetStream(handles[index], s);
     *out = handles[index];
-    pthread_mutex_unlock(&conv_lock);
-    return dnn_check(e, "conv: creating the cuDNN handle");
+    pthread_mutex_unlock(&handle_lock);
+    return mf_cuda_dnn_check(e, "conv: creating the cuDNN handle");
 }
 
 mf_status mf_cuda_dnn_init(int index) {
@@ -62,19 +43,7 @@ mf_status mf_cuda_dnn_init(int index) {
     return dnn_handle(index, &h);
 }
 
-/* Descriptors of one call. */
-typedef struct {
-    cudnnHandle_t h;
-    cudnnTensorDescriptor_t x, y;
-    cudnnFilterDescriptor_t w;
-    cudnnConvolutionDescriptor_t c;
-    cudnnDataType_t ty;
-    int dev, dt, exact;
-    double one_d, zero_d;
-    float one_f, zero_f;
-} conv_call;
-
-static void call_free(conv_call *c) {
+static void call_free(mf_conv_call *c) {
     if (c->x)
         cudnnDestroyTensorDescriptor(c->x);
     if (c->y)
@@ -85,10 +54,10 @@ static void call_free(conv_call *c) {
         cudnnDestroyConvolutionDescriptor(c->c);
 }
 
-static const void *one(const conv_call *c) {
+static const void *one(const mf_conv_call *c) {
     return c->dt == MF_F64 ? (const void *)&c->one_d : (const void *)&c->one_f;
 }
-static const void *zero(const conv_call *c) {
+static const void *zero(const mf_conv_call *c) {
     return c->dt == MF_F64 ? (const void *)&c->zero_d : (const void *)&c->zero_f;
 }
 
@@ -97,7 +66,7 @@ static mf_status tensor_desc(cudnnTensorDescriptor_t d, cudnnDataType_t ty, int 
     strides[nd - 1] = 1;
     for (int i = nd - 2; i >= 0; i--)
         strides[i] = strides[i + 1] * dims[i + 1];
-    return dnn_check(cudnnSetTensorNdDescriptor(d, ty, nd, dims, strides), "conv: tensor descriptor");
+    return mf_cuda_dnn_check(cudnnSetTensorNdDescriptor(d, ty, nd, dims, strides), "conv: tensor descriptor");
 }
 
 static bool fits_int(const mf_conv_geom *g) {
@@ -107,7 +76,7 @@ static bool fits_int(const mf_conv_geom *g) {
     return xi < big && yo < big;
 }
 
-static mf_status call_init(conv_call *c, const mf_conv_geom *g, const mf_tensor *any) {
+static mf_status call_init(mf_conv_call *c, const mf_conv_geom *g, const mf_tensor *any) {
     memset(c, 0, sizeof *c);
     c->one_d = 1.0;
     c->one_f = 1.0f;
@@ -151,119 +120,26 @@ static mf_status call_init(conv_call *c, const mf_conv_geom *g, const mf_tensor 
     MF_CHECK(tensor_desc(c->x, c->ty, sp + 2, xd));
     MF_CHECK(tensor_desc(c->y, c->ty, sp + 2, yd));
     MF_CHECK(
-        dnn_check(cudnnSetFilterNdDescriptor(c->w, c->ty, CUDNN_TENSOR_NCHW, sp + 2, wd), "conv: filter descriptor"));
-    MF_CHECK(dnn_check(cudnnSetConvolutionNdDescriptor(c->c, sp, pad, str, dil, CUDNN_CROSS_CORRELATION, compute),
+        mf_cuda_dnn_check(cudnnSetFilterNdDescriptor(c->w, c->ty, CUDNN_TENSOR_NCHW, sp + 2, wd), "conv: filter descriptor"));
+    MF_CHECK(mf_cuda_dnn_check(cudnnSetConvolutionNdDescriptor(c->c, sp, pad, str, dil, CUDNN_CROSS_CORRELATION, compute),
                        "conv: convolution descriptor"));
-    MF_CHECK(dnn_check(cudnnSetConvolutionGroupCount(c->c, (int)g->groups), "conv: group count"));
+    MF_CHECK(mf_cuda_dnn_check(cudnnSetConvolutionGroupCount(c->c, (int)g->groups), "conv: group count"));
     return MF_OK;
 cleanup:
     call_free(c);
     return st;
 }
 
-/* Field by field: a struct copy need not copy padding, so memcmp could miss. */
-static bool key_eq(const algo_key *a, const algo_key *b) {
-    const mf_conv_geom *x = &a->g, *y = &b->g;
-    bool eq = a->dir == b->dir && a->dt == b->dt && a->exact == b->exact && a->dev == b->dev && x->nsp == y->nsp &&
-              x->n == y->n && x->groups == y->groups && x->cin == y->cin && x->cout == y->cout;
-    for (int i = 0; i < 3 && eq; i++)
-        eq = x->in[i] == y->in[i] && x->out[i] == y->out[i] && x->k[i] == y->k[i] && x->stride[i] == y->stride[i] &&
-             x->pad[i] == y->pad[i] && x->dil[i] == y->dil[i];
-    return eq;
-}
-
-#define N_PERF 16
-/* The algorithm for one direction: cached, else the first of cuDNN's
- * ranked heuristics that works, fits 1 GiB of workspace and, in exact
- * mode, uses no tensor-core math (for bf16/f16: the first tensor-core one
- * if any). */
-static mf_status pick_algo(conv_call *c, int dir, const mf_conv_geom *g, int *algo, size_t *ws) {
-    algo_key key;
-    memset(&key, 0, sizeof key);
-    key.dir = dir, key.dt = c->dt, key.exact = c->exact, key.dev = c->dev, key.g = *g;
-    pthread_mutex_lock(&conv_lock);
-    for (int i = 0; i < cache_n; i++)
-        if (key_eq(&cache[i].key, &key)) {
-            *algo = cache[i].algo;
-            *ws = cache[i].ws;
-            cudnnMathType_t m = cache[i].math;
-            pthread_mutex_unlock(&conv_lock);
-            return dnn_check(cudnnSetConvolutionMathType(c->c, m), "conv: math type");
-        }
-    pthread_mutex_unlock(&conv_lock);
-    /* bf16/f16 want tensor cores: without asking, the heuristics rank f32
-     * and direct kernels first (on an H100 a ResNet-50 step ran 20x
-     * slower, its backward data in a direct kernel). */
-    bool lowp = c->dt == MF_BF16 || c->dt == MF_F16;
-    MF_TRY(dnn_check(cudnnSetConvolutionMathType(c->c, c->exact ? CUDNN_FMA_MATH
-                                                       : lowp   ? CUDNN_TENSOR_OP_MATH
-                                                                : CUDNN_DEFAULT_MATH),
-                     "conv: math type"));
-    int n = 0, found = -1;
-    cudnnMathType_t math = CUDNN_DEFAULT_MATH;
-    size_t mem = 0;
-    cudnnStatus_t e;
-    const size_t cap = (size_t)1 << 30;
-#define PICK(PERF_T, GETTER, ...)                                                                                      \
-    do {                                                                                                               \
-        PERF_T perf[N_PERF];                                                                                           \
-        e = GETTER(c->h, __VA_ARGS__, N_PERF, &n, perf);                                                               \
-        for (int pass = lowp ? 0 : 1; pass < 2 && found < 0; pass++)                                                   \
-            for (int i = 0; e == CUDNN_STATUS_SUCCESS && i < n && found < 0; i++) {                                    \
-                if (perf[i].status != CUDNN_STATUS_SUCCESS || perf[i].memory > cap)                                    \
-                    continue;                                                                                          \
-                if (c->exact && perf[i].mathType != CUDNN_FMA_MATH && perf[i].mathType != CUDNN_DEFAULT_MATH)          \
-                    continue;                                                                                          \
-                if (pass == 0 && perf[i].mathType != CUDNN_TENSOR_OP_MATH)                                             \
-                    continue; /* bf16/f16: tensor cores first */                                                       \
-                found = (int)perf[i].algo, math = c->exact ? CUDNN_FMA_MATH : perf[i].mathType, mem = perf[i].memory;  \
-            }                                                                                                          \
-    } while (0)
-    if (dir == DIR_FWD)
-        PICK(cudnnConvolutionFwdAlgoPerf_t, cudnnGetConvolutionForwardAlgorithm_v7, c->x, c->w, c->c, c->y);
-    else if (dir == DIR_BWD_DATA)
-        PICK(cudnnConvolutionBwdDataAlgoPerf_t, cudnnGetConvolutionBackwardDataAlgorithm_v7, c->w, c->y, c->c, c->x);
-    else
-        PICK(cudnnConvolutionBwdFilterAlgoPerf_t, cudnnGetConvolutionBackwardFilterAlgorithm_v7, c->x, c->y, c->c,
-             c->w);
-#undef PICK
-    MF_TRY(dnn_check(e, "conv: algorithm heuristics"));
-    if (found < 0)
-        return MF_ERR(MF_ERR_UNSUPPORTED, "conv: cuDNN offers no algorithm for this geometry (%s)",
-                      dir == DIR_FWD        ? "forward"
-                      : dir == DIR_BWD_DATA ? "backward data"
-                                            : "backward filter");
-    MF_TRY(dnn_check(cudnnSetConvolutionMathType(c->c, math), "conv: math type"));
-    /* the heuristics' memory figure may be a lower bound: ask for the exact size */
-    if (dir == DIR_FWD)
-        e = cudnnGetConvolutionForwardWorkspaceSize(c->h, c->x, c->w, c->c, c->y, (cudnnConvolutionFwdAlgo_t)found,
-                                                    &mem);
-    else if (dir == DIR_BWD_DATA)
-        e = cudnnGetConvolutionBackwardDataWorkspaceSize(c->h, c->w, c->y, c->c, c->x,
-                                                         (cudnnConvolutionBwdDataAlgo_t)found, &mem);
-    else
-        e = cudnnGetConvolutionBackwardFilterWorkspaceSize(c->h, c->x, c->y, c->c, c->w,
-                                                           (cudnnConvolutionBwdFilterAlgo_t)found, &mem);
-    MF_TRY(dnn_check(e, "conv: workspace size"));
-    pthread_mutex_lock(&conv_lock);
-    int slot = cache_n < CACHE_SIZE ? cache_n++ : (cache_next++ % CACHE_SIZE);
-    cache[slot] = (algo_entry){key, found, math, mem};
-    pthread_mutex_unlock(&conv_lock);
-    *algo = found;
-    *ws = mem;
-    return MF_OK;
-}
-
 /* t = bias broadcast over channel dim of an (N, C, spatial...) tensor (t is
  * not read: beta 0). */
-static mf_status set_bias(conv_call *c, void *t, cudnnTensorDescriptor_t td, const mf_tensor *bias, int nd,
+static mf_status set_bias(mf_conv_call *c, void *t, cudnnTensorDescriptor_t td, const mf_tensor *bias, int nd,
                           int64_t channels) {
     cudnnTensorDescriptor_t bd;
-    MF_TRY(dnn_check(cudnnCreateTensorDescriptor(&bd), "conv: bias descriptor"));
+    MF_TRY(mf_cuda_dnn_check(cudnnCreateTensorDescriptor(&bd), "conv: bias descriptor"));
     int dims[5] = {1, (int)channels, 1, 1, 1};
     mf_status st = tensor_desc(bd, c->ty, nd, dims);
     if (st == MF_OK)
-        st = dnn_check(cudnnAddTensor(c->h, one(c), bd, mf_tensor_data(bias), zero(c), td, t), "conv: bias add");
+        st = mf_cuda_dnn_check(cudnnAddTensor(c->h, one(c), bd, mf_tensor_data(bias), zero(c), td, t), "conv: bias add");
     cudnnDestroyTensorDescriptor(bd);
     return st;
 }
@@ -272,14 +148,14 @@ static int desc_rank(const mf_conv_geom *g) { return g->nsp == 3 ? 5 : 4; }
 
 static mf_status run_dir(int dir, const mf_conv_geom *g, const mf_tensor *any, const void *in1, const void *in2,
                          void *out, const mf_tensor *bias) {
-    conv_call c;
+    mf_conv_call c;
     MF_TRY(call_init(&c, g, any));
     mf_status st = MF_OK;
     void *ws = NULL;
     size_t wsb = 0;
     int algo;
     mf_device dev = any->storage->device;
-    MF_CHECK(pick_algo(&c, dir, g, &algo, &wsb));
+    MF_CHECK(mf_cuda_conv_pick(&c, dir, g, in1, in2, out, &algo, &wsb));
     if (wsb)
         MF_CHECK(mf_cuda_alloc(dev, wsb, &ws));
     /* The bias goes in first and the convolution blends onto it (beta 1),
@@ -287,20 +163,20 @@ static mf_status run_dir(int dir, const mf_conv_geom *g, const mf_tensor *any, c
      * bias added to a bf16/f16 output already rounded would inherit that
      * output's rounding error, large next to a sum that cancels. */
     if (bias)
-        MF_CHECK(set_bias(&c, out, dir == DIR_FWD ? c.y : c.x, bias, desc_rank(g), dir == DIR_FWD ? g->cout : g->cin));
+        MF_CHECK(set_bias(&c, out, dir == MF_CONV_FWD ? c.y : c.x, bias, desc_rank(g), dir == MF_CONV_FWD ? g->cout : g->cin));
     const void *beta = bias ? one(&c) : zero(&c);
     cudnnStatus_t e;
-    if (dir == DIR_FWD)
+    if (dir == MF_CONV_FWD)
         e = cudnnConvolutionForward(c.h, one(&c), c.x, in1, c.w, in2, c.c, (cudnnConvolutionFwdAlgo_t)algo, ws, wsb,
                                     beta, c.y, out);
-    else if (dir == DIR_BWD_DATA)
+    else if (dir == MF_CONV_BWD_DATA)
         e = cudnnConvolutionBackwardData(c.h, one(&c), c.w, in2, c.y, in1, c.c, (cudnnConvolutionBwdDataAlgo_t)algo, ws,
                                          wsb, beta, c.x, out);
     else
         e = cudnnConvolutionBackwardFilter(c.h, one(&c), c.x, in1, c.y, in2, c.c, (cudnnConvolutionBwdFilterAlgo_t)algo,
                                            ws, wsb, beta, c.w, out);
-    MF_CHECK(dnn_check(e, dir == DIR_FWD        ? "conv forward"
-                          : dir == DIR_BWD_DATA ? "conv backward data"
+    MF_CHECK(mf_cuda_dnn_check(e, dir == MF_CONV_FWD        ? "conv forward"
+                          : dir == MF_CONV_BWD_DATA ? "conv backward data"
                                                 : "conv backward filter"));
 cleanup:
     if (ws)
@@ -334,20 +210,20 @@ static mf_status cuda_forward(mf_tensor *y, const mf_tensor *x, const mf_tensor 
                               const mf_conv_geom *g) {
     if (empty_geom(g))
         return empty_out(y, bias);
-    return run_dir(DIR_FWD, g, x, mf_tensor_data(x), mf_tensor_data(w), mf_tensor_data(y), bias);
+    return run_dir(MF_CONV_FWD, g, x, mf_tensor_data(x), mf_tensor_data(w), mf_tensor_data(y), bias);
 }
 
 static mf_status cuda_backward_data(mf_tensor *gx, const mf_tensor *gy, const mf_tensor *w, const mf_tensor *bias,
                                     const mf_conv_geom *g) {
     if (empty_geom(g))
         return empty_out(gx, bias);
-    return run_dir(DIR_BWD_DATA, g, gy, mf_tensor_data(gy), mf_tensor_data(w), mf_tensor_data(gx), bias);
+    return run_dir(MF_CONV_BWD_DATA, g, gy, mf_tensor_data(gy), mf_tensor_data(w), mf_tensor_data(gx), bias);
 }
 
 static mf_status cuda_backward_weight(mf_tensor *gw, const mf_tensor *x, const mf_tensor *gy, const mf_conv_geom *g) {
     if (empty_geom(g))
         return mf_tensor_numel(gw) ? mf_cuda_fill(gw, 0.0) : MF_OK;
-    return run_dir(DIR_BWD_FILTER, g, x, mf_tensor_data(x), mf_tensor_data(gy), mf_tensor_data(gw), NULL);
+    return run_dir(MF_CONV_BWD_FILTER, g, x, mf_tensor_data(x), mf_tensor_data(gy), mf_tensor_data(gw), NULL);
 }
 
 static mf_status cuda_backward_bias(mf_tensor *gb, const mf_tensor *gy) {

@@ -34,6 +34,13 @@ typedef mf_status (*mf_cuda_empty_cache_fn)(int index);
  * (exact f32), -1 goes back to the environment (MEDFM_CUDA_TF32=0 forbids). */
 typedef void (*mf_cuda_set_tf32_fn)(int enabled);
 
+/* How convolutions pick their cuDNN algorithm (conv_algo.c): set_conv_search
+ * 1 times the candidates once per shape, 0 takes the heuristics' choice
+ * (the default), -1 goes back to the environment (MEDFM_CUDNN_SEARCH=1
+ * searches). algo_counts: shapes chosen so far by search and by heuristics. */
+typedef void (*mf_cuda_set_conv_search_fn)(int enabled);
+typedef void (*mf_cuda_conv_algo_counts_fn)(uint64_t *searched, uint64_t *heuristic);
+
 /* CUDA graphs (graph.c): begin captures the work queued on the compute
  * stream of device `index` instead of running it; end stops and returns an
  * instantiated graph (or an error saying why the capture failed); launch
@@ -49,6 +56,8 @@ typedef void (*mf_cuda_graph_free_fn)(void *graph);
 #define MF_CUDA_GRAPH_LAUNCH_SYMBOL "mf_cuda_graph_launch"
 #define MF_CUDA_GRAPH_FREE_SYMBOL "mf_cuda_graph_free"
 #define MF_CUDA_SET_TF32_SYMBOL "mf_cuda_set_tf32"
+#define MF_CUDA_SET_CONV_SEARCH_SYMBOL "mf_cuda_set_conv_search"
+#define MF_CUDA_CONV_ALGO_COUNTS_SYMBOL "mf_cuda_conv_algo_counts"
 #define MF_CUDA_MEMORY_STATS_SYMBOL "mf_cuda_memory_stats"
 #define MF_CUDA_EMPTY_CACHE_SYMBOL "mf_cuda_empty_cache"
 #define MF_CUDA_RESET_PEAK_SYMBOL "mf_cuda_reset_peak"

@@ -6,6 +6,7 @@
 #include "medfm/amp.h"
 #include "medfm/autograd.h"
 #include "medfm/batch.h"
+#include "medfm/conv_algo.h"
 #include "medfm/data.h"
 #include "medfm/graph.h"
 #include "medfm/image.h"

@@ -1,7 +1,11 @@
 /* CUDA convolutions (cuDNN) against the CPU backend, forward and backward
  * (input, weight, bias): 1-D, 2-D and 3-D, strided, padded, dilated and
  * grouped, and transposed convolutions, in exact f32 and f64, and in bf16
- * and f16 (cuDNN with f32 compute against the CPU's f32-then-round). */
+ * and f16 (cuDNN with f32 compute against the CPU's f32-then-round); the
+ * timed algorithm search (medfm/conv_algo.h) gives the same results. */
+#include <string.h>
+
+#include "medfm/conv_algo.h"
 #include "medfm/ops/conv.h"
 #include "tests/core/backend/cuda_compare.h"
 
@@ -93,4 +97,49 @@ Test(cuda_conv, conv_over_zero_input_channels_gives_the_bias_as_on_the_cpu) {
     conv_case c = make(1, 1, 1, 1, false), t = make(1, 1, 1, 1, true);
     run_case("conv over no channels", 2, (int64_t[]){2, 0, 5, 5}, (int64_t[]){4, 0, 3, 3}, &c, MF_F32);
     run_case("conv_transpose over no channels", 2, (int64_t[]){2, 0, 5, 5}, (int64_t[]){0, 4, 3, 3}, &t, MF_F32);
+}
+
+static mf_conv_algo_counts algo_counts(void) {
+    mf_conv_algo_counts n;
+    MF_OK_OR_FAIL(mf_conv_algo_counts_get(T_CUDA, &n));
+    return n;
+}
+
+/* Under the search policy each new shape's three directions are timed
+ * once (forward, backward data, backward filter) on the call's own
+ * buffers, which the search overwrites: the results, bias included, still
+ * match the CPU, and a second pass over the same shapes searches nothing. */
+Test(cuda_conv, the_timed_algorithm_search_matches_the_cpu_and_runs_once_per_shape) {
+    t_need_cuda();
+    MF_OK_OR_FAIL(mf_conv_algo_policy_set(T_CUDA, MF_CONV_ALGO_SEARCH));
+    conv_case plain = make(1, 1, 1, 1, false), tr = make(2, 1, 1, 1, true);
+    mf_conv_algo_counts n0 = algo_counts();
+    for (int pass = 0; pass < 2; pass++) {
+        t_cuda_exact();
+        run_case("searched conv2d", 2, (int64_t[]){2, 3, 9, 8}, (int64_t[]){5, 3, 3, 3}, &plain, MF_F32);
+        run_case("searched conv_transpose3d", 3, (int64_t[]){1, 3, 3, 4, 3}, (int64_t[]){3, 2, 2, 2, 2}, &tr,
+                 MF_F32);
+        run_case_slack("searched bf16 conv2d", 2, (int64_t[]){2, 4, 11, 10}, (int64_t[]){6, 4, 3, 3}, &plain,
+                       MF_BF16, 1);
+        mf_conv_algo_counts n = algo_counts();
+        cr_assert_eq(n.searched - n0.searched, 9, "pass %d: 3 shapes x 3 directions timed once, got %llu", pass,
+                     (unsigned long long)(n.searched - n0.searched));
+        cr_assert_eq(n.heuristic, n0.heuristic, "no heuristic choice under the search policy");
+    }
+    /* Back to the heuristics: the same shapes are chosen anew, without timing. */
+    MF_OK_OR_FAIL(mf_conv_algo_policy_set(T_CUDA, MF_CONV_ALGO_HEURISTIC));
+    run_case("heuristic conv2d", 2, (int64_t[]){2, 3, 9, 8}, (int64_t[]){5, 3, 3, 3}, &plain, MF_F32);
+    mf_conv_algo_counts n = algo_counts();
+    cr_assert_eq(n.searched - n0.searched, 9);
+    cr_assert_eq(n.heuristic - n0.heuristic, 3);
+}
+
+Test(cuda_conv, the_algorithm_policy_refuses_a_cpu_device_and_an_unknown_policy) {
+    mf_status st = mf_conv_algo_policy_set(MF_DEVICE_CPU, MF_CONV_ALGO_SEARCH);
+    cr_assert_eq(st, MF_ERR_DEVICE);
+    cr_assert(strstr(mf_last_error(), "cuda devices, not cpu"), "%s", mf_last_error());
+    st = mf_conv_algo_policy_set(T_CUDA, (mf_conv_algo_policy)7);
+    cr_assert_eq(st, MF_ERR_INVALID);
+    cr_assert(strstr(mf_last_error(), "unknown policy 7"), "%s", mf_last_error());
+    cr_assert_eq(mf_conv_algo_counts_get(T_CUDA, NULL), MF_ERR_INVALID);
 }

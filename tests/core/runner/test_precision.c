@@ -105,6 +105,21 @@ Test(precision, a_cuda_graph_on_the_cpu_or_with_loss_scaling_is_a_config_error) 
     mf_diag_free(&d);
 }
 
+Test(precision, a_cudnn_search_on_the_cpu_is_a_config_error) {
+    const char *on_cpu[] = {"train.cudnn_search=true"};
+    mf_diag d = rs_problems(tiny, 1, on_cpu);
+    cr_assert(rs_any_has(&d, "train.cudnn_search", "device: cuda", "cpu"), "%s", d.n ? d.msgs[0] : "no problems");
+    mf_diag_free(&d);
+    const char *off[] = {"train.cudnn_search=false"};
+    d = rs_problems(tiny, 1, off);
+    cr_assert(!rs_any_has(&d, "cudnn_search", NULL, NULL), "off is fine on the cpu: %s", d.n ? d.msgs[0] : "");
+    mf_diag_free(&d);
+    const char *bad[] = {"train.cudnn_search=fastest"};
+    d = rs_problems(tiny, 1, bad);
+    cr_assert(rs_any_has(&d, "train.cudnn_search", "fastest", ""), "%s", d.n ? d.msgs[0] : "no problems");
+    mf_diag_free(&d);
+}
+
 /* The low-precision run lands where the f32 one does: validation accuracy
  * within 0.1 (96 samples; chance is 1/3) and late training loss within 25%. */
 static void learns_like_f32(const char *precision) {

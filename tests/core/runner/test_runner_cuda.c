@@ -9,6 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "medfm/conv_algo.h"
 #include "medfm/runner.h"
 #include "tests/core/backend/cuda_testing.h"
 
@@ -178,4 +179,33 @@ Test(runner_cuda, a_short_last_batch_runs_eagerly_between_graph_replays) {
     g_train_count = 20;
     check_graph_losses("{plugin: flat_linear, in_features: 144, dim: 8}");
     g_train_count = 24;
+}
+
+/* train.cudnn_search: the conv net's shapes are timed in the first steps
+ * (also with the step captured as a graph after them) and the losses still
+ * follow the CPU run. */
+Test(runner_cuda, a_conv_net_trained_with_the_cudnn_search_follows_the_cpu_losses) {
+    t_need_cuda();
+    const char *enc = "{plugin: simple_cnn, width: 4, depth: 2}";
+    double cpu[MAX_STEPS], searched[MAX_STEPS];
+    mf_status st;
+    int nc = run_losses("cpu", enc, cpu, &st);
+    cr_assert_eq(st, MF_OK, "%s", mf_last_error());
+    const char *extra[2] = {", cudnn_search: true", ", cudnn_search: true, cuda_graph: true"};
+    for (int k = 0; k < 2; k++) {
+        mf_conv_algo_counts before, after;
+        MF_OK_OR_FAIL(mf_conv_algo_counts_get(T_CUDA, &before));
+        g_train_extra = extra[k];
+        int n = run_losses("cuda", enc, searched, &st);
+        g_train_extra = "";
+        cr_assert_eq(st, MF_OK, "%s", mf_last_error());
+        MF_OK_OR_FAIL(mf_conv_algo_counts_get(T_CUDA, &after));
+        if (k == 0)
+            cr_assert_geq(after.searched - before.searched, 6, "two convs x three directions at least");
+        cr_assert_eq(after.heuristic, before.heuristic, "every shape was timed, none taken from the heuristics");
+        cr_assert_eq(n, nc);
+        for (int i = 0; i < n; i++)
+            cr_assert_float_eq(searched[i], cpu[i], 2e-3 * (1 + cpu[i]), "%s step %d: cuda %g vs cpu %g", extra[k],
+                               i + 1, searched[i], cpu[i]);
+    }
 }

@@ -8,7 +8,8 @@
  * (a 2 GiB workspace), algo 1 (tensor-op math: f32 inputs round to TF32;
  * not with FMA math or f64) and algo 0 (the descriptor's math, 1 KiB
  * workspace). Under any math but FMA, f32 inputs round to TF32, as
- * DEFAULT math permits on Ampere and later. A workspace is scribbled on. */
+ * DEFAULT math permits on Ampere and later. A workspace is scribbled on.
+ * The search (Find*Ex) ranks algo 0 first: see find() below. */
 #include "cudnn.h"
 #include <stdint.h>
 #include <stdio.h>
@@ -340,6 +341,96 @@ cudnnStatus_t cudnnGetConvolutionBackwardFilterAlgorithm_v7(cudnnHandle_t h, con
                                                             const cudnnFilterDescriptor_t wd, const int want, int *got,
                                                             cudnnConvolutionBwdFilterAlgoPerf_t *perf) {
     HEURISTICS(cudnnConvolutionBwdFilterAlgoPerf_t);
+}
+
+/* The search (cudnnFind*AlgorithmEx): checked like a call, then the output
+ * is scribbled on in stream order (a real search runs every candidate into
+ * it) and the host waits, as cuDNN does. The "timings" rank algo 0 first,
+ * then 1 and 3, so a search picks another algorithm than the heuristics
+ * do under tensor-op or default math; candidates that do not run, or need
+ * more workspace than given, come last with a failed status. */
+static void scribble(void *p) {
+    const conv_node *n = p;
+    memset(n->out, 0x7f, (size_t)n->ot.bytes);
+}
+static cudnnStatus_t find(int dir, cudnnHandle_t h, cudnnTensorDescriptor_t xd, const void *x,
+                          cudnnFilterDescriptor_t wd, const void *w, cudnnTensorDescriptor_t yd, const void *y,
+                          cudnnConvolutionDescriptor_t cd, int want, int *got, void *ws, size_t wsb, int *algo,
+                          cudnnStatus_t *status, float *time, size_t *mem, cudnnMathType_t *math) {
+    LIVE(h, M_HANDLE, "handle");
+    need(h->s != NULL, "handle used without cudnnSetStream");
+    need(!emu_capturing(h->s), "cudnnFind*AlgorithmEx during a graph capture (it synchronises)");
+    prob P;
+    cudnnStatus_t e = make_prob(&P, xd, wd, yd, cd);
+    if (e != CUDNN_STATUS_SUCCESS) return e;
+    if (want < 1 || !got) return bad("requested algorithm count or output pointers");
+    on_device(x, P.x.bytes, "x is not device memory of its descriptor's extent");
+    on_device(w, P.w.bytes, "w is not device memory of its descriptor's extent");
+    on_device(y, P.y.bytes, "y is not device memory of its descriptor's extent");
+    if (wsb) on_device(ws, (long long)wsb, "workspace is not device memory of the size passed");
+    const t5 *ot = dir == FWD ? &P.y : dir == BWD_DATA ? &P.x : &P.w;
+    void *out = (void *)(dir == FWD ? y : dir == BWD_DATA ? x : w);
+    conv_node n = {dir, P, x, w, y, out, *ot, ws, wsb, 1.0, 0.0};
+    emu_submit(h->s, scribble, &n, sizeof n);
+    cudaStreamSynchronize(h->s);
+    static const int order[3] = {0, 1, 3};
+    int ok[3], k = 0;
+    for (int pass = 0; pass < 2; pass++)
+        for (int i = 0; i < 3 && k < want; i++) {
+            size_t need_ws = 0;
+            cudnnStatus_t s = algo_ws(&P, cd->math, order[i], &need_ws);
+            if (pass == 0) ok[i] = s == CUDNN_STATUS_SUCCESS && need_ws <= wsb;
+            if (ok[i] != (pass == 0)) continue;
+            algo[k] = order[i];
+            status[k] = ok[i] ? CUDNN_STATUS_SUCCESS : CUDNN_STATUS_NOT_SUPPORTED;
+            time[k] = ok[i] ? 0.5f + (float)k : -1.0f;
+            mem[k] = need_ws;
+            math[k] = order[i] == 1 ? CUDNN_TENSOR_OP_MATH : cd->math;
+            k++;
+        }
+    *got = k;
+    return CUDNN_STATUS_SUCCESS;
+}
+#define FIND(DIR, PERF_T, X, W, Y)                                                                                     \
+    int a_[3], n_ = 0;                                                                                                 \
+    cudnnStatus_t s_[3];                                                                                               \
+    float t_[3];                                                                                                       \
+    size_t m_[3];                                                                                                      \
+    cudnnMathType_t mt_[3];                                                                                            \
+    if (!perf) return bad("requested algorithm count or output pointers");                                             \
+    cudnnStatus_t e_ = find(DIR, h, xd, X, wd, W, yd, Y, cd, want < 3 ? want : 3, &n_, ws, wsb, a_, s_, t_, m_, mt_);  \
+    if (e_ != CUDNN_STATUS_SUCCESS) return e_;                                                                         \
+    for (int i = 0; i < n_; i++) {                                                                                     \
+        memset(&perf[i], 0, sizeof perf[i]);                                                                           \
+        perf[i].algo = a_[i], perf[i].status = s_[i], perf[i].time = t_[i], perf[i].memory = m_[i];                    \
+        perf[i].determinism = CUDNN_DETERMINISTIC, perf[i].mathType = mt_[i];                                          \
+    }                                                                                                                  \
+    *got = n_;                                                                                                         \
+    return CUDNN_STATUS_SUCCESS
+
+cudnnStatus_t cudnnFindConvolutionForwardAlgorithmEx(cudnnHandle_t h, const cudnnTensorDescriptor_t xd, const void *x,
+                                                     const cudnnFilterDescriptor_t wd, const void *w,
+                                                     const cudnnConvolutionDescriptor_t cd,
+                                                     const cudnnTensorDescriptor_t yd, void *y, const int want,
+                                                     int *got, cudnnConvolutionFwdAlgoPerf_t *perf, void *ws,
+                                                     size_t wsb) {
+    FIND(FWD, cudnnConvolutionFwdAlgoPerf_t, x, w, y);
+}
+cudnnStatus_t cudnnFindConvolutionBackwardDataAlgorithmEx(cudnnHandle_t h, const cudnnFilterDescriptor_t wd,
+                                                          const void *w, const cudnnTensorDescriptor_t yd,
+                                                          const void *dy, const cudnnConvolutionDescriptor_t cd,
+                                                          const cudnnTensorDescriptor_t xd, void *dx, const int want,
+                                                          int *got, cudnnConvolutionBwdDataAlgoPerf_t *perf, void *ws,
+                                                          size_t wsb) {
+    FIND(BWD_DATA, cudnnConvolutionBwdDataAlgoPerf_t, dx, w, dy);
+}
+cudnnStatus_t cudnnFindConvolutionBackwardFilterAlgorithmEx(cudnnHandle_t h, const cudnnTensorDescriptor_t xd,
+                                                            const void *x, const cudnnTensorDescriptor_t yd,
+                                                            const void *dy, const cudnnConvolutionDescriptor_t cd,
+                                                            const cudnnFilterDescriptor_t wd, void *dw, const int want,
+                                                            int *got, cudnnConvolutionBwdFilterAlgoPerf_t *perf,
+                                                            void *ws, size_t wsb) {
+    FIND(BWD_FILTER, cudnnConvolutionBwdFilterAlgoPerf_t, x, dw, dy);
 }
 
 static cudnnStatus_t ws_size(cudnnHandle_t h, cudnnTensorDescriptor_t xd, cudnnFilterDescriptor_t wd,
