@@ -31,7 +31,9 @@
  * timed from the forward to mf_device_synchronize after the backward
  * (gradients dropped before each run, outside the clock). The peak is
  * medfm's allocator peak over the warm-up and the runs, counting the
- * inputs (reset after they are made).
+ * inputs (reset after they are made) and whatever stays allocated from
+ * earlier cases: on CUDA that is the 32 MiB cuBLAS workspace from the
+ * first case that runs a cuBLAS GEMM on (vit_attention under the emulator).
  *
  * Environment:
  *   MEDFM_BENCH_DEVICE     cuda (default), cuda:N or cpu
