@@ -3,8 +3,15 @@
  * gradients of q, k, v and the scores; the bias gradient is the score
  * gradient summed back to the bias's broadcast shape). Kernels: the
  * `attention` table. Rows masked entirely by -inf give 0 (not NaN) in the
- * output and 0 gradients; torch's math path gives NaN there. */
+ * output and 0 gradients; torch's math path gives NaN there.
+ * MEDFM_CUDA_ATTENTION picks the kernels where a backend has both: `gemm`
+ * (the default: forward and backward entries, p saved for backward) or
+ * `flash` (fused entries: out and the rows' log-sum-exp saved, p
+ * recomputed in backward; f64 and head dims over the fused limit stay on
+ * gemm). */
 #include <math.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "core/backend/kern_attention.h"
 #include "core/ops/internal.h"
@@ -76,6 +83,103 @@ cleanup:
     return st;
 }
 
+/* Whether this call takes the fused entries (see the top of the file). */
+static mf_status use_flash(const mf_backend *be, const mf_tensor *q, const mf_tensor *v, bool *flash) {
+    *flash = false;
+    if (!be->attention || !be->attention->flash_forward || !be->attention->flash_backward)
+        return MF_OK;
+    const char *e = getenv("MEDFM_CUDA_ATTENTION");
+    if (!e || !*e || !strcmp(e, "gemm"))
+        return MF_OK;
+    if (strcmp(e, "flash"))
+        return MF_ERR(MF_ERR_CONFIG, OP ": MEDFM_CUDA_ATTENTION is '%s'; allowed values: gemm (the default), flash", e);
+    *flash = q->dtype != MF_F64 && q->shape[3] <= MF_ATTENTION_FLASH_MAX_DIM &&
+             v->shape[3] <= MF_ATTENTION_FLASH_MAX_DIM;
+    return MF_OK;
+}
+
+/* saved: q, k, v (contiguous), the expanded bias view or NULL, out, lse;
+ * farg[0] = scale. The bias gradient comes back in f32 at the bias's own
+ * shape padded to 4 dims (1 where it broadcasts). */
+static mf_status attention_flash_backward(mf_node *n, const mf_tensor *g, mf_tensor **gin) {
+    const mf_tensor *q = n->saved[0], *k = n->saved[1], *v = n->saved[2], *bias = n->saved[3], *y = n->saved[4],
+                    *lse = n->saved[5];
+    const mf_backend *be;
+    MF_TRY(mf_backend_of(q, &be));
+    mf_status (*fn)(mf_tensor *, mf_tensor *, mf_tensor *, mf_tensor *, const mf_tensor *, const mf_tensor *,
+                    const mf_tensor *, const mf_tensor *, const mf_tensor *, const mf_tensor *, const mf_tensor *,
+                    double);
+    MF_KERNEL(fn, be, attention, flash_backward, n->op);
+    mf_tensor *gc = NULL, *g3[3] = {NULL, NULL, NULL}, *gb = NULL, *gbt = NULL;
+    const mf_tensor *like[3] = {q, k, v};
+    mf_status st;
+    MF_CHECK(mf__contiguous_raw(g, &gc));
+    for (int i = 0; i < 3; i++)
+        if (n->in[i])
+            MF_CHECK(mf_tensor_empty_like(like[i], &g3[i]));
+    if (n->in[3]) {
+        int nd = n->in_ndim[3];
+        int64_t bshape[4] = {1, 1, 1, 1};
+        for (int d = 0; d < nd; d++)
+            bshape[4 - nd + d] = n->in_shape[3][d];
+        MF_CHECK(mf_tensor_zeros(4, bshape, MF_F32, q->storage->device, &gb));
+    }
+    MF_CHECK(fn(g3[0], g3[1], g3[2], gb, gc, q, k, v, bias, y, lse, n->farg[0]));
+    for (int i = 0; i < 3; i++) {
+        gin[i] = g3[i];
+        g3[i] = NULL;
+    }
+    if (gb) {
+        MF_CHECK(mf_to_dtype(gb, n->in[3]->dtype, &gbt));
+        MF_CHECK(mf_reshape(gbt, n->in_ndim[3], n->in_shape[3], &gin[3]));
+    }
+cleanup:
+    mf_tensor_release(gc);
+    for (int i = 0; i < 3; i++)
+        mf_tensor_release(g3[i]);
+    mf_tensor_release(gb);
+    mf_tensor_release(gbt);
+    return st;
+}
+
+/* The fused path of attention_op: out and lse instead of p. */
+static mf_status attention_flash_op(const mf_backend *be, const mf_tensor *q, const mf_tensor *k, const mf_tensor *v,
+                                    const mf_tensor *bias, const int64_t *sshape, double scale, mf_tensor **out) {
+    mf_tensor *qc = NULL, *kc = NULL, *vc = NULL, *bv = NULL, *lse = NULL, *y = NULL;
+    mf_status st;
+    int64_t oshape[4] = {q->shape[0], q->shape[1], q->shape[2], v->shape[3]};
+    MF_CHECK(mf__contiguous_raw(q, &qc));
+    MF_CHECK(mf__contiguous_raw(k, &kc));
+    MF_CHECK(mf__contiguous_raw(v, &vc));
+    if (bias)
+        MF_CHECK(mf__expand_raw(bias, 4, sshape, &bv));
+    MF_CHECK(mf__new_like_shape(q, 3, sshape, MF_F32, &lse));
+    MF_CHECK(mf__new_like_shape(q, 4, oshape, q->dtype, &y));
+    MF_CHECK(be->attention->flash_forward(y, lse, qc, kc, vc, bv, scale));
+    mf_node *n;
+    mf_tensor *ins[4] = {(mf_tensor *)q, (mf_tensor *)k, (mf_tensor *)v, (mf_tensor *)bias};
+    MF_CHECK(mf_autograd_record(OP, y, 4, ins, attention_flash_backward, &n));
+    if (n) {
+        n->farg[0] = scale;
+        MF_CHECK(mf_node_save(n, qc));
+        MF_CHECK(mf_node_save(n, kc));
+        MF_CHECK(mf_node_save(n, vc));
+        MF_CHECK(mf_node_save(n, bv));
+        MF_CHECK(mf_node_save(n, y));
+        MF_CHECK(mf_node_save(n, lse));
+    }
+    *out = y;
+    y = NULL;
+cleanup:
+    mf_tensor_release(qc);
+    mf_tensor_release(kc);
+    mf_tensor_release(vc);
+    mf_tensor_release(bv);
+    mf_tensor_release(lse);
+    mf_tensor_release(y);
+    return st;
+}
+
 static mf_status attention_op(const mf_tensor *q, const mf_tensor *k, const mf_tensor *v, const mf_tensor *bias,
                                double scale, mf_tensor **out) {
     int64_t sshape[4];
@@ -84,6 +188,10 @@ static mf_status attention_op(const mf_tensor *q, const mf_tensor *k, const mf_t
         scale = q->shape[3] > 0 ? 1.0 / sqrt((double)q->shape[3]) : 1.0;
     const mf_backend *be;
     MF_TRY(mf_backend_of(q, &be));
+    bool flash;
+    MF_TRY(use_flash(be, q, v, &flash));
+    if (flash)
+        return attention_flash_op(be, q, k, v, bias, sshape, scale, out);
     mf_status (*fn)(mf_tensor *, mf_tensor *, const mf_tensor *, const mf_tensor *, const mf_tensor *,
                     const mf_tensor *, double);
     MF_KERNEL(fn, be, attention, forward, OP);

@@ -2,7 +2,8 @@
  * softmax in place (attention_kernels.cu), O = P V; backward
  * dV = P^T dO, dP = dO V^T, dS = P (dP - rowsum(dP P)), dQ = scale dS K,
  * dK = scale dS^T Q, dBias = dS. Every product is one strided-batched GEMM
- * over the B*H heads; f32 follows the TF32 switch of linalg.c. */
+ * over the B*H heads; f32 follows the TF32 switch of linalg.c. The
+ * table's flash entries (fused, no Lq x Lk buffer) are attention_flash.c. */
 #include "core/backend/cuda/cuda_internal.h"
 #include "core/backend/cuda/nn_internal.h"
 #include "core/backend/kern_attention.h"
@@ -142,4 +143,6 @@ cleanup:
 const struct mf_kern_attention mf_cuda_attention = {
     .forward = any_forward,
     .backward = any_backward,
+    .flash_forward = mf_cuda_flash_forward,
+    .flash_backward = mf_cuda_flash_backward,
 };

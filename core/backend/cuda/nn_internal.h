@@ -8,6 +8,8 @@
 #include <cuda_runtime_api.h>
 #include <stdint.h>
 
+#include "medfm/tensor.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -92,6 +94,31 @@ cudaError_t mf_cuda_launch_pool_gather(cudaStream_t s, int dt, const mf_gather_a
 cudaError_t mf_cuda_launch_attn_softmax(cudaStream_t s, int dt, int64_t rows, int64_t H, int64_t Lq, int64_t Lk,
                                         void *p, const void *bias, const int64_t *bst);
 cudaError_t mf_cuda_launch_attn_dsoft(cudaStream_t s, int dt, int64_t rows, int64_t Lk, void *ds, const void *p);
+
+/* Fused attention (attention_flash_kernels.cu, host side attention_flash.c):
+ * q (B,H,Lq,D), k (B,H,Lk,D), v (B,H,Lk,Dv), out and gout (B,H,Lq,Dv) and
+ * the gradients contiguous in dtype dt (f32, bf16, f16); lse and delta
+ * (B,H,Lq) f32; bias in dt at strides bst over (B,H,Lq,Lk); gbias f32 at
+ * strides gbst (0 in broadcast dims). Forward writes out and lse; backward
+ * writes delta (scratch), gq, gk, gv (each may be NULL) and adds into gbias. */
+#define MF_FLASH_MAX_DIM 128
+typedef struct {
+    int64_t B, H, Lq, Lk, D, Dv;
+    float scale;
+    const void *q, *k, *v, *bias, *gout;
+    void *out;
+    float *lse, *delta;
+    void *gq, *gk, *gv;
+    float *gbias;
+    int64_t bst[4], gbst[4];
+} mf_flash_args;
+cudaError_t mf_cuda_launch_flash(cudaStream_t s, int dt, int backward, const mf_flash_args *a);
+/* The attention table's flash entries (kern_attention.h). */
+mf_status mf_cuda_flash_forward(mf_tensor *out, mf_tensor *lse, const mf_tensor *q, const mf_tensor *k,
+                                const mf_tensor *v, const mf_tensor *bias, double scale);
+mf_status mf_cuda_flash_backward(mf_tensor *gq, mf_tensor *gk, mf_tensor *gv, mf_tensor *gbias,
+                                 const mf_tensor *gout, const mf_tensor *q, const mf_tensor *k, const mf_tensor *v,
+                                 const mf_tensor *bias, const mf_tensor *out, const mf_tensor *lse, double scale);
 
 #ifdef __cplusplus
 }
