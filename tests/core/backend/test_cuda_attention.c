@@ -84,19 +84,24 @@ static void assert_took_flash(const mf_tensor *q, const mf_tensor *k, const mf_t
         mf_tensor_release(c[i]);
 }
 
-/* q (B,H,Lq,D), k (B,H,Lk,D), v (B,H,Lk,Dv) and a bias of shape bs (ndim
- * 4; NULL for none) compared with the CPU, every input with a gradient. */
-static void flash_case(const char *what, mf_dtype dt, int64_t B, int64_t H, int64_t Lq, int64_t Lk, int64_t D,
-                       int64_t Dv, const int64_t *bs, double slack) {
+/* q (B,H,Lq,D), k (B,H,Lk,D), v (B,H,Lk,Dv) and a bias of shape bs (nb
+ * dims; NULL for none) compared with the CPU, every input with a gradient. */
+static void flash_case_nd(const char *what, mf_dtype dt, int64_t B, int64_t H, int64_t Lq, int64_t Lk, int64_t D,
+                          int64_t Dv, int nb, const int64_t *bs, double slack) {
     mf_tensor *in[4] = {t_uniform(11, 4, (int64_t[]){B, H, Lq, D}, dt, -1, 1),
                         t_uniform(12, 4, (int64_t[]){B, H, Lk, D}, dt, -1, 1),
                         t_uniform(13, 4, (int64_t[]){B, H, Lk, Dv}, dt, -1, 1),
-                        bs ? t_uniform(14, 4, bs, dt, -1, 1) : NULL};
+                        bs ? t_uniform(14, nb, bs, dt, -1, 1) : NULL};
     assert_took_flash(in[0], in[1], in[2], in[3]);
     bool g[4] = {true, true, true, true};
-    t_cuda_compare(what, 4, in, g, op_attn, NULL, 8);
+    t_cuda_compare(what, 4, in, g, op_attn, NULL, slack);
     for (int i = 0; i < 4; i++)
         mf_tensor_release(in[i]);
+}
+
+static void flash_case(const char *what, mf_dtype dt, int64_t B, int64_t H, int64_t Lq, int64_t Lk, int64_t D,
+                       int64_t Dv, const int64_t *bs, double slack) {
+    flash_case_nd(what, dt, B, H, Lq, Lk, D, Dv, 4, bs, slack);
 }
 
 Test(cuda_attention, flash_attention_and_its_gradients_match_the_cpu_in_f32) {
@@ -106,6 +111,8 @@ Test(cuda_attention, flash_attention_and_its_gradients_match_the_cpu_in_f32) {
     flash_case("flash, bias shared by the batch", MF_F32, 2, 3, 7, 9, 8, 5, (int64_t[]){1, 3, 7, 9}, 8);
     flash_case("flash, bias shared by the heads", MF_F32, 2, 3, 7, 9, 8, 5, (int64_t[]){2, 1, 7, 9}, 8);
     flash_case("flash without bias", MF_F32, 2, 3, 7, 9, 8, 5, NULL, 8);
+    /* fewer dims than the scores, broadcast over the query rows too */
+    flash_case_nd("flash, a 3-d bias (H, 1, Lk)", MF_F32, 2, 3, 7, 9, 8, 5, 3, (int64_t[]){3, 1, 9}, 8);
 }
 
 /* Several query and key tiles, neither length a multiple of a tile. */
