@@ -18,6 +18,11 @@ static mf_status flash_args(const char *op, const mf_tensor *q, const mf_tensor 
         return MF_ERR(MF_ERR_UNSUPPORTED,
                       "%s: head dims D %lld, Dv %lld over the fused kernels' %d (MEDFM_CUDA_ATTENTION=gemm has no limit)",
                       op, (long long)q->shape[3], (long long)v->shape[3], MF_FLASH_MAX_DIM);
+    /* a 1-D grid of a block per 8 query rows or per 32 keys of a head */
+    int64_t bh = q->shape[0] * q->shape[1];
+    if (bh * ((q->shape[2] + 7) / 8) > INT32_MAX || bh * ((k->shape[2] + 31) / 32) > INT32_MAX)
+        return MF_ERR(MF_ERR_UNSUPPORTED, "%s: q %s, k %s need more blocks than one grid holds (MEDFM_CUDA_ATTENTION=gemm)",
+                      op, MF_SHAPE(q), MF_SHAPE(k));
     *a = (mf_flash_args){.B = q->shape[0],
                          .H = q->shape[1],
                          .Lq = q->shape[2],

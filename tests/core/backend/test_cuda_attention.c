@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "medfm/graph.h"
 #include "medfm/ops/attention.h"
 #include "tests/core/backend/cuda_compare.h"
 
@@ -241,4 +242,55 @@ Test(cuda_attention, flash_and_gemm_kernels_agree_on_the_device) {
     t_cuda_exact();
     flash_vs_gemm(MF_F32, 8);
     flash_vs_gemm(MF_BF16, 2);
+}
+
+/* sum(attention(q, k, v, bias) * r). */
+static mf_tensor *flash_loss(mf_tensor *const *in, mf_tensor *r) {
+    mf_tensor *y, *p, *l;
+    MF_OK_OR_FAIL(mf_attention(in[0], in[1], in[2], in[3], 0, &y));
+    MF_OK_OR_FAIL(mf_mul(y, r, &p));
+    MF_OK_OR_FAIL(mf_sum(p, 0, NULL, false, &l));
+    mf_tensor_release(y), mf_tensor_release(p);
+    return l;
+}
+
+/* The fused kernels, their scratch and the bias gradient's zeroing all
+ * live inside a captured step: replays with new queries give the CPU's
+ * values. */
+Test(cuda_attention, a_flash_step_captured_as_a_cuda_graph_replays_new_queries_like_the_cpu) {
+    t_need_cuda();
+    t_cuda_exact();
+    use_flash();
+    int64_t qs[4] = {1, 2, 7, 8};
+    mf_tensor *in[4] = {t_uniform(31, 4, qs, MF_F32, -1, 1), t_uniform(32, 4, (int64_t[]){1, 2, 9, 8}, MF_F32, -1, 1),
+                        t_uniform(33, 4, (int64_t[]){1, 2, 9, 5}, MF_F32, -1, 1),
+                        t_uniform(34, 4, (int64_t[]){1, 2, 7, 9}, MF_F32, -1, 1)};
+    mf_tensor *r = t_uniform(35, 4, (int64_t[]){1, 2, 7, 5}, MF_F32, -1, 1), *rg = t_on(r, T_CUDA, false);
+    mf_tensor *d[4];
+    for (int i = 0; i < 4; i++)
+        d[i] = t_on(in[i], T_CUDA, i > 0);
+    MF_OK_OR_FAIL(mf_graph_capture_begin(T_CUDA));
+    mf_tensor *dloss = flash_loss(d, rg);
+    MF_OK_OR_FAIL(mf_backward(dloss, NULL, false));
+    mf_graph *g;
+    MF_OK_OR_FAIL(mf_graph_capture_end(T_CUDA, &g));
+    for (uint64_t s = 0; s < 2; s++) {
+        mf_tensor *q = t_uniform(40 + s, 4, qs, MF_F32, -1, 1);
+        MF_OK_OR_FAIL(mf_tensor_copy_(d[0], q));
+        MF_OK_OR_FAIL(mf_graph_replay(g));
+        mf_tensor *c[4] = {q, t_on(in[1], MF_DEVICE_CPU, true), t_on(in[2], MF_DEVICE_CPU, true),
+                           t_on(in[3], MF_DEVICE_CPU, true)};
+        mf_tensor *closs = flash_loss(c, r);
+        MF_OK_OR_FAIL(mf_backward(closs, NULL, false));
+        t_assert_matches_cpu(dloss, closs, 8, "replayed flash loss");
+        for (int i = 1; i < 4; i++)
+            t_assert_matches_cpu(d[i]->grad, c[i]->grad, 8, "replayed flash gradient");
+        for (int i = 0; i < 4; i++)
+            mf_tensor_release(c[i]);
+        mf_tensor_release(closs);
+    }
+    mf_graph_free(g);
+    mf_tensor_release(dloss), mf_tensor_release(r), mf_tensor_release(rg);
+    for (int i = 0; i < 4; i++)
+        mf_tensor_release(in[i]), mf_tensor_release(d[i]);
 }
