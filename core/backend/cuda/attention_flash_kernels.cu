@@ -22,23 +22,6 @@
 #define FL_PAD (FL_MAXD + 1) /* rows read across lanes: no bank conflicts */
 #define FL_RC (FL_MAXD / 32) /* head-dim columns per lane */
 
-template <int DT> __device__ __forceinline__ float fl_load(const void *p, int64_t i) {
-    if (DT == MF_F32)
-        return ((const float *)p)[i];
-    if (DT == MF_BF16)
-        return mf_d_bf16_to_f32(((const uint16_t *)p)[i]);
-    return __half2float(__ushort_as_half(((const unsigned short *)p)[i]));
-}
-
-template <int DT> __device__ __forceinline__ void fl_store(void *p, int64_t i, float v) {
-    if (DT == MF_F32)
-        ((float *)p)[i] = v;
-    else if (DT == MF_BF16)
-        ((uint16_t *)p)[i] = mf_d_f32_to_bf16(v);
-    else
-        ((unsigned short *)p)[i] = __half_as_ushort(__float2half_rn(v));
-}
-
 /* rows [r0, r0 + nr) of a (L, d) head at base (elements) into dst (row
  * pitch `pitch`), zeros past L. */
 template <int DT>
@@ -46,7 +29,7 @@ __device__ __forceinline__ void fl_tile(float *dst, int pitch, int nr, const voi
                                         int64_t L, int64_t d) {
     for (int64_t e = threadIdx.x; e < nr * d; e += blockDim.x) {
         int64_t r = e / d, c = e - r * d;
-        dst[r * pitch + c] = r0 + r < L ? fl_load<DT>(src, base + (r0 + r) * d + c) : 0.0f;
+        dst[r * pitch + c] = r0 + r < L ? mf_ld_f<DT>(src, base + (r0 + r) * d + c) : 0.0f;
     }
 }
 
@@ -73,7 +56,7 @@ __device__ __forceinline__ float fl_score(const mf_flash_args &a, const float *q
         dot += qrow[c] * krow[c];
     float s = dot * a.scale;
     if (a.bias)
-        s += fl_load<DT>(a.bias, b * a.bst[0] + h * a.bst[1] + i * a.bst[2] + j * a.bst[3]);
+        s += mf_ld_f<DT>(a.bias, b * a.bst[0] + h * a.bst[1] + i * a.bst[2] + j * a.bst[3]);
     return s;
 }
 
@@ -125,7 +108,7 @@ template <int DT> __global__ void flash_fwd_kernel(mf_flash_args a) {
     for (int r = 0; r < FL_RC; r++) {
         int c = lane + 32 * r;
         if (c < a.Dv)
-            fl_store<DT>(a.out, (bh * a.Lq + i) * a.Dv + c, acc[r] * inv);
+            mf_st_f<DT>(a.out, (bh * a.Lq + i) * a.Dv + c, acc[r] * inv);
     }
     if (lane == 0)
         a.lse[bh * a.Lq + i] = l > 0 ? m + logf(l) : -INFINITY;
@@ -147,7 +130,7 @@ template <int DT> __global__ void flash_bwd_dq_kernel(mf_flash_args a) {
     float dl = 0;
     if (row)
         for (int64_t c = lane; c < a.Dv; c += 32)
-            dl += sdo[w][c] * fl_load<DT>(a.out, (bh * a.Lq + i) * a.Dv + c);
+            dl += sdo[w][c] * mf_ld_f<DT>(a.out, (bh * a.Lq + i) * a.Dv + c);
     dl = fl_warp_sum(dl);
     if (row && lane == 0)
         a.delta[bh * a.Lq + i] = dl;
@@ -194,7 +177,7 @@ template <int DT> __global__ void flash_bwd_dq_kernel(mf_flash_args a) {
     for (int r = 0; r < FL_RC; r++) {
         int c = lane + 32 * r;
         if (c < a.D)
-            fl_store<DT>(a.gq, (bh * a.Lq + i) * a.D + c, dq[r] * a.scale);
+            mf_st_f<DT>(a.gq, (bh * a.Lq + i) * a.D + c, dq[r] * a.scale);
     }
 }
 
@@ -264,9 +247,9 @@ template <int DT> __global__ void flash_bwd_dkv_kernel(mf_flash_args a) {
         for (int r = 0; r < FL_RC; r++) {
             int c = lane + 32 * r;
             if (a.gk && c < a.D)
-                fl_store<DT>(a.gk, (bh * a.Lk + jk) * a.D + c, dk[kk][r] * a.scale);
+                mf_st_f<DT>(a.gk, (bh * a.Lk + jk) * a.D + c, dk[kk][r] * a.scale);
             if (a.gv && c < a.Dv)
-                fl_store<DT>(a.gv, (bh * a.Lk + jk) * a.Dv + c, dv[kk][r]);
+                mf_st_f<DT>(a.gv, (bh * a.Lk + jk) * a.Dv + c, dv[kk][r]);
         }
     }
 }

@@ -173,4 +173,22 @@ template <int DT> __device__ __forceinline__ void vset(vec16 &v, int k, double x
     }
 }
 
+/* Element i of a float-like array as float (f32, bf16, f16). */
+template <int DT> __device__ __forceinline__ float mf_ld_f(const void *p, int64_t i) {
+    if (DT == MF_F32)
+        return ((const float *)p)[i];
+    if (DT == MF_BF16)
+        return mf_d_bf16_to_f32(((const uint16_t *)p)[i]);
+    return __half2float(__ushort_as_half(((const unsigned short *)p)[i]));
+}
+
+template <int DT> __device__ __forceinline__ void mf_st_f(void *p, int64_t i, float v) {
+    if (DT == MF_F32)
+        ((float *)p)[i] = v;
+    else if (DT == MF_BF16)
+        ((uint16_t *)p)[i] = mf_d_f32_to_bf16(v);
+    else
+        ((unsigned short *)p)[i] = __half_as_ushort(__float2half_rn(v));
+}
+
 #endif

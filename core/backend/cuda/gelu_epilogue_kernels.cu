@@ -11,24 +11,6 @@
 #define INV_SQRT2 0.70710678118654752440
 #define INV_SQRT_2PI 0.39894228040143267794
 
-/* Element i of a float-like array as float (f32, bf16, f16). */
-template <int DT> __device__ __forceinline__ float ld_f(const void *p, int64_t i) {
-    if (DT == MF_F32)
-        return ((const float *)p)[i];
-    if (DT == MF_BF16)
-        return mf_d_bf16_to_f32(((const uint16_t *)p)[i]);
-    return __half2float(__ushort_as_half(((const unsigned short *)p)[i]));
-}
-
-template <int DT> __device__ __forceinline__ void st_f(void *p, int64_t i, float v) {
-    if (DT == MF_F32)
-        ((float *)p)[i] = v;
-    else if (DT == MF_BF16)
-        ((uint16_t *)p)[i] = mf_d_f32_to_bf16(v);
-    else
-        ((unsigned short *)p)[i] = __half_as_ushort(__float2half_rn(v));
-}
-
 __device__ __forceinline__ float gelu_f(float p) { return 0.5f * p * erfcf(-p * (float)INV_SQRT2); }
 __device__ __forceinline__ double gelu_d(double p) { return 0.5 * p * erfc(-p * INV_SQRT2); }
 __device__ __forceinline__ float dgelu_f(float p) {
@@ -51,12 +33,12 @@ __global__ void bias_gelu_kernel(I numel, I n, void *y, void *pre, const void *b
             }
             ((double *)y)[i] = gelu_d(p);
         } else {
-            float p = ld_f<DT>(pre, i);
+            float p = mf_ld_f<DT>(pre, i);
             if (bias) {
-                p += ld_f<DT>(bias, i % n);
-                st_f<DT>(pre, i, p);
+                p += mf_ld_f<DT>(bias, i % n);
+                mf_st_f<DT>(pre, i, p);
             }
-            st_f<DT>(y, i, gelu_f(p));
+            mf_st_f<DT>(y, i, gelu_f(p));
         }
     }
 }
@@ -80,8 +62,8 @@ __global__ void bias_gelu_backward_kernel(int64_t rows, int64_t n, int64_t chunk
                 ((double *)gpre)[i] = g;
                 acc += g;
             } else {
-                float g = ld_f<DT>(gy, i) * dgelu_f(ld_f<DT>(pre, i));
-                st_f<DT>(gpre, i, g);
+                float g = mf_ld_f<DT>(gy, i) * dgelu_f(mf_ld_f<DT>(pre, i));
+                mf_st_f<DT>(gpre, i, g);
                 acc += (double)g;
             }
         }
