@@ -142,44 +142,9 @@ cleanup:
     return st;
 }
 
-/* The fused path of attention_op: out and lse instead of p. */
-static mf_status attention_flash_op(const mf_backend *be, const mf_tensor *q, const mf_tensor *k, const mf_tensor *v,
-                                    const mf_tensor *bias, const int64_t *sshape, double scale, mf_tensor **out) {
-    mf_tensor *qc = NULL, *kc = NULL, *vc = NULL, *bv = NULL, *lse = NULL, *y = NULL;
-    mf_status st;
-    int64_t oshape[4] = {q->shape[0], q->shape[1], q->shape[2], v->shape[3]};
-    MF_CHECK(mf__contiguous_raw(q, &qc));
-    MF_CHECK(mf__contiguous_raw(k, &kc));
-    MF_CHECK(mf__contiguous_raw(v, &vc));
-    if (bias)
-        MF_CHECK(mf__expand_raw(bias, 4, sshape, &bv));
-    MF_CHECK(mf__new_like_shape(q, 3, sshape, MF_F32, &lse));
-    MF_CHECK(mf__new_like_shape(q, 4, oshape, q->dtype, &y));
-    MF_CHECK(be->attention->flash_forward(y, lse, qc, kc, vc, bv, scale));
-    mf_node *n;
-    mf_tensor *ins[4] = {(mf_tensor *)q, (mf_tensor *)k, (mf_tensor *)v, (mf_tensor *)bias};
-    MF_CHECK(mf_autograd_record(OP, y, 4, ins, attention_flash_backward, &n));
-    if (n) {
-        n->farg[0] = scale;
-        MF_CHECK(mf_node_save(n, qc));
-        MF_CHECK(mf_node_save(n, kc));
-        MF_CHECK(mf_node_save(n, vc));
-        MF_CHECK(mf_node_save(n, bv));
-        MF_CHECK(mf_node_save(n, y));
-        MF_CHECK(mf_node_save(n, lse));
-    }
-    *out = y;
-    y = NULL;
-cleanup:
-    mf_tensor_release(qc);
-    mf_tensor_release(kc);
-    mf_tensor_release(vc);
-    mf_tensor_release(bv);
-    mf_tensor_release(lse);
-    mf_tensor_release(y);
-    return st;
-}
-
+/* Shared by both paths; the fused one (use_flash) computes out and the
+ * rows' log-sum-exp instead of p and saves out, lse and the bias for its
+ * backward. */
 static mf_status attention_op(const mf_tensor *q, const mf_tensor *k, const mf_tensor *v, const mf_tensor *bias,
                                double scale, mf_tensor **out) {
     int64_t sshape[4];
@@ -190,11 +155,10 @@ static mf_status attention_op(const mf_tensor *q, const mf_tensor *k, const mf_t
     MF_TRY(mf_backend_of(q, &be));
     bool flash;
     MF_TRY(use_flash(be, q, v, &flash));
-    if (flash)
-        return attention_flash_op(be, q, k, v, bias, sshape, scale, out);
     mf_status (*fn)(mf_tensor *, mf_tensor *, const mf_tensor *, const mf_tensor *, const mf_tensor *,
-                    const mf_tensor *, double);
-    MF_KERNEL(fn, be, attention, forward, OP);
+                    const mf_tensor *, double) = NULL;
+    if (!flash)
+        MF_KERNEL(fn, be, attention, forward, OP);
     mf_tensor *qc = NULL, *kc = NULL, *vc = NULL, *bv = NULL, *p = NULL, *y = NULL;
     mf_status st;
     int64_t oshape[4] = {q->shape[0], q->shape[1], q->shape[2], v->shape[3]};
@@ -203,17 +167,22 @@ static mf_status attention_op(const mf_tensor *q, const mf_tensor *k, const mf_t
     MF_CHECK(mf__contiguous_raw(v, &vc));
     if (bias)
         MF_CHECK(mf__expand_raw(bias, 4, sshape, &bv));
-    MF_CHECK(mf__new_like_shape(q, 4, sshape, q->dtype, &p));
+    /* p: the probabilities, or for the fused path the f32 log-sum-exp */
+    MF_CHECK(flash ? mf__new_like_shape(q, 3, sshape, MF_F32, &p) : mf__new_like_shape(q, 4, sshape, q->dtype, &p));
     MF_CHECK(mf__new_like_shape(q, 4, oshape, q->dtype, &y));
-    MF_CHECK(fn(y, p, qc, kc, vc, bv, scale));
+    MF_CHECK(flash ? be->attention->flash_forward(y, p, qc, kc, vc, bv, scale) : fn(y, p, qc, kc, vc, bv, scale));
     mf_node *n;
     mf_tensor *ins[4] = {(mf_tensor *)q, (mf_tensor *)k, (mf_tensor *)v, (mf_tensor *)bias};
-    MF_CHECK(mf_autograd_record(OP, y, 4, ins, attention_backward, &n));
+    MF_CHECK(mf_autograd_record(OP, y, 4, ins, flash ? attention_flash_backward : attention_backward, &n));
     if (n) {
         n->farg[0] = scale;
         MF_CHECK(mf_node_save(n, qc));
         MF_CHECK(mf_node_save(n, kc));
         MF_CHECK(mf_node_save(n, vc));
+        if (flash) {
+            MF_CHECK(mf_node_save(n, bv));
+            MF_CHECK(mf_node_save(n, y));
+        }
         MF_CHECK(mf_node_save(n, p));
     }
     *out = y;
