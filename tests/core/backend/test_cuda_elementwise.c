@@ -1,9 +1,10 @@
 /* CUDA elementwise kernels against the CPU backend: every binary, unary
  * (forward and derivative), comparison and where, on broadcast and strided
- * views, in f32 and f64, plus a small autograd graph run on both devices. */
+ * views, in f32 and f64, plus a small autograd graph run on both devices;
+ * the in-place ops, mul_scalar and masked_fill. */
 #include <math.h>
 
-#include "tests/core/backend/cuda_testing.h"
+#include "tests/core/backend/cuda_compare.h"
 
 typedef mf_status (*binop)(const mf_tensor *, const mf_tensor *, mf_tensor **);
 typedef mf_status (*unop)(const mf_tensor *, mf_tensor **);
@@ -271,4 +272,148 @@ Test(cuda_elementwise, a_broadcasting_autograd_graph_gives_the_cpu_gradients) {
         for (size_t j = 0; j < sizeof all / sizeof all[0]; j++)
             mf_tensor_release(all[j]);
     }
+}
+
+/* ------------------------------------------ in place, scalar, masked_fill */
+
+/* The destination of an in-place op on `dev`: kind 0 a dense aligned
+ * [5, 7, 33], kind 1 the same one element off the vector alignment, kind 2
+ * every other column of the permutation of a [33, 7, 5] (strided, and the
+ * columns it skips must stay untouched). *whole is what to compare. */
+static mf_tensor *inplace_dst(const mf_tensor *values, int kind, mf_device dev, mf_tensor **whole) {
+    if (kind < 2) {
+        mf_tensor *d = kind ? t_misaligned_on(values, dev, false) : t_on(values, dev, false);
+        *whole = mf_tensor_retain(d);
+        return d;
+    }
+    mf_tensor *base, *p, *v;
+    MF_OK_OR_FAIL(mf_reshape(values, 3, (int64_t[]){33, 7, 5}, &p));
+    base = t_on(p, dev, false);
+    mf_tensor_release(p);
+    MF_OK_OR_FAIL(mf_permute(base, (int[]){2, 1, 0}, &p));
+    MF_OK_OR_FAIL(mf_slice(p, 2, 1, 33, 2, &v));
+    mf_tensor_release(p);
+    *whole = base;
+    return v;
+}
+
+/* add_, axpy_ (alpha 1 takes the add_ path) and mul_scalar_ write dst in
+ * place with src broadcast to it, and record nothing even when src
+ * requires grad. */
+Test(cuda_elementwise, in_place_add_axpy_and_mul_scalar_match_the_cpu_with_broadcast_sources) {
+    t_need_cuda();
+    const mf_dtype dts[3] = {MF_F32, MF_F64, MF_BF16};
+    for (int k = 0; k < 3; k++)
+        for (int kind = 0; kind < 3; kind++)
+            for (int op = 0; op < 4; op++) {
+                mf_tensor *vals = t_uniform(200 + op, 3, (int64_t[]){5, 7, 33}, dts[k], -2, 2);
+                mf_tensor *src = t_param(t_uniform(210 + op, 2, (int64_t[]){7, 1}, dts[k], -2, 2));
+                if (op == 1) { /* a source broadcast along the leading dims instead */
+                    mf_tensor_release(src);
+                    src = t_param(t_uniform(220, 1, (int64_t[]){kind == 2 ? 16 : 33}, dts[k], -2, 2));
+                }
+                mf_tensor *dsrc = t_on(src, T_CUDA, true), *srcs[2] = {src, dsrc}, *whole[2], *dst[2];
+                mf_device devs[2] = {MF_DEVICE_CPU, T_CUDA};
+                for (int d = 0; d < 2; d++) {
+                    dst[d] = inplace_dst(vals, kind, devs[d], &whole[d]);
+                    if (op == 0)
+                        MF_OK_OR_FAIL(mf_add_(dst[d], srcs[d]));
+                    else if (op == 1)
+                        MF_OK_OR_FAIL(mf_axpy_(dst[d], -0.75, srcs[d]));
+                    else if (op == 2)
+                        MF_OK_OR_FAIL(mf_axpy_(dst[d], 1.0, srcs[d]));
+                    else
+                        MF_OK_OR_FAIL(mf_mul_scalar_(dst[d], -1.5));
+                    cr_assert(!dst[d]->grad_fn && !dst[d]->requires_grad, "in-place op %d was recorded", op);
+                }
+                char what[64];
+                snprintf(what, sizeof what, "in-place op %d, %s, dst kind %d", op, mf_dtype_name(dts[k]), kind);
+                t_assert_matches_cpu(whole[1], whole[0], 1, what);
+                mf_tensor *all[] = {vals, src, dsrc, whole[0], whole[1], dst[0], dst[1]};
+                t_release_all(all, sizeof all / sizeof all[0]);
+            }
+}
+
+typedef struct {
+    double s;
+    bool transpose;
+} scalar_ctx;
+
+/* op(x^T) when ctx asks for a transposed (strided) input. */
+static mf_status maybe_t(const mf_tensor *x, bool transpose, mf_tensor **out) {
+    if (!transpose) {
+        *out = mf_tensor_retain((mf_tensor *)x);
+        return MF_OK;
+    }
+    return mf_transpose(x, 0, x->ndim - 1, out);
+}
+
+static mf_status op_mul_scalar(mf_tensor *const *in, const void *ctx, mf_tensor **out) {
+    const scalar_ctx *c = ctx;
+    mf_tensor *x;
+    MF_TRY(maybe_t(in[0], c->transpose, &x));
+    mf_status st = mf_mul_scalar(x, c->s, out);
+    mf_tensor_release(x);
+    return st;
+}
+
+Test(cuda_elementwise, mul_scalar_and_its_gradient_match_the_cpu_on_dense_and_strided_inputs) {
+    t_need_cuda();
+    const mf_dtype dts[3] = {MF_F32, MF_F64, MF_BF16};
+    for (int k = 0; k < 3; k++) {
+        mf_tensor *x = t_uniform(230, 3, (int64_t[]){9, 4, 37}, dts[k], -3, 3);
+        bool g[1] = {true};
+        for (int tr = 0; tr < 2; tr++) {
+            scalar_ctx c = {.s = tr ? 0.3 : -2.5, .transpose = tr};
+            t_cuda_compare(tr ? "mul_scalar strided" : "mul_scalar", 1, &x, g, op_mul_scalar, &c, 1);
+        }
+        mf_tensor_release(x);
+    }
+}
+
+static mf_status op_masked_fill(mf_tensor *const *in, const void *ctx, mf_tensor **out) {
+    const scalar_ctx *c = ctx;
+    mf_tensor *x;
+    MF_TRY(maybe_t(in[0], c->transpose, &x));
+    mf_status st = mf_masked_fill(x, in[1], c->s, out);
+    mf_tensor_release(x);
+    return st;
+}
+
+/* A bool mask of `shape`, true where a uniform draw is below 0.4. */
+static mf_tensor *bool_mask(uint64_t seed, int ndim, const int64_t *shape) {
+    mf_tensor *u = t_uniform(seed, ndim, shape, MF_F64, 0, 1), *m;
+    MF_OK_OR_FAIL(mf_tensor_empty(ndim, shape, MF_BOOL, MF_DEVICE_CPU, &m));
+    for (int64_t i = 0; i < mf_tensor_numel(u); i++)
+        mf_tensor_set_flat(m, i, mf_tensor_get_flat(u, i) < 0.4);
+    mf_tensor_release(u);
+    return m;
+}
+
+/* The mask broadcasts over x, x over the mask, or both to a larger shape;
+ * filled elements get no gradient. */
+Test(cuda_elementwise, masked_fill_and_its_gradient_match_the_cpu_with_a_broadcast_mask) {
+    t_need_cuda();
+    const struct {
+        int xn;
+        int64_t xs[3];
+        int mn;
+        int64_t ms[3];
+        bool transpose;
+    } cases[] = {
+        {3, {6, 5, 4}, 2, {5, 1}, true},     /* x^T [4, 5, 6], mask over dims 1, 2 */
+        {3, {4, 5, 6}, 3, {4, 1, 6}, false}, /* mask constant along the middle dim */
+        {2, {5, 6}, 3, {3, 5, 6}, false},    /* x broadcast over the mask's leading dim */
+        {3, {4, 1, 6}, 2, {5, 1}, false},    /* both broadcast to [4, 5, 6] */
+    };
+    const mf_dtype dts[3] = {MF_F32, MF_F64, MF_BF16};
+    for (int k = 0; k < 3; k++)
+        for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+            mf_tensor *in[2] = {t_uniform(240 + i, cases[i].xn, cases[i].xs, dts[k], -2, 2),
+                                bool_mask(250 + i, cases[i].mn, cases[i].ms)};
+            bool g[2] = {true, false};
+            scalar_ctx c = {.s = -7.25, .transpose = cases[i].transpose};
+            t_cuda_compare("masked_fill", 2, in, g, op_masked_fill, &c, 1);
+            t_release_all(in, 2);
+        }
 }
