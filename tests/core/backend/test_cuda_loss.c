@@ -1,5 +1,6 @@
 /* CUDA softmax, log-softmax and the fused cross-entropy against the CPU
- * backend, forward and backward, and the out-of-range target error. */
+ * backend, forward and backward, and the out-of-range target error;
+ * bce_with_logits, mse and l1 losses. */
 #include <math.h>
 #include <string.h>
 
@@ -98,4 +99,76 @@ Test(cuda_loss, cross_entropy_reports_a_target_out_of_range_at_the_next_read) {
     mf_tensor *all[] = {x, t, dx, dt, y};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
         mf_tensor_release(all[i]);
+}
+
+/* ------------------------------------------ bce_with_logits, mse, l1 */
+
+typedef struct {
+    mf_reduction r;
+    int kind; /* bce: 0 neither, 1 weight, 2 pos_weight, 3 both; regression: 0 mse, 1 l1 */
+} reg_ctx;
+
+static mf_status op_bce(mf_tensor *const *in, const void *ctx, mf_tensor **out) {
+    const reg_ctx *c = ctx;
+    mf_tensor *x;
+    MF_TRY(mf_transpose(in[0], 0, 1, &x)); /* strided logits [6, 5] */
+    mf_status st = mf_bce_with_logits(x, in[1], c->kind & 1 ? in[2] : NULL, c->kind & 2 ? in[3] : NULL, c->r, out);
+    mf_tensor_release(x);
+    return st;
+}
+
+static const mf_reduction reductions[3] = {MF_REDUCE_MEAN, MF_REDUCE_SUM, MF_REDUCE_NONE};
+static const mf_dtype loss_dtypes[3] = {MF_F32, MF_F64, MF_BF16};
+
+/* Soft targets, a weight broadcast over rows and a pos_weight over the last
+ * dim: all four inputs get gradients, for every reduction. */
+Test(cuda_loss, bce_with_logits_matches_the_cpu_with_and_without_weights_for_every_reduction) {
+    t_need_cuda();
+    for (int k = 0; k < 3; k++) {
+        mf_dtype dt = loss_dtypes[k];
+        mf_tensor *in[4] = {t_uniform(400, 2, (int64_t[]){5, 6}, dt, -4, 4), t_uniform(401, 2, (int64_t[]){6, 5}, dt, 0, 1),
+                            t_uniform(402, 2, (int64_t[]){6, 1}, dt, 0.2, 2), t_uniform(403, 1, (int64_t[]){5}, dt, 0.5, 3)};
+        for (int kind = 0; kind < 4; kind++)
+            for (int r = 0; r < 3; r++) {
+                reg_ctx c = {reductions[r], kind};
+                bool g[4] = {true, true, kind & 1, kind & 2};
+                char what[64];
+                snprintf(what, sizeof what, "bce kind %d reduction %d %s", kind, r, mf_dtype_name(dt));
+                t_cuda_compare(what, 4, in, g, op_bce, &c, 4);
+            }
+        t_release_all(in, 4);
+    }
+}
+
+static mf_status op_regression(mf_tensor *const *in, const void *ctx, mf_tensor **out) {
+    const reg_ctx *c = ctx;
+    mf_tensor *x;
+    MF_TRY(mf_transpose(in[0], 0, 1, &x)); /* strided input [4, 7] */
+    mf_status st = c->kind ? mf_l1_loss(x, in[1], c->r, out) : mf_mse_loss(x, in[1], c->r, out);
+    mf_tensor_release(x);
+    return st;
+}
+
+/* Same-shape and broadcast targets; gradients reach input and target. */
+Test(cuda_loss, mse_and_l1_losses_match_the_cpu_for_every_reduction) {
+    t_need_cuda();
+    for (int k = 0; k < 3; k++) {
+        mf_dtype dt = loss_dtypes[k];
+        mf_tensor *x = t_uniform(410, 2, (int64_t[]){7, 4}, dt, -2, 2);
+        mf_tensor *targets[2] = {t_uniform(411, 2, (int64_t[]){4, 7}, dt, -2, 2),
+                                 t_uniform(412, 2, (int64_t[]){1, 7}, dt, -2, 2)};
+        for (int t = 0; t < 2; t++)
+            for (int kind = 0; kind < 2; kind++)
+                for (int r = 0; r < 3; r++) {
+                    reg_ctx c = {reductions[r], kind};
+                    mf_tensor *in[2] = {x, targets[t]};
+                    bool g[2] = {true, true};
+                    char what[64];
+                    snprintf(what, sizeof what, "%s target %d reduction %d %s", kind ? "l1" : "mse", t, r,
+                             mf_dtype_name(dt));
+                    t_cuda_compare(what, 2, in, g, op_regression, &c, 2);
+                }
+        mf_tensor_release(x);
+        t_release_all(targets, 2);
+    }
 }
