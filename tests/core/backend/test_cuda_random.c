@@ -1,7 +1,7 @@
 /* CUDA random fills against the CPU backend: the same generator state
  * gives bit-identical uniform draws and dropout masks, and the same normal,
  * gumbel and truncated-normal values up to the last bit of the device's
- * transcendental functions. */
+ * transcendental functions; drop_path drops the same samples. */
 #include "medfm/ops/random.h"
 #include "medfm/ops/view.h"
 #include "tests/core/backend/cuda_compare.h"
@@ -72,4 +72,67 @@ Test(cuda_random, dropout_masks_are_bit_identical_to_the_cpu) {
     mf_tensor *all[] = {x, dx, y, dy, h};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
         mf_tensor_release(all[i]);
+}
+
+typedef struct {
+    uint64_t seed;
+    double p;
+    bool training;
+} drop_ctx;
+
+/* drop_path of x [8, 3, 5] read through a permutation of a [3, 8, 5]
+ * (strided, batch dim 0 of the view), with a fresh generator per call. */
+static mf_status op_drop_path(mf_tensor *const *in, const void *ctx, mf_tensor **out) {
+    const drop_ctx *c = ctx;
+    mf_tensor *x;
+    mf_rng rng;
+    mf_rng_init(&rng, c->seed);
+    MF_TRY(mf_permute(in[0], (int[]){1, 0, 2}, &x));
+    mf_status st = mf_drop_path(x, c->p, c->training, &rng, out);
+    mf_tensor_release(x);
+    return st;
+}
+
+/* The same seed drops the same samples on both devices (the Philox stream
+ * is shared), so output and gradient match the CPU exactly; a sample is
+ * dropped or kept whole. */
+Test(cuda_random, drop_path_drops_the_same_whole_samples_as_the_cpu) {
+    t_need_cuda();
+    const mf_dtype dts[3] = {MF_F32, MF_F64, MF_BF16};
+    for (int k = 0; k < 3; k++) {
+        mf_tensor *x = t_uniform(700 + k, 3, (int64_t[]){3, 8, 5}, dts[k], 0.5, 2);
+        bool g[1] = {true};
+        drop_ctx c = {.seed = 91, .p = 0.4, .training = true};
+        t_cuda_compare("drop_path", 1, &x, g, op_drop_path, &c, 0);
+        mf_tensor *dx = t_on(x, T_CUDA, false), *y, *h;
+        MF_OK_OR_FAIL(op_drop_path(&dx, &c, &y));
+        h = t_on(y, MF_DEVICE_CPU, false);
+        int dropped = 0;
+        for (int64_t s = 0; s < 8; s++) {
+            int zeros = 0;
+            for (int64_t i = 0; i < 15; i++)
+                zeros += mf_tensor_get_flat(h, s * 15 + i) == 0.0;
+            cr_assert(zeros == 0 || zeros == 15, "sample %lld is partly dropped (%d of 15 zeros)", (long long)s, zeros);
+            dropped += zeros == 15;
+        }
+        cr_assert(dropped > 0 && dropped < 8, "seed 91 should drop some samples and keep others, dropped %d",
+                  dropped);
+        mf_tensor *all[] = {x, dx, y, h};
+        t_release_all(all, 4);
+    }
+}
+
+/* Outside training (and at p = 0) drop_path is x itself. */
+Test(cuda_random, drop_path_outside_training_is_the_identity_on_the_device) {
+    t_need_cuda();
+    mf_tensor *x = t_uniform(710, 2, (int64_t[]){4, 6}, MF_F32, -1, 1), *dx = t_on(x, T_CUDA, false), *y;
+    mf_rng rng;
+    mf_rng_init(&rng, 5);
+    MF_OK_OR_FAIL(mf_drop_path(dx, 0.5, false, &rng, &y));
+    cr_assert_eq(y, dx, "drop_path in eval mode should return its input");
+    mf_tensor_release(y);
+    MF_OK_OR_FAIL(mf_drop_path(dx, 0.0, true, &rng, &y));
+    cr_assert_eq(y, dx, "drop_path with p = 0 should return its input");
+    mf_tensor *all[] = {x, dx, y};
+    t_release_all(all, 3);
 }
