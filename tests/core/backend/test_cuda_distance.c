@@ -21,7 +21,14 @@ static void fill_row(mf_tensor *x, int64_t row, double v) {
 
 static mf_status op_cosine(mf_tensor *const *in, const void *ctx, mf_tensor **out) {
     const dist_ctx *c = ctx;
-    return mf_cosine_similarity(in[0], in[1], c->dim, c->eps, out);
+    mf_tensor *a;
+    if (c->transpose)
+        MF_TRY(mf_transpose(in[0], 0, 1, &a));
+    else
+        a = mf_tensor_retain(in[0]);
+    mf_status st = mf_cosine_similarity(a, in[1], c->dim, c->eps, out);
+    mf_tensor_release(a);
+    return st;
 }
 
 /* a [4, 1, 6] against b [5, 6] gives [4, 5]; row 1 of a is zero and row 2
@@ -37,10 +44,10 @@ Test(cuda_distance, cosine_similarity_and_its_gradients_match_the_cpu_with_broad
         dist_ctx last = {.dim = -1, .eps = 1e-3};
         t_cuda_compare("cosine_similarity dim -1", 2, in, g, op_cosine, &last, 2);
         t_release_all(in, 2);
-        /* along dim 0: a [6, 3] against b [6, 1] */
-        mf_tensor *in0[2] = {t_uniform(502, 2, (int64_t[]){6, 3}, dist_dtypes[k], -2, 2),
+        /* along dim 0: a [3, 6]^T (strided) against b [6, 1] */
+        mf_tensor *in0[2] = {t_uniform(502, 2, (int64_t[]){3, 6}, dist_dtypes[k], -2, 2),
                              t_uniform(503, 2, (int64_t[]){6, 1}, dist_dtypes[k], -2, 2)};
-        dist_ctx first = {.dim = 0, .eps = 1e-8};
+        dist_ctx first = {.dim = 0, .eps = 1e-8, .transpose = true};
         t_cuda_compare("cosine_similarity dim 0", 2, in0, g, op_cosine, &first, 2);
         t_release_all(in0, 2);
     }

@@ -98,22 +98,24 @@ typedef enum { V_EXPAND, V_SQUEEZE, V_UNSQ0, V_UNSQ_MID, V_UNSQ_END, V_FLATTEN, 
 static const char *view_names[V_COUNT] = {"expand", "squeeze", "unsqueeze 0", "unsqueeze 2", "unsqueeze -1",
                                           "flatten", "flatten strided"};
 
-/* x is [3, 1, 4]; the strided cases read its permutation [4, 1, 3]. */
+/* x is [3, 1, 4]: flatten reads it as it is (a view), every other op its
+ * permutation [4, 1, 3] (strided; flattening that copies). */
 static mf_status op_view(mf_tensor *const *in, const void *ctx, mf_tensor **out) {
     view_kind v = *(const view_kind *)ctx;
-    mf_tensor *x = in[0], *t = NULL, *u = NULL;
+    if (v == V_FLATTEN)
+        return mf_flatten(in[0], 0, -1, out);
+    mf_tensor *t = NULL, *u = NULL;
     mf_status st;
+    MF_CHECK(mf_permute(in[0], (int[]){2, 1, 0}, &t));
     switch (v) {
-    case V_EXPAND: return mf_expand(x, 4, (int64_t[]){2, -1, 5, 4}, out);
-    case V_SQUEEZE: return mf_squeeze(x, 1, out);
-    case V_UNSQ0: return mf_unsqueeze(x, 0, out);
-    case V_UNSQ_MID: return mf_unsqueeze(x, 2, out);
-    case V_UNSQ_END: return mf_unsqueeze(x, -1, out);
-    case V_FLATTEN: return mf_flatten(x, 0, -1, out);
+    case V_EXPAND: st = mf_expand(t, 4, (int64_t[]){2, -1, 5, 3}, out); break;
+    case V_SQUEEZE: st = mf_squeeze(t, 1, out); break;
+    case V_UNSQ0: st = mf_unsqueeze(t, 0, out); break;
+    case V_UNSQ_MID: st = mf_unsqueeze(t, 2, out); break;
+    case V_UNSQ_END: st = mf_unsqueeze(t, -1, out); break;
     default:
-        MF_CHECK(mf_permute(x, (int[]){2, 1, 0}, &t));
         MF_CHECK(mf_unsqueeze(t, 0, &u)); /* [1, 4, 1, 3] */
-        MF_CHECK(mf_flatten(u, 1, 3, out));
+        st = mf_flatten(u, 1, 3, out);
     }
 cleanup:
     mf_tensor_release(t);
