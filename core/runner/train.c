@@ -233,6 +233,10 @@ static mf_status run_trial(ctx *c, int trial, const char *dir, bool resume, tria
     snprintf(ckdir, sizeof ckdir, "%s/checkpoints", dir);
     MF_CHECK(mf__mkdirs(ckdir));
     MF_CHECK(mf__cudnn_search_apply(cfg, dev));
+    /* the counts are process-wide: the first step's share is the difference */
+    mf_conv_algo_counts searched0 = {0};
+    if (!search_said && mf_conv_algo_counts_get(dev, &searched0) != MF_OK)
+        search_said = true;
     MF_CHECK(mf_experiment_build_task(c->e, seed, &task_rng, &task));
     MF_CHECK(open_loader(cfg, "train", seed, &train));
     MF_CHECK(open_loader(cfg, "val", seed, &val));
@@ -375,10 +379,17 @@ static mf_status run_trial(ctx *c, int trial, const char *dir, bool resume, tria
         }
         mf_conv_algo_counts ac;
         if (!search_said && mf_conv_algo_counts_get(dev, &ac) == MF_OK) {
-            say(c,
-                "cudnn_search: cuDNN's algorithms timed for %llu convolution calls (shape x direction) in the first "
-                "step; later calls of these shapes reuse the fastest",
-                (unsigned long long)ac.searched);
+            unsigned long long timed = (unsigned long long)(ac.searched - searched0.searched);
+            if (timed)
+                say(c,
+                    "cudnn_search: cuDNN's algorithms timed for %llu convolution calls (shape x direction) in the "
+                    "first step; later calls of these shapes reuse the fastest",
+                    timed);
+            else
+                say(c,
+                    "cudnn_search: no convolution shape of the first step was new (%llu timed earlier in this "
+                    "process); they reuse the fastest",
+                    (unsigned long long)ac.searched);
             search_said = true;
         }
         cs.step++;

@@ -31,6 +31,7 @@ static const char *cfg_text =
 static const char *g_train_extra = ""; /* more train keys, e.g. ", cuda_graph: true" */
 static int g_train_count = 24;          /* training samples: 3 batches of 8 */
 static int g_replayed[MAX_STEPS];       /* the train events' cuda_graph field of the last run (-1: absent) */
+static char g_log[16384];               /* the last run's log.txt (its start) */
 
 /* Runs the tiny config on `device` in a fresh directory (stopped after
  * step `stop` and resumed when stop > 0); the per-step training losses go
@@ -72,6 +73,12 @@ static int run_losses_resumed(const char *device, const char *encoder, int64_t s
                 loss[n++] = strtod(l + 7, NULL);
             }
         }
+        fclose(f);
+        snprintf(p, sizeof p, "%s/tiny_cuda/log.txt", dir);
+        f = fopen(p, "r");
+        cr_assert(f, "%s", p);
+        size_t len = fread(g_log, 1, sizeof g_log - 1, f);
+        g_log[len] = 0;
         fclose(f);
     }
     char cmd[300];
@@ -208,4 +215,25 @@ Test(runner_cuda, a_conv_net_trained_with_the_cudnn_search_follows_the_cpu_losse
             cr_assert_float_eq(searched[i], cpu[i], 2e-3 * (1 + cpu[i]), "%s step %d: cuda %g vs cpu %g", extra[k],
                                i + 1, searched[i], cpu[i]);
     }
+}
+
+/* Two trials with the search: the first times its shapes, the second
+ * finds them all cached, and the log says so for each (the counts are
+ * process-wide, so each trial reports its own share). */
+Test(runner_cuda, the_cudnn_search_line_reports_each_trials_own_timings) {
+    t_need_cuda();
+    double loss[MAX_STEPS];
+    mf_status st;
+    g_train_extra = ", cudnn_search: true, trials: 2";
+    run_losses("cuda", "{plugin: simple_cnn, width: 4, depth: 2}", loss, &st);
+    g_train_extra = "";
+    cr_assert_eq(st, MF_OK, "%s", mf_last_error());
+    const char *first = strstr(g_log, "cudnn_search: cuDNN's algorithms timed for ");
+    cr_assert(first, "trial 1 times its shapes; log:\n%s", g_log);
+    long timed = strtol(first + strlen("cudnn_search: cuDNN's algorithms timed for "), NULL, 10);
+    cr_assert_geq(timed, 6, "two convs x three directions at least; log:\n%s", g_log);
+    const char *second = strstr(first + 1, "cudnn_search: ");
+    cr_assert(second && strstr(second, "no convolution shape of the first step was new"),
+              "trial 2 timed nothing new; log:\n%s", g_log);
+    cr_assert_null(strstr(second + 1, "cudnn_search: "), "one line per trial; log:\n%s", g_log);
 }
