@@ -8,6 +8,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "bench/bench_memory.h"
 #include "medfm/amp.h"
 #include "medfm/graph.h"
 #include "medfm/medfm.h"
@@ -283,8 +284,9 @@ int main(int argc, char **argv) {
         qsort(c, (size_t)n, sizeof c[0], cmp_double);
         mf_memory_stats mem;
         CHECK(mf_memory_stats_get(dev, &mem));
-        printf("medfm resnet50 %lld %.4f %.4f peak_mib %.0f\n", (long long)sizes[s], t[n / 2], c[n / 2],
-               (double)mem.peak_bytes / 1048576.0);
+        char extra[64];
+        printf("medfm resnet50 %lld %.4f %.4f peak_mib %.0f%s\n", (long long)sizes[s], t[n / 2], c[n / 2],
+               (double)mem.peak_bytes / 1048576.0, bench_mem_extra(dev, extra, sizeof extra));
         fflush(stdout);
         const char *cg = getenv("MEDFM_BENCH_CUDA_GRAPH");
         if (cg && !strcmp(cg, "1") && dev.type == MF_CUDA) {
@@ -296,8 +298,8 @@ int main(int argc, char **argv) {
             qsort(t, (size_t)n, sizeof t[0], cmp_double);
             qsort(c, (size_t)n, sizeof c[0], cmp_double);
             CHECK(mf_memory_stats_get(dev, &mem));
-            printf("medfm_graph resnet50 %lld %.4f %.4f peak_mib %.0f\n", (long long)sizes[s], t[n / 2], c[n / 2],
-                   (double)mem.peak_bytes / 1048576.0);
+            printf("medfm_graph resnet50 %lld %.4f %.4f peak_mib %.0f%s\n", (long long)sizes[s], t[n / 2],
+                   c[n / 2], (double)mem.peak_bytes / 1048576.0, bench_mem_extra(dev, extra, sizeof extra));
             fflush(stdout);
             mf_module_zero_grad(net);
             mf_graph_free(g);

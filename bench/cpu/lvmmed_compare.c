@@ -14,6 +14,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "bench/bench_memory.h"
 #include "medfm/medfm.h"
 #include "medfm/nn.h"
 #include "medfm/runner.h"
@@ -89,8 +90,9 @@ static void run_variant(const char *root, const char *variant, const char *dev_n
     }
     mf_memory_stats mem;
     CHECK(mf_memory_stats_get(dev, &mem));
-    printf("medfm lvmmed_%s %lld %lld %.4f %.4f peak_mib %.0f\n", variant, (long long)n, (long long)px, best, best_cpu,
-           (double)mem.peak_bytes / 1048576.0);
+    char extra[64];
+    printf("medfm lvmmed_%s %lld %lld %.4f %.4f peak_mib %.0f%s\n", variant, (long long)n, (long long)px, best,
+           best_cpu, (double)mem.peak_bytes / 1048576.0, bench_mem_extra(dev, extra, sizeof extra));
     fflush(stdout);
     t->destroy(t);
     mf_experiment_free(e);

@@ -30,3 +30,9 @@ awk -v n="$images" -v px="$px" -v d="$device" -v m1="$m1" -v m2="$m2" -v t1="$t1
   printf "first order (lap)   medfm %.4f s (%.1f img/s, peak %s MiB)   torch %.4f s (%.1f img/s, peak %s MiB, %s)\n", m1, 2 * n / m1, mp, t1, 2 * n / t1, tp, solver
   printf "                    throughput medfm/torch: %.2f\n", t1 / m1
   printf "second order (gm)   medfm %.4f s (%.1f img/s); no PyTorch counterpart\n", m2, 2 * n / m2 }'
+mq=$(field medfm lvmmed_first_order req_mib <<<"$m")
+mr=$(field medfm lvmmed_first_order res_mib <<<"$m")
+tr=$(field torch lvmmed_first_order res_mib <<<"$t")
+if [ -n "$mq" ] && [ -n "$tr" ]; then
+  "$here/../gpu/peaks_line.sh" "$mq" "$tp" "$mr" "$tr"
+fi

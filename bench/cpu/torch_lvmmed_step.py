@@ -207,8 +207,9 @@ def main():
             best = min(best, time.perf_counter() - t0)
             best_cpu = min(best_cpu, time.process_time() - c0)
     peak = torch.cuda.max_memory_allocated(device) / 2**20 if cuda else float("nan")
+    reserved = torch.cuda.max_memory_reserved(device) / 2**20 if cuda else float("nan")
     solver = "scipy" if linear_sum_assignment else "python-hungarian"
-    print(f"torch lvmmed_first_order {images} {px} {best:.4f} {best_cpu:.4f} peak_mib {peak:.0f} solver {solver}",
+    print(f"torch lvmmed_first_order {images} {px} {best:.4f} {best_cpu:.4f} peak_mib {peak:.0f} res_mib {reserved:.0f} solver {solver}",
           flush=True)
 
 

@@ -96,7 +96,8 @@ def main():
         times = [step() for _ in range(runs)]
         wall = statistics.median(t for t, _ in times)
         cpu = statistics.median(c for _, c in times)
-        extra = f" peak_mib {torch.cuda.max_memory_allocated() / 2**20:.0f}" if cuda else ""
+        extra = (f" peak_mib {torch.cuda.max_memory_allocated() / 2**20:.0f}"
+                 f" res_mib {torch.cuda.max_memory_reserved() / 2**20:.0f}") if cuda else ""
         print(f"torch resnet50 {size} {wall:.4f} {cpu:.4f}{extra}", flush=True)
 
 

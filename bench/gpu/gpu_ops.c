@@ -55,6 +55,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "bench/bench_memory.h"
 #include "medfm/amp.h"
 #include "medfm/medfm.h"
 #include "medfm/memory.h"
@@ -299,7 +300,9 @@ static void run_case(const op_case *c, mf_device dev, mf_dtype lowp, const char 
     qsort(t, (size_t)n, sizeof t[0], cmp_double);
     mf_memory_stats mem;
     CHECK(mf_memory_stats_get(dev, &mem));
-    printf("medfm %s %s %.6f peak_mib %.3f\n", c->name, prec, t[n / 2], (double)mem.peak_bytes / 1048576.0);
+    char extra[64];
+    printf("medfm %s %s %.6f peak_mib %.3f%s\n", c->name, prec, t[n / 2], (double)mem.peak_bytes / 1048576.0,
+           bench_mem_extra(dev, extra, sizeof extra));
     fflush(stdout);
     for (int i = 0; i < b.n_leaves; i++)
         mf_tensor_release(b.leaf[i]);

@@ -31,14 +31,14 @@ n="$("$build/bin/bench_gpu_ops" --list | wc -l)"
 grep '^#' <<<"$t" || true
 awk -v n="$n" -v dev="$MEDFM_BENCH_DEVICE" -v p="$precision" -v runs="$MEDFM_BENCH_RUNS" \
     -v scale="$MEDFM_BENCH_SCALE" '
-  function peak(   i) { for (i = 1; i <= NF; i++) if ($i == "peak_mib") return $(i + 1); return "" }
-  FNR == NR { if ($1 == "torch") { ts[$2] = $4; tp[$2] = peak() } next }
-  $1 == "medfm" { order[++k] = $2; ms[$2] = $4; mp[$2] = peak() }
+  function field(f,   i) { for (i = 1; i <= NF; i++) if ($i == f) return $(i + 1); return "" }
+  FNR == NR { if ($1 == "torch") { ts[$2] = $4; tp[$2] = field("peak_mib") } next }
+  $1 == "medfm" { order[++k] = $2; ms[$2] = $4; mp[$2] = field("peak_mib"); mq[$2] = field("req_mib") }
   END {
     if (k != n) { printf "run_ops.sh: medfm printed %d of %d cases\n", k, n > "/dev/stderr"; exit 1 }
     printf "per-op forward+backward on %s, %s, %s sizes, median of %d runs\n", dev, p, scale, runs
-    printf "%-18s %10s %10s %11s %10s %10s %11s\n", "case", "medfm s", "torch s", "torch/medfm", \
-           "medfm MiB", "torch MiB", "peak m/t"
+    printf "%-18s %10s %10s %11s %10s %10s %11s %11s\n", "case", "medfm s", "torch s", "torch/medfm", \
+           "medfm MiB", "torch MiB", "peak m/t", "asked m/t"
     for (i = 1; i <= k; i++) {
       c = order[i]
       if (!(c in ts) || ms[c] == "" || mp[c] == "" || tp[c] == "") {
@@ -46,6 +46,7 @@ awk -v n="$n" -v dev="$MEDFM_BENCH_DEVICE" -v p="$precision" -v runs="$MEDFM_BEN
       }
       r = ms[c] > 0 ? sprintf("%.2f", ts[c] / ms[c]) : "n/a"
       q = tp[c] > 0 ? sprintf("%.2f", mp[c] / tp[c]) : "n/a"
-      printf "%-18s %10.6f %10.6f %11s %10.3f %10.3f %11s\n", c, ms[c], ts[c], r, mp[c], tp[c], q
+      a = tp[c] > 0 && mq[c] != "" ? sprintf("%.2f", mq[c] / tp[c]) : "n/a"
+      printf "%-18s %10.6f %10.6f %11s %10.3f %10.3f %11s %11s\n", c, ms[c], ts[c], r, mp[c], tp[c], q, a
     }
   }' <(printf '%s\n' "$t") <(printf '%s\n' "$m")

@@ -3,8 +3,9 @@
 # PyTorch eager in the same run, the forward under bf16 autocast on both
 # sides by default (f32 runs with TF32 on both sides); prints
 # seconds per step, images/s, the ratio and each side's peak memory (medfm's
-# caching allocator vs torch.cuda.max_memory_allocated, both reset before
-# the measured steps). Usage:
+# caching allocator's blocks vs torch.cuda.max_memory_allocated, both reset
+# before the measured steps; then like for like: bytes requested against
+# allocated, bytes taken from the driver against reserved). Usage:
 #   bench/gpu/run_resnet50.sh [BUILD] [batch] [size] [precision]
 #   (default: build 256 224 bf16; precision f32, bf16 or f16)
 # MEDFM_BENCH_CUDNN_SEARCH=1 times cuDNN's convolution algorithms on both
@@ -39,6 +40,9 @@ awk -v b="$batch" -v s="$size" -v p="$precision" -v mw="$mw" -v tw="$tw" -v mp="
   printf "medfm %.4f s/step  %.1f img/s  peak %s MiB\n", mw, b / mw, mp
   printf "torch %.4f s/step  %.1f img/s  peak %s MiB\n", tw, b / tw, tp
   printf "throughput medfm/torch: %.2f   peak memory medfm/torch: %.2f\n", tw / mw, mp / tp }'
+field() { awk -v w="$1" -v f="$2" '$1==w{for(i=1;i<=NF;i++) if($i==f) print $(i+1)}'; }
+"$here/peaks_line.sh" "$(field medfm req_mib <<<"$m")" "$tp" "$(field medfm res_mib <<<"$m")" \
+    "$(field torch res_mib <<<"$t")"
 gw=$(awk '$1=="medfm_graph"{print $4}' <<<"$m")
 if [ -n "$gw" ]; then
   gp=$(peak medfm_graph <<<"$m")

@@ -173,7 +173,8 @@ def run_case(c, device, cuda, prec, lowp, runs):
     run_once()  # warm-up
     t = sorted(run_once() for _ in range(runs))[runs // 2]  # the upper median, as bench_gpu_ops
     peak = torch.cuda.max_memory_allocated(device) / 2**20 if cuda else 0.0
-    print(f"torch {c['name']} {prec} {t:.6f} peak_mib {peak:.3f}", flush=True)
+    reserved = torch.cuda.max_memory_reserved(device) / 2**20 if cuda else 0.0
+    print(f"torch {c['name']} {prec} {t:.6f} peak_mib {peak:.3f} res_mib {reserved:.3f}", flush=True)
 
 
 if __name__ == "__main__":

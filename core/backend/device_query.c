@@ -1,6 +1,7 @@
-/* Device queries: mf_memory_stats per device (the CPU allocator's
- * counters, or the CUDA module's caching allocator through its exported
- * functions) and mf_device_synchronize. */
+/* Device queries: mf_memory_stats, mf_memory_detail and
+ * mf_memory_empty_cache per device (the CPU allocator's counters, or the
+ * CUDA module's caching allocator through its exported functions) and
+ * mf_device_synchronize. */
 #include "medfm/memory.h"
 
 #include <string.h>
@@ -27,6 +28,26 @@ mf_status mf_memory_stats_get(mf_device dev, mf_memory_stats *out) {
     return MF_OK;
 }
 
+mf_status mf_memory_detail_get(mf_device dev, mf_memory_detail *out) {
+    if (!out || out->size < sizeof(uint32_t))
+        return MF_ERR(MF_ERR_INVALID, "memory detail: no output, or its size field is not set");
+    if (dev.type != MF_CUDA)
+        return MF_ERR(MF_ERR_UNSUPPORTED,
+                      "memory detail: %s keeps no requested or reserved counts (only mf_memory_stats); use a cuda "
+                      "device",
+                      dev.type == MF_CPU ? "the cpu allocator" : "this device type");
+    void *fn;
+    MF_TRY(mf__cuda_symbol(MF_CUDA_MEMORY_STATS_SYMBOL, &fn));
+    mf_cuda_mem_stats s = {.size = sizeof s};
+    MF_TRY(((mf_cuda_memory_stats_fn)fn)(dev.index, &s));
+    mf_memory_detail d = {sizeof d, s.requested_bytes, s.peak_requested_bytes, s.reserved_bytes,
+                          s.peak_reserved_bytes};
+    uint32_t size = out->size < sizeof d ? out->size : (uint32_t)sizeof d;
+    memcpy(out, &d, size);
+    out->size = size;
+    return MF_OK;
+}
+
 mf_status mf_memory_reset_peak(mf_device dev) {
     if (dev.type == MF_CPU) {
         mf_cpu_memory_reset_peak();
@@ -37,6 +58,18 @@ mf_status mf_memory_reset_peak(mf_device dev) {
     void *fn;
     MF_TRY(mf__cuda_symbol(MF_CUDA_RESET_PEAK_SYMBOL, &fn));
     return ((mf_cuda_reset_peak_fn)fn)(dev.index);
+}
+
+mf_status mf_memory_empty_cache(mf_device dev) {
+    if (dev.type == MF_CPU) {
+        mf_cpu_memory_empty_cache();
+        return MF_OK;
+    }
+    if (dev.type != MF_CUDA)
+        return MF_ERR(MF_ERR_DEVICE, "memory: unknown device type %d", dev.type);
+    void *fn;
+    MF_TRY(mf__cuda_symbol(MF_CUDA_EMPTY_CACHE_SYMBOL, &fn));
+    return ((mf_cuda_empty_cache_fn)fn)(dev.index);
 }
 
 mf_status mf_device_synchronize(mf_device dev) {

@@ -58,6 +58,15 @@ void mf_cpu_memory_reset_peak(void) {
     __atomic_store_n(&peak_bytes, __atomic_load_n(&live_bytes, __ATOMIC_RELAXED), __ATOMIC_RELAXED);
 }
 
+void mf_cpu_memory_empty_cache(void) {
+    pthread_mutex_lock(&cache.lock);
+    for (size_t i = 0; i < cache.n; i++)
+        free(cache.ptr[i]);
+    cache.n = 0;
+    cache.bytes = 0;
+    pthread_mutex_unlock(&cache.lock);
+}
+
 mf_status mf_cpu_alloc(mf_device dev, size_t nbytes, void **ptr) {
     (void)dev;
     size_t n = bucket(nbytes ? nbytes : 1);

@@ -6,5 +6,6 @@
 
 void mf_cpu_memory_stats(mf_memory_stats *out);
 void mf_cpu_memory_reset_peak(void);
+void mf_cpu_memory_empty_cache(void);
 
 #endif

@@ -20,6 +20,14 @@ typedef struct mf_cuda_mem_stats {
     uint64_t pinned_cached_bytes;
     uint64_t pinned_host_allocs; /* cudaHostAlloc calls made so far */
     uint64_t pinned_cache_hits;
+    /* Bytes asked for by live tensors, each rounded up to 512 (what
+     * torch.cuda.memory_allocated counts), and their peak. */
+    uint64_t requested_bytes;
+    uint64_t peak_requested_bytes;
+    /* Bytes taken from the driver (cudaMalloc less cudaFree: held, cached
+     * and graph pools' blocks; torch.cuda.memory_reserved), and their peak. */
+    uint64_t reserved_bytes;
+    uint64_t peak_reserved_bytes;
 } mf_cuda_mem_stats;
 
 /* Allocator statistics of device `index`. */

@@ -84,6 +84,16 @@ static size_t class_bytes(int cls) {
     return (size_t)(LARGE_SPLIT + 1 + c % LARGE_SPLIT) << (k - LARGE_SPLIT_LOG2);
 }
 
+/* A request as torch.cuda.memory_allocated counts it: 512-byte units. */
+static uint64_t requested_size(size_t n) { return n ? (n + 511) / 512 * 512 : 512; }
+
+/* Driver bytes gained (+) or given back (-); lock held. */
+static void reserved_add(device_cache *c, int64_t delta) {
+    c->stats.reserved_bytes += (uint64_t)delta;
+    if (c->stats.reserved_bytes > c->stats.peak_reserved_bytes)
+        c->stats.peak_reserved_bytes = c->stats.reserved_bytes;
+}
+
 /* Frees every cached block of one device; caller holds the lock. */
 static void release_cached(int index) {
     device_cache *c = &caches[index];
@@ -94,6 +104,7 @@ static void release_cached(int index) {
             c->free_list[i] = b->next;
             cudaFree(b->ptr);
             free(b);
+            reserved_add(c, -(int64_t)class_bytes(i));
         }
     }
     c->stats.cached_bytes = 0;
@@ -270,13 +281,18 @@ mf_status mf_cuda_alloc(mf_device dev, size_t nbytes, void **ptr) {
             release_cached(dev.index);
             e = cudaMalloc(&p, rounded);
         }
-        if (e == cudaSuccess)
+        if (e == cudaSuccess) {
             c->stats.device_mallocs++;
+            reserved_add(c, (int64_t)rounded);
+        }
     }
     if (e == cudaSuccess) {
         c->stats.current_bytes += rounded;
         if (c->stats.current_bytes > c->stats.peak_bytes)
             c->stats.peak_bytes = c->stats.current_bytes;
+        c->stats.requested_bytes += requested_size(nbytes);
+        if (c->stats.requested_bytes > c->stats.peak_requested_bytes)
+            c->stats.peak_requested_bytes = c->stats.requested_bytes;
     }
     uint64_t in_use = c->stats.current_bytes;
     pthread_mutex_unlock(&cache_lock);
@@ -304,6 +320,7 @@ void mf_cuda_free(mf_device dev, void *ptr, size_t nbytes) {
     pthread_mutex_lock(&cache_lock);
     device_cache *c = &caches[dev.index];
     c->stats.current_bytes -= rounded;
+    c->stats.requested_bytes -= requested_size(nbytes);
     mf_cuda_gpool *owner = NULL;
     for (mf_cuda_gpool *g = c->pools; g && !owner; g = g->next)
         if (pool_owns(g, ptr))
@@ -322,6 +339,7 @@ void mf_cuda_free(mf_device dev, void *ptr, size_t nbytes) {
     } else {
         cudaSetDevice(dev.index);
         cudaFree(ptr);
+        reserved_add(c, -(int64_t)rounded);
     }
     pthread_mutex_unlock(&cache_lock);
 }
@@ -343,7 +361,10 @@ EXPORT mf_status mf_cuda_reset_peak(int index) {
     if (index < 0 || index >= MF_CUDA_MAX_DEVICES)
         return MF_ERR(MF_ERR_DEVICE, "memory stats: no device cuda:%d", index);
     pthread_mutex_lock(&cache_lock);
-    caches[index].stats.peak_bytes = caches[index].stats.current_bytes;
+    mf_cuda_mem_stats *s = &caches[index].stats;
+    s->peak_bytes = s->current_bytes;
+    s->peak_requested_bytes = s->requested_bytes;
+    s->peak_reserved_bytes = s->reserved_bytes;
     pthread_mutex_unlock(&cache_lock);
     return MF_OK;
 }
