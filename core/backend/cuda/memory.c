@@ -87,11 +87,16 @@ static size_t class_bytes(int cls) {
 /* A request as torch.cuda.memory_allocated counts it: 512-byte units. */
 static uint64_t requested_size(size_t n) { return n ? (n + 511) / 512 * 512 : 512; }
 
+/* A figure grown (+) or shrunk (-) by delta, and its peak; lock held. */
+static void count(uint64_t *now, uint64_t *peak, int64_t delta) {
+    *now += (uint64_t)delta;
+    if (*now > *peak)
+        *peak = *now;
+}
+
 /* Driver bytes gained (+) or given back (-); lock held. */
 static void reserved_add(device_cache *c, int64_t delta) {
-    c->stats.reserved_bytes += (uint64_t)delta;
-    if (c->stats.reserved_bytes > c->stats.peak_reserved_bytes)
-        c->stats.peak_reserved_bytes = c->stats.reserved_bytes;
+    count(&c->stats.reserved_bytes, &c->stats.peak_reserved_bytes, delta);
 }
 
 /* Frees every cached block of one device; caller holds the lock. */
@@ -287,12 +292,8 @@ mf_status mf_cuda_alloc(mf_device dev, size_t nbytes, void **ptr) {
         }
     }
     if (e == cudaSuccess) {
-        c->stats.current_bytes += rounded;
-        if (c->stats.current_bytes > c->stats.peak_bytes)
-            c->stats.peak_bytes = c->stats.current_bytes;
-        c->stats.requested_bytes += requested_size(nbytes);
-        if (c->stats.requested_bytes > c->stats.peak_requested_bytes)
-            c->stats.peak_requested_bytes = c->stats.requested_bytes;
+        count(&c->stats.current_bytes, &c->stats.peak_bytes, (int64_t)rounded);
+        count(&c->stats.requested_bytes, &c->stats.peak_requested_bytes, (int64_t)requested_size(nbytes));
     }
     uint64_t in_use = c->stats.current_bytes;
     pthread_mutex_unlock(&cache_lock);
@@ -319,8 +320,8 @@ void mf_cuda_free(mf_device dev, void *ptr, size_t nbytes) {
     block *b = malloc(sizeof *b);
     pthread_mutex_lock(&cache_lock);
     device_cache *c = &caches[dev.index];
-    c->stats.current_bytes -= rounded;
-    c->stats.requested_bytes -= requested_size(nbytes);
+    count(&c->stats.current_bytes, &c->stats.peak_bytes, -(int64_t)rounded);
+    count(&c->stats.requested_bytes, &c->stats.peak_requested_bytes, -(int64_t)requested_size(nbytes));
     mf_cuda_gpool *owner = NULL;
     for (mf_cuda_gpool *g = c->pools; g && !owner; g = g->next)
         if (pool_owns(g, ptr))
