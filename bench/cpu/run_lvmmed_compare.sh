@@ -33,6 +33,5 @@ awk -v n="$images" -v px="$px" -v d="$device" -v m1="$m1" -v m2="$m2" -v t1="$t1
 mq=$(field medfm lvmmed_first_order req_mib <<<"$m")
 mr=$(field medfm lvmmed_first_order res_mib <<<"$m")
 tr=$(field torch lvmmed_first_order res_mib <<<"$t")
-if [ -n "$mq" ] && [ -n "$tr" ]; then
-  "$here/../gpu/peaks_line.sh" "$mq" "$tp" "$mr" "$tr"
-fi
+# (nothing on the CPU: medfm prints no requested or reserved figures there)
+"$here/../gpu/peaks_line.sh" "$mq" "$tp" "$mr" "$tr"

@@ -31,21 +31,20 @@ m="$("$build/bin/bench_resnet50" "$size")"
 t="$("${PYTHON:-python3}" "$here/../cpu/torch_resnet50.py" "$size")"
 mw=$(awk '$1=="medfm"{print $4}' <<<"$m")
 tw=$(awk '$1=="torch"{print $4}' <<<"$t")
-peak() { awk -v w="$1" '$1==w{for(i=1;i<=NF;i++) if($i=="peak_mib") print $(i+1)}'; }
-mp=$(peak medfm <<<"$m")
-tp=$(peak torch <<<"$t")
+field() { awk -v w="$1" -v f="$2" '$1==w{for(i=1;i<=NF;i++) if($i==f) print $(i+1)}'; }
+mp=$(field medfm peak_mib <<<"$m")
+tp=$(field torch peak_mib <<<"$t")
 awk -v b="$batch" -v s="$size" -v p="$precision" -v mw="$mw" -v tw="$tw" -v mp="$mp" -v tp="$tp" \
     -v q="$([ "$search" = 1 ] && echo "timed cuDNN algorithm search" || echo "cuDNN heuristics")" 'BEGIN {
   printf "resnet50 fwd+bwd batch %d at %dx%d on GPU, %s, %s\n", b, s, s, p, q
   printf "medfm %.4f s/step  %.1f img/s  peak %s MiB\n", mw, b / mw, mp
   printf "torch %.4f s/step  %.1f img/s  peak %s MiB\n", tw, b / tw, tp
   printf "throughput medfm/torch: %.2f   peak memory medfm/torch: %.2f\n", tw / mw, mp / tp }'
-field() { awk -v w="$1" -v f="$2" '$1==w{for(i=1;i<=NF;i++) if($i==f) print $(i+1)}'; }
 "$here/peaks_line.sh" "$(field medfm req_mib <<<"$m")" "$tp" "$(field medfm res_mib <<<"$m")" \
     "$(field torch res_mib <<<"$t")"
 gw=$(awk '$1=="medfm_graph"{print $4}' <<<"$m")
 if [ -n "$gw" ]; then
-  gp=$(peak medfm_graph <<<"$m")
+  gp=$(field medfm_graph peak_mib <<<"$m")
   awk -v b="$batch" -v gw="$gw" -v tw="$tw" -v gp="$gp" -v tp="$tp" 'BEGIN {
     printf "medfm cuda_graph %.4f s/step  %.1f img/s  peak %s MiB\n", gw, b / gw, gp
     printf "throughput medfm cuda_graph/torch eager: %.2f   peak memory: %.2f\n", tw / gw, gp / tp }'
