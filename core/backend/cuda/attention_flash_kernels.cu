@@ -60,11 +60,25 @@ __device__ __forceinline__ float fl_score(const mf_flash_args &a, const float *q
     return s;
 }
 
+/* This block's tile: blocks run over (batch x head) x ceil(L / T) tiles of
+ * T rows; bh = b * H + h, and r0 is the tile's first row. */
+struct fl_pos {
+    int64_t bh, b, h, r0;
+};
+__device__ __forceinline__ fl_pos fl_block_pos(int64_t L, int64_t T, int64_t H) {
+    int64_t tiles = (L + T - 1) / T;
+    fl_pos p;
+    p.bh = blockIdx.x / tiles;
+    p.r0 = (int64_t)(blockIdx.x % tiles) * T;
+    p.b = p.bh / H;
+    p.h = p.bh % H;
+    return p;
+}
+
 template <int DT> __global__ void flash_fwd_kernel(mf_flash_args a) {
     __shared__ float sq[FL_BQ][FL_MAXD], sk[FL_BK][FL_PAD], sv[FL_BK][FL_MAXD], sp[FL_BQ][FL_BK];
-    int64_t qtiles = (a.Lq + FL_BQ - 1) / FL_BQ;
-    int64_t bh = blockIdx.x / qtiles, q0 = (int64_t)(blockIdx.x % qtiles) * FL_BQ;
-    int64_t b = bh / a.H, h = bh % a.H;
+    const fl_pos pos = fl_block_pos(a.Lq, FL_BQ, a.H);
+    const int64_t bh = pos.bh, b = pos.b, h = pos.h, q0 = pos.r0;
     int w = threadIdx.x >> 5, lane = threadIdx.x & 31;
     int64_t i = q0 + w;
     bool row = i < a.Lq;
@@ -118,9 +132,8 @@ template <int DT> __global__ void flash_fwd_kernel(mf_flash_args a) {
 template <int DT> __global__ void flash_bwd_dq_kernel(mf_flash_args a) {
     __shared__ float sq[FL_BQ][FL_MAXD], sdo[FL_BQ][FL_MAXD], sk[FL_BK][FL_PAD], sv[FL_BK][FL_PAD],
         sds[FL_BQ][FL_BK];
-    int64_t qtiles = (a.Lq + FL_BQ - 1) / FL_BQ;
-    int64_t bh = blockIdx.x / qtiles, q0 = (int64_t)(blockIdx.x % qtiles) * FL_BQ;
-    int64_t b = bh / a.H, h = bh % a.H;
+    const fl_pos pos = fl_block_pos(a.Lq, FL_BQ, a.H);
+    const int64_t bh = pos.bh, b = pos.b, h = pos.h, q0 = pos.r0;
     int w = threadIdx.x >> 5, lane = threadIdx.x & 31;
     int64_t i = q0 + w;
     bool row = i < a.Lq;
@@ -187,9 +200,8 @@ template <int DT> __global__ void flash_bwd_dq_kernel(mf_flash_args a) {
 template <int DT> __global__ void flash_bwd_dkv_kernel(mf_flash_args a) {
     __shared__ float sq[FL_BQ][FL_MAXD], sdo[FL_BQ][FL_MAXD], sk[FL_BK][FL_PAD], sv[FL_BK][FL_PAD],
         sp[FL_BQ][FL_BK], sds[FL_BQ][FL_BK];
-    int64_t ktiles = (a.Lk + FL_BK - 1) / FL_BK;
-    int64_t bh = blockIdx.x / ktiles, k0 = (int64_t)(blockIdx.x % ktiles) * FL_BK;
-    int64_t b = bh / a.H, h = bh % a.H;
+    const fl_pos pos = fl_block_pos(a.Lk, FL_BK, a.H);
+    const int64_t bh = pos.bh, b = pos.b, h = pos.h, k0 = pos.r0;
     int w = threadIdx.x >> 5, lane = threadIdx.x & 31;
     int64_t j = k0 + lane;
     fl_tile<DT>(&sk[0][0], FL_PAD, FL_BK, a.k, bh * a.Lk * a.D, k0, a.Lk, a.D);
