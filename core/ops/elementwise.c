@@ -38,7 +38,11 @@ static mf_status broadcast_pair(const char *name, const mf_tensor *a, const mf_t
     MF_TRY(mf_broadcast_shape(name, a->ndim, a->shape, b->ndim, b->shape, &n, shape));
     *y = *av = *bv = NULL;
     mf_status st;
-    MF_CHECK(mf__new_like_shape(a, n, shape, out_dt, y));
+    /* the output keeps the layout of an operand of its full shape */
+    const mf_tensor *full = a->ndim == n && !memcmp(a->shape, shape, sizeof *shape * (size_t)n)   ? a
+                            : b->ndim == n && !memcmp(b->shape, shape, sizeof *shape * (size_t)n) ? b
+                                                                                                   : NULL;
+    MF_CHECK(full ? mf__empty_layout_of(full, out_dt, y) : mf__new_like_shape(a, n, shape, out_dt, y));
     MF_CHECK(mf__expand_raw(a, n, shape, av));
     MF_CHECK(mf__expand_raw(b, n, shape, bv));
     return MF_OK;
@@ -280,7 +284,7 @@ static mf_status unary_backward(mf_node *n, const mf_tensor *g, mf_tensor **gin)
                     const mf_tensor *);
     MF_KERNEL(fn, be, elementwise, unary_backward, n->op);
     mf_tensor *gi;
-    MF_TRY(mf_tensor_empty_like(x, &gi));
+    MF_TRY(mf__empty_layout_of(x, x->dtype, &gi));
     mf_status st = fn((mf_unary_op)n->iarg[0], n->farg[0], n->farg[1], gi, g, x, n->saved[1]);
     if (st != MF_OK) {
         mf_tensor_release(gi);
@@ -302,7 +306,7 @@ static mf_status unary_op(mf_unary_op op, double p0, double p1, const mf_tensor 
     mf_status (*fn)(mf_unary_op, double, double, mf_tensor *, const mf_tensor *);
     MF_KERNEL(fn, be, elementwise, unary, name);
     mf_tensor *y;
-    MF_TRY(mf_tensor_empty_like(x, &y));
+    MF_TRY(mf__empty_layout_of(x, x->dtype, &y));
     mf_status st = fn(op, p0, p1, y, x);
     mf_node *n = NULL;
     if (st == MF_OK && op != MF_UN_SIGN)
@@ -464,7 +468,7 @@ mf_status mf_to_dtype(const mf_tensor *x, mf_dtype dt, mf_tensor **out) {
     if ((unsigned)dt >= MF_DTYPE_COUNT)
         return MF_ERR(MF_ERR_DTYPE, "to_dtype: unknown dtype %d", (int)dt);
     mf_tensor *y;
-    MF_TRY(mf_tensor_empty(x->ndim, x->shape, dt, x->storage->device, &y));
+    MF_TRY(mf__empty_layout_of(x, dt, &y));
     mf_status st = mf_tensor_copy_(y, x);
     mf_node *n = NULL;
     if (st == MF_OK && mf_dtype_is_float(dt))

@@ -81,6 +81,26 @@ mf_status mf__contiguous_raw(const mf_tensor *x, mf_tensor **out) {
     return MF_OK;
 }
 
+mf_status mf__channels_last_raw(const mf_tensor *x, mf_tensor **out) {
+    if (mf_tensor_is_channels_last(x))
+        return mf_tensor_detach(x, out);
+    mf_tensor *c;
+    MF_TRY(mf_tensor_empty_channels_last(x->ndim, x->shape, x->dtype, x->storage->device, &c));
+    mf_status st = mf_tensor_copy_(c, x);
+    if (st != MF_OK) {
+        mf_tensor_release(c);
+        return st;
+    }
+    *out = c;
+    return MF_OK;
+}
+
+mf_status mf__empty_layout_of(const mf_tensor *like, mf_dtype dt, mf_tensor **out) {
+    if (mf_tensor_is_channels_last(like) && !mf_tensor_is_contiguous(like))
+        return mf_tensor_empty_channels_last(like->ndim, like->shape, dt, like->storage->device, out);
+    return mf_tensor_empty(like->ndim, like->shape, dt, like->storage->device, out);
+}
+
 mf_status mf__new_like_shape(const mf_tensor *x, int ndim, const int64_t *shape, mf_dtype dt, mf_tensor **out) {
     return mf_tensor_empty(ndim, shape, dt, x->storage->device, out);
 }

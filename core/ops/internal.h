@@ -22,6 +22,13 @@ mf_status mf__view_raw(const mf_tensor *x, int ndim, const int64_t *shape, const
                        mf_tensor **out);
 /* Contiguous version of x without autograd (x retained when already). */
 mf_status mf__contiguous_raw(const mf_tensor *x, mf_tensor **out);
+/* Channels-last version of a 4-D/5-D x without autograd (x retained when
+ * already). */
+mf_status mf__channels_last_raw(const mf_tensor *x, mf_tensor **out);
+/* New uninitialised tensor of like's shape and device in dtype dt, laid out
+ * channels-last when `like` is (and is not also contiguous), else
+ * contiguous: outputs of layout-agnostic ops keep their input's layout. */
+mf_status mf__empty_layout_of(const mf_tensor *like, mf_dtype dt, mf_tensor **out);
 /* New uninitialised output on x's device. */
 mf_status mf__new_like_shape(const mf_tensor *x, int ndim, const int64_t *shape, mf_dtype dt, mf_tensor **out);
 

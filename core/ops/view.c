@@ -321,6 +321,19 @@ mf_status mf_contiguous(const mf_tensor *x, mf_tensor **out) {
     return mf_clone(x, out);
 }
 
+mf_status mf_contiguous_channels_last(const mf_tensor *x, mf_tensor **out) {
+    if (x->ndim != 4 && x->ndim != 5)
+        return MF_ERR(MF_ERR_SHAPE, "contiguous_channels_last: input %s must be (N, C, H, W) or (N, C, D, H, W)",
+                      MF_SHAPE(x));
+    if (mf_tensor_is_channels_last(x)) {
+        *out = mf_tensor_retain((mf_tensor *)x);
+        return MF_OK;
+    }
+    mf_tensor *c;
+    MF_TRY(mf__channels_last_raw(x, &c));
+    return finish("contiguous_channels_last", x, c, identity_backward, NULL, out);
+}
+
 static mf_status to_device_backward(mf_node *n, const mf_tensor *g, mf_tensor **gin) {
     mf_device d = {(int32_t)n->iarg[0], (int32_t)n->iarg[1]};
     return mf_to_device(g, d, &gin[0]);

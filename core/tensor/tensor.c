@@ -92,6 +92,26 @@ mf_status mf_tensor_empty(int ndim, const int64_t *shape, mf_dtype dt, mf_device
     return MF_OK;
 }
 
+void mf_channels_last_strides(int ndim, const int64_t *shape, int64_t *stride) {
+    /* memory order: N, then the spatial dims, then C */
+    int64_t s = shape[1];
+    stride[1] = 1;
+    for (int d = ndim - 1; d >= 2; d--) {
+        stride[d] = s;
+        s *= shape[d];
+    }
+    stride[0] = s;
+}
+
+mf_status mf_tensor_empty_channels_last(int ndim, const int64_t *shape, mf_dtype dt, mf_device dev, mf_tensor **out) {
+    if (ndim != 4 && ndim != 5)
+        return MF_ERR(MF_ERR_SHAPE, "channels-last tensor %s: needs rank 4 (N, C, H, W) or 5 (N, C, D, H, W)",
+                      mf_shape_str(ndim, shape));
+    MF_TRY(mf_tensor_empty(ndim, shape, dt, dev, out));
+    mf_channels_last_strides(ndim, shape, (*out)->stride);
+    return MF_OK;
+}
+
 mf_status mf_tensor_full(int ndim, const int64_t *shape, mf_dtype dt, mf_device dev, double value,
                          mf_tensor **out) {
     mf_tensor *t;
@@ -203,6 +223,17 @@ bool mf_tensor_is_contiguous(const mf_tensor *t) {
             return false;
         s *= t->shape[i];
     }
+    return true;
+}
+
+bool mf_tensor_is_channels_last(const mf_tensor *t) {
+    if (t->ndim != 4 && t->ndim != 5)
+        return false;
+    int64_t want[5];
+    mf_channels_last_strides(t->ndim, t->shape, want);
+    for (int i = 0; i < t->ndim; i++)
+        if (t->shape[i] != 1 && t->stride[i] != want[i])
+            return false;
     return true;
 }
 

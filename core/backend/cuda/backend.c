@@ -93,6 +93,45 @@ void mf_cuda_layout_build(mf_cuda_layout *L, int ndim, const int64_t *shape, int
     L->ndim = n;
 }
 
+void mf_cuda_layout_build_memory_order(mf_cuda_layout *L, int ndim, const int64_t *shape, int nops,
+                                       const int64_t *const *strides) {
+    mf_cuda_layout_build(L, ndim, shape, nops, strides);
+    int n = L->ndim;
+    /* Outer to inner by the output's strides (a stable insertion sort), so
+     * a channels-last or otherwise permuted dense output is written in
+     * memory order and merges into one dim where every operand shares its
+     * layout. */
+    for (int i = 1; i < n; i++)
+        for (int j = i; j > 0 && L->stride[0][j - 1] < L->stride[0][j]; j--) {
+            int64_t t = L->shape[j];
+            L->shape[j] = L->shape[j - 1];
+            L->shape[j - 1] = t;
+            for (int k = 0; k < nops; k++) {
+                t = L->stride[k][j];
+                L->stride[k][j] = L->stride[k][j - 1];
+                L->stride[k][j - 1] = t;
+            }
+        }
+    /* merge again: dims the sort brought together */
+    int m = 0;
+    for (int d = 0; d < n; d++) {
+        bool merge = m > 0;
+        for (int k = 0; k < nops && merge; k++)
+            merge = L->stride[k][m - 1] == L->stride[k][d] * L->shape[d];
+        if (merge) {
+            L->shape[m - 1] *= L->shape[d];
+            for (int k = 0; k < nops; k++)
+                L->stride[k][m - 1] = L->stride[k][d];
+        } else {
+            L->shape[m] = L->shape[d];
+            for (int k = 0; k < nops; k++)
+                L->stride[k][m] = L->stride[k][d];
+            m++;
+        }
+    }
+    L->ndim = m;
+}
+
 static const mf_backend mf_cuda_backend = {
     .size = sizeof(mf_backend),
     .name = "cuda",

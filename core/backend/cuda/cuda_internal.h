@@ -32,6 +32,12 @@ typedef struct {
 
 void mf_cuda_layout_build(mf_cuda_layout *L, int ndim, const int64_t *shape, int nops,
                           const int64_t *const *strides);
+/* The same, with the dims ordered by operand 0's strides (outermost
+ * first) and merged again: for ops whose result does not depend on the
+ * visiting order (elementwise maps, copies, fills), so a permuted dense
+ * layout shared by every operand (channels-last) runs as one flat dim. */
+void mf_cuda_layout_build_memory_order(mf_cuda_layout *L, int ndim, const int64_t *shape, int nops,
+                                       const int64_t *const *strides);
 
 /* A sum over reduced dims for each kept index: kept dims index both x and
  * out, reduced dims only x. Both lists are coalesced. */

@@ -9,7 +9,7 @@ static mf_status launch_prep(const mf_tensor *out, int nops, const mf_tensor *co
     const int64_t *st[MF_CUDA_MAX_OPS];
     for (int k = 0; k < nops; k++)
         st[k] = ops[k]->stride;
-    mf_cuda_layout_build(L, out->ndim, out->shape, nops, st);
+    mf_cuda_layout_build_memory_order(L, out->ndim, out->shape, nops, st);
     return mf_cuda_stream(out->storage->device.index, s);
 }
 

@@ -396,7 +396,7 @@ static mf_status device_copy(cudaStream_t s, int ndim, const int64_t *shape, voi
                              mf_dtype dst_dt, const void *src, const int64_t *src_stride, mf_dtype src_dt) {
     mf_cuda_layout L;
     const int64_t *st[2] = {dst_stride, src_stride};
-    mf_cuda_layout_build(&L, ndim, shape, 2, st);
+    mf_cuda_layout_build_memory_order(&L, ndim, shape, 2, st);
     if (L.n == 0)
         return MF_OK;
     if (dst_dt == src_dt && L.ndim <= 1 && (L.ndim == 0 || (L.stride[0][0] == 1 && L.stride[1][0] == 1)))
@@ -564,7 +564,7 @@ mf_status mf_cuda_fill(mf_tensor *t, double value) {
     mf_store_from_f64(&pattern, t->dtype, value); /* little-endian: low bytes hold the element */
     mf_cuda_layout L;
     const int64_t *st[1] = {t->stride};
-    mf_cuda_layout_build(&L, t->ndim, t->shape, 1, st);
+    mf_cuda_layout_build_memory_order(&L, t->ndim, t->shape, 1, st);
     if (L.n == 0)
         return MF_OK;
     if (pattern == 0 && L.ndim <= 1 && (L.ndim == 0 || L.stride[0][0] == 1))

@@ -95,6 +95,8 @@ mf_status mf_tensor_from_data(int ndim, const int64_t *shape, mf_dtype dt, const
 mf_status mf_tensor_wrap(int ndim, const int64_t *shape, mf_dtype dt, mf_device dev, void *data,
                          void (*deleter)(void *ctx, void *data, size_t nbytes), void *ctx, mf_tensor **out);
 mf_status mf_tensor_scalar(double value, mf_dtype dt, mf_device dev, mf_tensor **out);
+/* Same as mf_tensor_empty but laid out channels-last (ndim 4 or 5). */
+mf_status mf_tensor_empty_channels_last(int ndim, const int64_t *shape, mf_dtype dt, mf_device dev, mf_tensor **out);
 /* Same shape/dtype/device as `like`. */
 mf_status mf_tensor_empty_like(const mf_tensor *like, mf_tensor **out);
 mf_status mf_tensor_zeros_like(const mf_tensor *like, mf_tensor **out);
@@ -109,6 +111,13 @@ void mf_tensor_clear(mf_tensor **t);
 int64_t mf_tensor_numel(const mf_tensor *t);
 size_t mf_tensor_nbytes(const mf_tensor *t); /* numel * dtype size */
 bool mf_tensor_is_contiguous(const mf_tensor *t);
+/* Whether a 4-D (N, C, H, W) or 5-D (N, C, D, H, W) tensor is laid out
+ * channels-last: dense, with strides of a contiguous (N, spatial..., C)
+ * array (C has stride 1). Size-1 dims are ignored, so a tensor can be both
+ * contiguous and channels-last (C = 1, or a single position). */
+bool mf_tensor_is_channels_last(const mf_tensor *t);
+/* The strides of a channels-last tensor of `shape` (ndim 4 or 5). */
+void mf_channels_last_strides(int ndim, const int64_t *shape, int64_t *stride);
 bool mf_tensor_same_shape(const mf_tensor *a, const mf_tensor *b);
 /* Pointer to element 0 of the view (storage data + offset). */
 void *mf_tensor_data(const mf_tensor *t);

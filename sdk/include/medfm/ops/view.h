@@ -26,6 +26,11 @@ mf_status mf_squeeze(const mf_tensor *x, int dim, mf_tensor **out);
 mf_status mf_unsqueeze(const mf_tensor *x, int dim, mf_tensor **out);
 /* A contiguous tensor with the same values (x itself, retained, if already). */
 mf_status mf_contiguous(const mf_tensor *x, mf_tensor **out);
+/* The same values laid out channels-last (see mf_tensor_is_channels_last):
+ * x itself, retained, if already; x must be 4-D or 5-D. Convolutions and
+ * batch norm on the cuda backend keep this layout (see mf_conv.h), which
+ * spares cuDNN its NCHW<->NHWC transposes. */
+mf_status mf_contiguous_channels_last(const mf_tensor *x, mf_tensor **out);
 /* A contiguous copy that never aliases x. */
 mf_status mf_clone(const mf_tensor *x, mf_tensor **out);
 /* Moves to another device (differentiable); same device returns x retained. */
