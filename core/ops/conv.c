@@ -13,6 +13,29 @@
 #include "core/ops/internal.h"
 #include "medfm/amp.h"
 
+static _Thread_local bool channels_last;
+
+bool mf_conv_set_channels_last(bool on) {
+    bool was = channels_last;
+    channels_last = on;
+    return was;
+}
+
+bool mf_conv_channels_last(void) { return channels_last; }
+
+/* A tensor of the geometry's X or Y side, or its weight, in the layout the
+ * kernels take: channels-last or contiguous (a detached x when it already is). */
+static mf_status kernel_layout(const mf_conv_geom *g, const mf_tensor *x, mf_tensor **out) {
+    return g->channels_last ? mf__channels_last_raw(x, out) : mf__contiguous_raw(x, out);
+}
+
+static mf_status kernel_empty(const mf_conv_geom *g, const mf_tensor *like, int ndim, const int64_t *shape,
+                              mf_tensor **out) {
+    if (g->channels_last)
+        return mf_tensor_empty_channels_last(ndim, shape, like->dtype, like->storage->device, out);
+    return mf__new_like_shape(like, ndim, shape, like->dtype, out);
+}
+
 mf_conv_params mf_conv_params_default(void) {
     mf_conv_params p;
     memset(&p, 0, sizeof p);
@@ -157,11 +180,11 @@ static mf_status run_data(kind k, const mf_conv_geom *g, const mf_tensor *src, c
     conv_shape(g, k != K_FWD, shape);
     mf_tensor *y = NULL, *sc = NULL, *wc = NULL, *bc = NULL;
     mf_status st;
-    MF_CHECK(mf__contiguous_raw(src, &sc));
-    MF_CHECK(mf__contiguous_raw(w, &wc));
+    MF_CHECK(kernel_layout(g, src, &sc));
+    MF_CHECK(kernel_layout(g, w, &wc));
     if (bias)
         MF_CHECK(mf__contiguous_raw(bias, &bc));
-    MF_CHECK(mf__new_like_shape(src, g->nsp + 2, shape, src->dtype, &y));
+    MF_CHECK(kernel_empty(g, src, g->nsp + 2, shape, &y));
     MF_CHECK(fn(y, sc, wc, bc, g));
     *out = y;
     y = NULL;
@@ -182,12 +205,12 @@ static mf_status run_weight(const mf_conv_geom *g, const mf_tensor *xs, const mf
     MF_KERNEL(fn, be, conv, backward_weight, "conv backward");
     mf_tensor *gw = NULL, *xc = NULL, *yc = NULL;
     mf_status st;
-    MF_CHECK(mf__contiguous_raw(xs, &xc));
-    MF_CHECK(mf__contiguous_raw(ys, &yc));
-    MF_CHECK(mf__new_like_shape(xs, ndim, wshape, xs->dtype, &gw));
+    MF_CHECK(kernel_layout(g, xs, &xc));
+    MF_CHECK(kernel_layout(g, ys, &yc));
+    MF_CHECK(kernel_empty(g, xs, ndim, wshape, &gw));
     MF_CHECK(fn(gw, xc, yc, g));
-    *out = gw;
-    gw = NULL;
+    /* the weight's gradient in the weight's own layout */
+    MF_CHECK(mf__contiguous_raw(gw, out));
 cleanup:
     mf_tensor_release(gw);
     mf_tensor_release(xc);
@@ -202,7 +225,10 @@ static mf_status run_bias(const mf_tensor *gy, int64_t channels, mf_tensor **out
     MF_KERNEL(fn, be, conv, backward_bias, "conv backward");
     mf_tensor *gb = NULL, *gc = NULL;
     mf_status st;
-    MF_CHECK(mf__contiguous_raw(gy, &gc));
+    if (be->conv->channels_last && mf_tensor_is_channels_last(gy))
+        MF_CHECK(mf_tensor_detach(gy, &gc));
+    else
+        MF_CHECK(mf__contiguous_raw(gy, &gc));
     MF_CHECK(mf__new_like_shape(gy, 1, &channels, gy->dtype, &gb));
     MF_CHECK(fn(gb, gc));
     *out = gb;
@@ -229,8 +255,13 @@ static mf_status conv_backward(mf_node *n, const mf_tensor *g, mf_tensor **gin) 
 
 static mf_status conv_common(bool transposed, const mf_tensor *x, const mf_tensor *w, const mf_tensor *bias,
                              const mf_conv_params *p, mf_tensor **out) {
-    mf_conv_geom g;
+    mf_conv_geom g = {0};
     MF_TRY(transposed ? convt_geom(x, w, bias, p, &g) : conv_geom(x, w, bias, p, &g));
+    if (channels_last && g.nsp >= 2) {
+        const mf_backend *be;
+        MF_TRY(mf_backend_of(x, &be));
+        g.channels_last = be->conv && be->conv->channels_last;
+    }
     mf_tensor *y;
     MF_TRY(run_data(transposed ? K_BWD_DATA : K_FWD, &g, x, w, bias, &y));
     mf_tensor *ins[3] = {(mf_tensor *)x, (mf_tensor *)w, (mf_tensor *)bias};

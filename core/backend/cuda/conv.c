@@ -4,7 +4,9 @@
  * 1-D use 4-D descriptors, 3-D uses 5-D ones. Each call's algorithm comes
  * from conv_algo.c (cuDNN's heuristics, or a timed search, cached per
  * shape). f32 may use TF32 tensor cores unless mf_cuda_tf32_enabled()
- * says no, in which case only FMA algorithms run. */
+ * says no, in which case only FMA algorithms run. Channels-last geometries
+ * describe x and y with NHWC strides and the filter as CUDNN_TENSOR_NHWC
+ * (the core hands the weight over in that layout). */
 #include <cudnn.h>
 #include <pthread.h>
 #include <string.h>
@@ -61,11 +63,23 @@ static const void *zero(const mf_conv_call *c) {
     return c->dt == MF_F64 ? (const void *)&c->zero_d : (const void *)&c->zero_f;
 }
 
-static mf_status tensor_desc(cudnnTensorDescriptor_t d, cudnnDataType_t ty, int nd, const int *dims) {
+/* dims (N, C, spatial...): contiguous strides, or channels-last ones
+ * (memory order N, spatial..., C) when cl. */
+static mf_status tensor_desc(cudnnTensorDescriptor_t d, cudnnDataType_t ty, int nd, const int *dims, bool cl) {
     int strides[5];
-    strides[nd - 1] = 1;
-    for (int i = nd - 2; i >= 0; i--)
-        strides[i] = strides[i + 1] * dims[i + 1];
+    if (cl) {
+        int s = dims[1];
+        strides[1] = 1;
+        for (int i = nd - 1; i >= 2; i--) {
+            strides[i] = s;
+            s *= dims[i];
+        }
+        strides[0] = s;
+    } else {
+        strides[nd - 1] = 1;
+        for (int i = nd - 2; i >= 0; i--)
+            strides[i] = strides[i + 1] * dims[i + 1];
+    }
     return mf_cuda_dnn_check(cudnnSetTensorNdDescriptor(d, ty, nd, dims, strides), "conv: tensor descriptor");
 }
 
@@ -117,10 +131,10 @@ static mf_status call_init(mf_conv_call *c, const mf_conv_geom *g, const mf_tens
         st = MF_ERR(MF_ERR_NOMEM, "conv: cannot create cuDNN descriptors");
         goto cleanup;
     }
-    MF_CHECK(tensor_desc(c->x, c->ty, sp + 2, xd));
-    MF_CHECK(tensor_desc(c->y, c->ty, sp + 2, yd));
-    MF_CHECK(
-        mf_cuda_dnn_check(cudnnSetFilterNdDescriptor(c->w, c->ty, CUDNN_TENSOR_NCHW, sp + 2, wd), "conv: filter descriptor"));
+    MF_CHECK(tensor_desc(c->x, c->ty, sp + 2, xd, g->channels_last));
+    MF_CHECK(tensor_desc(c->y, c->ty, sp + 2, yd, g->channels_last));
+    cudnnTensorFormat_t wf = g->channels_last ? CUDNN_TENSOR_NHWC : CUDNN_TENSOR_NCHW;
+    MF_CHECK(mf_cuda_dnn_check(cudnnSetFilterNdDescriptor(c->w, c->ty, wf, sp + 2, wd), "conv: filter descriptor"));
     MF_CHECK(mf_cuda_dnn_check(cudnnSetConvolutionNdDescriptor(c->c, sp, pad, str, dil, CUDNN_CROSS_CORRELATION, compute),
                        "conv: convolution descriptor"));
     MF_CHECK(mf_cuda_dnn_check(cudnnSetConvolutionGroupCount(c->c, (int)g->groups), "conv: group count"));
@@ -137,7 +151,7 @@ static mf_status set_bias(mf_conv_call *c, void *t, cudnnTensorDescriptor_t td, 
     cudnnTensorDescriptor_t bd;
     MF_TRY(mf_cuda_dnn_check(cudnnCreateTensorDescriptor(&bd), "conv: bias descriptor"));
     int dims[5] = {1, (int)channels, 1, 1, 1};
-    mf_status st = tensor_desc(bd, c->ty, nd, dims);
+    mf_status st = tensor_desc(bd, c->ty, nd, dims, false);
     if (st == MF_OK)
         st = mf_cuda_dnn_check(cudnnAddTensor(c->h, one(c), bd, mf_tensor_data(bias), zero(c), td, t), "conv: bias add");
     cudnnDestroyTensorDescriptor(bd);
@@ -236,7 +250,8 @@ static mf_status cuda_backward_bias(mf_tensor *gb, const mf_tensor *gy) {
     if (gy->dtype != MF_F32 && gy->dtype != MF_F64 && gy->dtype != MF_BF16 && gy->dtype != MF_F16)
         return MF_ERR(MF_ERR_UNSUPPORTED, "conv bias: dtype %s not supported on the cuda backend",
                       mf_dtype_name(gy->dtype));
-    /* a sum over dims 0 and 2 of the (N, C, S) view: the reduce family does it */
+    /* a sum over dims 0 and 2 of the (N, C, S) view (contiguous or
+     * channels-last, strides (S * C, 1, C)): the reduce family does it */
     mf_tensor *v = NULL, *o = NULL;
     mf_status st = MF_OK;
     MF_CHECK(mf_view(gy, 3, (int64_t[]){N, C, S}, &v));
@@ -253,4 +268,5 @@ const struct mf_kern_conv mf_cuda_conv = {
     .backward_data = cuda_backward_data,
     .backward_weight = cuda_backward_weight,
     .backward_bias = cuda_backward_bias,
+    .channels_last = true,
 };

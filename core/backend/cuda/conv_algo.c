@@ -68,7 +68,7 @@ static bool key_eq(const algo_key *a, const algo_key *b) {
     const mf_conv_geom *x = &a->g, *y = &b->g;
     bool eq = a->dir == b->dir && a->dt == b->dt && a->exact == b->exact && a->dev == b->dev &&
               a->search == b->search && x->nsp == y->nsp && x->n == y->n && x->groups == y->groups &&
-              x->cin == y->cin && x->cout == y->cout;
+              x->cin == y->cin && x->cout == y->cout && x->channels_last == y->channels_last;
     for (int i = 0; i < 3 && eq; i++)
         eq = x->in[i] == y->in[i] && x->out[i] == y->out[i] && x->k[i] == y->k[i] && x->stride[i] == y->stride[i] &&
              x->pad[i] == y->pad[i] && x->dil[i] == y->dil[i];

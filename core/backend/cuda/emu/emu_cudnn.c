@@ -21,7 +21,7 @@
 enum { M_HANDLE = 0x68616e64, M_TENSOR = 0x74656e73, M_FILTER = 0x66696c74, M_CONV = 0x636f6e76 };
 struct cudnnContext { int magic; cudaStream_t s; };
 struct cudnnTensorStruct { int magic, set; cudnnDataType_t ty; int nd, dim[8], str[8]; };
-struct cudnnFilterStruct { int magic, set; cudnnDataType_t ty; int nd, dim[8]; };
+struct cudnnFilterStruct { int magic, set; cudnnDataType_t ty; cudnnTensorFormat_t f; int nd, dim[8]; };
 struct cudnnConvolutionStruct {
     int magic, set, sp, pad[3], str[3], dil[3], groups;
     cudnnConvolutionMode_t mode;
@@ -76,13 +76,13 @@ cudnnStatus_t cudnnSetTensorNdDescriptor(cudnnTensorDescriptor_t d, cudnnDataTyp
 cudnnStatus_t cudnnSetFilterNdDescriptor(cudnnFilterDescriptor_t d, cudnnDataType_t ty, cudnnTensorFormat_t f, int nd,
                                          const int dim[]) {
     LIVE(d, M_FILTER, "filter descriptor");
-    if (f != CUDNN_TENSOR_NCHW) return CUDNN_STATUS_NOT_SUPPORTED;
+    if (f != CUDNN_TENSOR_NCHW && f != CUDNN_TENSOR_NHWC) return CUDNN_STATUS_NOT_SUPPORTED;
     if (nd < 3 || nd > 8 || !esize(ty)) return bad("filter rank or data type");
     for (int i = 0; i < nd; i++) {
         if (dim[i] < 1) return bad("filter dim below 1");
         d->dim[i] = dim[i];
     }
-    d->ty = ty, d->nd = nd, d->set = 1;
+    d->ty = ty, d->f = f, d->nd = nd, d->set = 1;
     return CUDNN_STATUS_SUCCESS;
 }
 cudnnStatus_t cudnnSetConvolutionNdDescriptor(cudnnConvolutionDescriptor_t d, int n, const int pad[], const int str[],
@@ -152,7 +152,11 @@ static cudnnStatus_t make_prob(prob *P, cudnnTensorDescriptor_t x, cudnnFilterDe
         return CUDNN_STATUS_NOT_SUPPORTED;
     memset(P, 0, sizeof *P);
     P->x = mk5(t, x->nd, x->dim, x->str);
-    P->w = mk5(t, w->nd, w->dim, NULL);
+    int wstr[8]; /* NHWC filters: memory order K, spatial..., C */
+    for (int j = w->nd - 1, packed = w->dim[1]; j >= 2; j--) wstr[j] = packed, packed *= w->dim[j];
+    wstr[1] = 1, wstr[0] = w->dim[1];
+    for (int j = 2; j < w->nd; j++) wstr[0] *= w->dim[j];
+    P->w = mk5(t, w->nd, w->dim, w->f == CUDNN_TENSOR_NHWC ? wstr : NULL);
     P->y = mk5(t, y->nd, y->dim, y->str);
     P->groups = c->groups, P->flip = c->mode == CUDNN_CONVOLUTION;
     P->tf32 = t == CUDNN_DATA_FLOAT && c->math != CUDNN_FMA_MATH;
@@ -213,7 +217,7 @@ static void accumulate(int dir, const prob *P, const void *x, const void *w, con
                         long long ch = k / Kg * Cg + c; /* input channel c of k's group */
                         long long xo = n * X->str[0] + ch * X->str[1], xl = n * X->lin[0] + ch * X->lin[1];
                         long long wo = k * W->str[0] + c * W->str[1], yo = n * Y->str[0] + k * Y->str[1];
-                        long long yl = n * Y->lin[0] + k * Y->lin[1], wl = wo;
+                        long long yl = n * Y->lin[0] + k * Y->lin[1], wl = k * W->lin[0] + c * W->lin[1];
                         int inside = 1;
                         for (int s = 4, q = (int)op, r = (int)rp; s >= 2; s--) {
                             long long o = q % Y->dim[s], kr = r % W->dim[s];

@@ -1,0 +1,171 @@
+/* Channels-last on the CUDA backend against the CPU (which runs the same ops
+ * in its usual layout): convolutions under mf_conv_set_channels_last give
+ * channels-last outputs and input gradients with the CPU's values, forward
+ * and backward, 2-D and 3-D, strided, grouped, transposed, with bias, in
+ * f32, f64 and bf16; elementwise ops keep the layout and run it as one
+ * flat dim. */
+#include <string.h>
+
+#include "medfm/ops/conv.h"
+#include "medfm/ops/view.h"
+#include "tests/core/backend/cuda_compare.h"
+
+typedef struct {
+    mf_conv_params p;
+    bool transpose;
+} cl_case;
+
+/* The op under the switch; on the CUDA side the output must be channels-last
+ * (and, with more than one channel and position, not also contiguous). */
+static mf_status op_conv_cl(mf_tensor *const *in, const void *ctx, mf_tensor **out) {
+    const cl_case *c = ctx;
+    bool was = mf_conv_set_channels_last(true);
+    mf_status st = c->transpose ? mf_conv_transpose(in[0], in[1], in[2], &c->p, out)
+                                : mf_conv(in[0], in[1], in[2], &c->p, out);
+    mf_conv_set_channels_last(was);
+    if (st == MF_OK && (*out)->storage->device.type == MF_CUDA)
+        cr_assert(mf_tensor_is_channels_last(*out) && !mf_tensor_is_contiguous(*out),
+                  "a cuda convolution under the switch gives a channels-last output");
+    if (st == MF_OK && (*out)->storage->device.type == MF_CPU)
+        cr_assert(mf_tensor_is_contiguous(*out), "the cpu backend ignores the switch");
+    return st;
+}
+
+static cl_case make(int64_t s, int64_t pad, int64_t groups, bool transpose) {
+    cl_case c = {mf_conv_params_default(), transpose};
+    for (int d = 0; d < 3; d++) {
+        c.p.stride[d] = s;
+        c.p.padding[d] = pad;
+    }
+    c.p.groups = groups;
+    return c;
+}
+
+static void run(const char *what, int nd, const int64_t *xs, const int64_t *ws, const cl_case *c, mf_dtype dt,
+                bool bias) {
+    int64_t bs[1] = {c->transpose ? ws[1] * c->p.groups : ws[0]};
+    mf_tensor *in[3] = {t_uniform(1, nd, xs, dt, -1, 1), t_uniform(2, nd, ws, dt, -1, 1),
+                        bias ? t_uniform(3, 1, bs, dt, -1, 1) : NULL};
+    bool g[3] = {true, true, bias};
+    t_cuda_compare(what, 3, in, g, op_conv_cl, c, dt == MF_BF16 ? 16 : 8);
+    for (int i = 0; i < 3; i++)
+        mf_tensor_release(in[i]);
+}
+
+Test(cuda_channels_last, convolutions_under_the_switch_match_the_cpu_forward_and_backward) {
+    t_need_cuda();
+    t_cuda_exact();
+    cl_case plain = make(1, 1, 1, false), strided = make(2, 1, 1, false), grouped = make(1, 1, 2, false);
+    cl_case tr = make(2, 1, 1, true);
+    tr.p.output_padding[0] = tr.p.output_padding[1] = 1;
+    mf_dtype dts[2] = {MF_F32, MF_F64};
+    for (int k = 0; k < 2; k++) {
+        run("conv2d 3x3 + bias", 4, (int64_t[]){2, 3, 9, 8}, (int64_t[]){5, 3, 3, 3}, &plain, dts[k], true);
+        run("conv2d stride 2", 4, (int64_t[]){2, 4, 11, 10}, (int64_t[]){6, 4, 3, 3}, &strided, dts[k], false);
+        run("conv2d grouped", 4, (int64_t[]){2, 4, 7, 7}, (int64_t[]){6, 2, 3, 3}, &grouped, dts[k], true);
+        run("conv3d", 5, (int64_t[]){2, 2, 5, 4, 6}, (int64_t[]){3, 2, 3, 3, 3}, &plain, dts[k], true);
+        run("conv_transpose2d", 4, (int64_t[]){2, 4, 5, 6}, (int64_t[]){4, 3, 3, 3}, &tr, dts[k], true);
+    }
+}
+
+Test(cuda_channels_last, bf16_convolutions_under_the_switch_match_the_cpu) {
+    t_need_cuda();
+    cl_case plain = make(1, 1, 1, false);
+    run("bf16 conv2d", 4, (int64_t[]){2, 8, 6, 7}, (int64_t[]){4, 8, 3, 3}, &plain, MF_BF16, true);
+    run("bf16 conv2d 1x1", 4, (int64_t[]){3, 16, 5, 5}, (int64_t[]){8, 16, 1, 1}, &plain, MF_BF16, false);
+}
+
+/* Two CUDA tensors with the same values to f32 rounding. */
+static void close_on_cpu(const mf_tensor *a, const mf_tensor *b, const char *what) {
+    mf_tensor *ac = t_on(a, MF_DEVICE_CPU, false), *bc = t_on(b, MF_DEVICE_CPU, false);
+    t_assert_close(ac, bc, 1e-5, 1e-5, what);
+    mf_tensor_release(ac);
+    mf_tensor_release(bc);
+}
+
+Test(cuda_channels_last, the_backward_follows_the_forwards_layout_and_leaf_gradients_are_contiguous) {
+    t_need_cuda();
+    t_cuda_exact();
+    mf_tensor *xc = t_uniform(4, 4, (int64_t[]){2, 3, 6, 5}, MF_F32, -1, 1);
+    mf_tensor *wc = t_uniform(5, 4, (int64_t[]){4, 3, 3, 3}, MF_F32, -1, 1);
+    mf_tensor *x = t_on(xc, T_CUDA, true), *w = t_on(wc, T_CUDA, true), *y, *l;
+    mf_conv_params p = mf_conv_params_default();
+    p.padding[0] = p.padding[1] = 1;
+    bool was = mf_conv_set_channels_last(true);
+    MF_OK_OR_FAIL(mf_conv(x, w, NULL, &p, &y));
+    mf_conv_set_channels_last(was);
+    /* the backward runs outside the switch: it follows the forward */
+    MF_OK_OR_FAIL(mf_sum(y, 0, NULL, false, &l));
+    MF_OK_OR_FAIL(mf_backward(l, NULL, false));
+    cr_assert(mf_tensor_is_contiguous(x->grad) && mf_tensor_is_contiguous(w->grad), "leaf gradients are contiguous");
+    /* against the same convolution without the switch */
+    mf_tensor *x2 = t_on(xc, T_CUDA, true), *w2 = t_on(wc, T_CUDA, true), *y2, *l2;
+    MF_OK_OR_FAIL(mf_conv(x2, w2, NULL, &p, &y2));
+    cr_assert(mf_tensor_is_contiguous(y2), "off: N-C-spatial");
+    MF_OK_OR_FAIL(mf_sum(y2, 0, NULL, false, &l2));
+    MF_OK_OR_FAIL(mf_backward(l2, NULL, false));
+    close_on_cpu(y, y2, "output");
+    close_on_cpu(x->grad, x2->grad, "input gradient");
+    close_on_cpu(w->grad, w2->grad, "weight gradient");
+    mf_tensor *more[] = {x2, w2, y2, l2};
+    for (size_t i = 0; i < sizeof more / sizeof *more; i++)
+        mf_tensor_release(more[i]);
+    mf_tensor *list[] = {xc, wc, x, w, y, l};
+    for (size_t i = 0; i < sizeof list / sizeof *list; i++)
+        mf_tensor_release(list[i]);
+}
+
+/* relu(a) + b * a with a, b channels-last: every output keeps the layout. */
+static mf_status op_elementwise(mf_tensor *const *in, const void *ctx, mf_tensor **out) {
+    (void)ctx;
+    mf_tensor *a = NULL, *b = NULL, *r = NULL, *m = NULL;
+    mf_status st;
+    MF_CHECK(mf_contiguous_channels_last(in[0], &a));
+    MF_CHECK(mf_contiguous_channels_last(in[1], &b));
+    MF_CHECK(mf_relu(a, &r));
+    MF_CHECK(mf_mul(b, a, &m));
+    MF_CHECK(mf_add(r, m, out));
+    cr_assert(mf_tensor_is_channels_last(r) && mf_tensor_is_channels_last(m) && mf_tensor_is_channels_last(*out) &&
+              !mf_tensor_is_contiguous(*out));
+cleanup:
+    mf_tensor_release(a);
+    mf_tensor_release(b);
+    mf_tensor_release(r);
+    mf_tensor_release(m);
+    return st;
+}
+
+Test(cuda_channels_last, elementwise_ops_keep_the_layout_and_match_the_cpu) {
+    t_need_cuda();
+    mf_dtype dts[3] = {MF_F32, MF_F64, MF_BF16};
+    for (int k = 0; k < 3; k++) {
+        /* 3 x 5 x 7 x 9: odd sizes, so no vector width divides a row */
+        mf_tensor *in[2] = {t_uniform(6, 4, (int64_t[]){3, 5, 7, 9}, dts[k], -1, 1),
+                            t_uniform(7, 4, (int64_t[]){3, 5, 7, 9}, dts[k], -1, 1)};
+        t_cuda_compare("relu(a) + b * a, channels-last", 2, in, (bool[]){true, true}, op_elementwise, NULL, 8);
+        mf_tensor_release(in[0]);
+        mf_tensor_release(in[1]);
+    }
+}
+
+/* a (channels-last) + b (contiguous): the output follows a; the kernel
+ * walks it in memory order and reads b strided. */
+static mf_status op_mixed(mf_tensor *const *in, const void *ctx, mf_tensor **out) {
+    (void)ctx;
+    mf_tensor *a;
+    MF_TRY(mf_contiguous_channels_last(in[0], &a));
+    mf_status st = mf_add(a, in[1], out);
+    mf_tensor_release(a);
+    if (st == MF_OK)
+        cr_assert(mf_tensor_is_channels_last(*out) && !mf_tensor_is_contiguous(*out));
+    return st;
+}
+
+Test(cuda_channels_last, mixed_layouts_add_up_as_on_the_cpu) {
+    t_need_cuda();
+    mf_tensor *in[2] = {t_uniform(8, 5, (int64_t[]){2, 3, 4, 5, 6}, MF_F32, -1, 1),
+                        t_uniform(9, 5, (int64_t[]){2, 3, 4, 5, 6}, MF_F32, -1, 1)};
+    t_cuda_compare("channels-last + contiguous", 2, in, (bool[]){true, true}, op_mixed, NULL, 4);
+    mf_tensor_release(in[0]);
+    mf_tensor_release(in[1]);
+}
