@@ -13,6 +13,7 @@
 #include "medfm/graph.h"
 #include "medfm/medfm.h"
 #include "medfm/nn.h"
+#include "medfm/ops/conv.h"
 
 #define CHECK(expr)                                                                            \
     do {                                                                                       \
@@ -258,6 +259,10 @@ int main(int argc, char **argv) {
         fprintf(stderr, "bench_resnet50: MEDFM_BENCH_PRECISION must be f32, bf16 or f16, got '%s'\n", prec);
         return 2;
     }
+    /* MEDFM_BENCH_CHANNELS_LAST=1: convolutions, batch norm and the ops
+     * between them channels-last (cuda; torch.channels_last on the other side) */
+    const char *cl = getenv("MEDFM_BENCH_CHANNELS_LAST");
+    mf_conv_set_channels_last(cl && !strcmp(cl, "1"));
     const char *r = getenv("MEDFM_BENCH_RUNS");
     if (r && atoi(r) > 0)
         runs = atoi(r);

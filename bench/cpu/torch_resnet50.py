@@ -76,9 +76,13 @@ def main():
     # MEDFM_BENCH_CUDNN_SEARCH=1: cuDNN's timed algorithm choice, as medfm's
     # MEDFM_CUDNN_SEARCH=1 (train.cudnn_search) on the other side.
     torch.backends.cudnn.benchmark = os.environ.get("MEDFM_BENCH_CUDNN_SEARCH", "0") == "1"
-    net = ResNet50().to(device)
+    # MEDFM_BENCH_CHANNELS_LAST=1: weights and input in torch.channels_last,
+    # as medfm's mf_conv_set_channels_last (train.channels_last).
+    cl = os.environ.get("MEDFM_BENCH_CHANNELS_LAST", "0") == "1"
+    fmt = torch.channels_last if cl else torch.contiguous_format
+    net = ResNet50().to(device, memory_format=fmt)
     for size in sizes:
-        x = torch.randn(batch, 3, size, size, device=device)
+        x = torch.randn(batch, 3, size, size, device=device).contiguous(memory_format=fmt)
         if cuda:
             torch.cuda.reset_peak_memory_stats(device)
 

@@ -12,6 +12,9 @@
 # sides (medfm's MEDFM_CUDNN_SEARCH / train.cudnn_search against
 # torch.backends.cudnn.benchmark) instead of taking its heuristics; the
 # search runs in the warm-up step, outside the measured ones.
+# MEDFM_BENCH_CHANNELS_LAST=1 runs both sides channels-last (medfm's
+# mf_conv_set_channels_last / train.channels_last against
+# torch.channels_last weights and input).
 # Needs libmedfm_cuda.so (MEDFM_CUDA_MODULE or beside libmedfm) and a
 # PYTHON with CUDA-enabled torch (default python3).
 set -euo pipefail
@@ -24,6 +27,8 @@ export MEDFM_BENCH_DEVICE=cuda MEDFM_BENCH_BATCH="$batch" MEDFM_BENCH_RUNS="${ME
 export MEDFM_BENCH_PRECISION="$precision"
 search="${MEDFM_BENCH_CUDNN_SEARCH:-0}"
 export MEDFM_BENCH_CUDNN_SEARCH="$search" MEDFM_CUDNN_SEARCH="$search"
+cl="${MEDFM_BENCH_CHANNELS_LAST:-0}"
+export MEDFM_BENCH_CHANNELS_LAST="$cl"
 # medfm also times the step replayed as a CUDA graph (train.cuda_graph);
 # MEDFM_BENCH_CUDA_GRAPH=0 skips it.
 export MEDFM_BENCH_CUDA_GRAPH="${MEDFM_BENCH_CUDA_GRAPH:-1}"
@@ -35,8 +40,9 @@ field() { awk -v w="$1" -v f="$2" '$1==w{for(i=1;i<=NF;i++) if($i==f) print $(i+
 mp=$(field medfm peak_mib <<<"$m")
 tp=$(field torch peak_mib <<<"$t")
 awk -v b="$batch" -v s="$size" -v p="$precision" -v mw="$mw" -v tw="$tw" -v mp="$mp" -v tp="$tp" \
-    -v q="$([ "$search" = 1 ] && echo "timed cuDNN algorithm search" || echo "cuDNN heuristics")" 'BEGIN {
-  printf "resnet50 fwd+bwd batch %d at %dx%d on GPU, %s, %s\n", b, s, s, p, q
+    -v q="$([ "$search" = 1 ] && echo "timed cuDNN algorithm search" || echo "cuDNN heuristics")" \
+    -v l="$([ "$cl" = 1 ] && echo "channels-last" || echo "NCHW")" 'BEGIN {
+  printf "resnet50 fwd+bwd batch %d at %dx%d on GPU, %s, %s, %s\n", b, s, s, p, q, l
   printf "medfm %.4f s/step  %.1f img/s  peak %s MiB\n", mw, b / mw, mp
   printf "torch %.4f s/step  %.1f img/s  peak %s MiB\n", tw, b / tw, tp
   printf "throughput medfm/torch: %.2f   peak memory medfm/torch: %.2f\n", tw / mw, mp / tp }'

@@ -75,8 +75,12 @@ static const mf_key_spec train_keys[] = {
         "torch.backends.cudnn.benchmark; the choice, and so the last bits of results, may vary between runs) "
         "instead of its heuristics",
         NL, NL),
+    KEY("channels_last", MF_KEY_BOOL, "false",
+        "cuda: run convolutions, batch norm and the elementwise ops between them in the channels-last (NHWC) "
+        "layout, as torch.channels_last does; same values, no NCHW<->NHWC transposes in cuDNN",
+        NL, NL),
 };
-static const mf_schema train_schema = {"train", train_keys, 17, false};
+static const mf_schema train_schema = {"train", train_keys, 18, false};
 
 static const mf_key_spec data_keys[] = {
     {"train", MF_KEY_SECTION, "~", "training split", NL, NL, NULL, &mf_loader_section_schema, true},
@@ -265,6 +269,7 @@ mf_status mf_experiment_from_cfg(mf_cfg *cfg, const char *base_dir, mf_diag *dia
     mf__runner_check_precision(e->config, d);
     mf__step_graph_check(e->config, d);
     mf__cudnn_search_check(e->config, d);
+    mf__channels_last_check(e->config, d);
     const char *dev;
     if (mf_cfg_get_string(e->config, "device", "cpu", &dev) == MF_OK) {
         mf_device dv;

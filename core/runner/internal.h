@@ -74,6 +74,12 @@ void mf__step_graph_free(mf_step_graph *sg);
 bool mf__cudnn_search_wanted(const mf_cfg *cfg);
 void mf__cudnn_search_check(const mf_cfg *cfg, mf_diag *d);
 mf_status mf__cudnn_search_apply(const mf_cfg *cfg, mf_device dev);
+/* train.channels_last (core/runner/channels_last.c): the key's value, its
+ * check (cuda only), and setting the convolution switch for a trial on
+ * `dev` (returns the previous setting, for mf_conv_set_channels_last). */
+bool mf__channels_last_wanted(const mf_cfg *cfg);
+void mf__channels_last_check(const mf_cfg *cfg, mf_diag *d);
+bool mf__channels_last_enter(const mf_cfg *cfg, mf_device dev);
 
 /* What a checkpoint records besides tensors. */
 typedef struct mf_ckpt_state {

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "core/runner/internal.h"
+#include "medfm/ops/conv.h"
 #include "core/runner/prefetch.h"
 #include "medfm/loader.h"
 #include "medfm/conv_algo.h"
@@ -231,6 +232,7 @@ static mf_status run_trial(ctx *c, int trial, const char *dir, bool resume, tria
     mf_status st;
     char ckdir[PATH_MAX + 32];
     snprintf(ckdir, sizeof ckdir, "%s/checkpoints", dir);
+    bool cl_was = mf__channels_last_enter(cfg, dev);
     MF_CHECK(mf__mkdirs(ckdir));
     MF_CHECK(mf__cudnn_search_apply(cfg, dev));
     /* the counts are process-wide: the first step's share is the difference */
@@ -494,6 +496,7 @@ static mf_status run_trial(ctx *c, int trial, const char *dir, bool resume, tria
         mf_named_tensors_free(&ns);
     }
 cleanup:
+    mf_conv_set_channels_last(cl_was);
     mf__prefetch_reset(&pf);
     mf__step_graph_free(&sg);
     free(params);

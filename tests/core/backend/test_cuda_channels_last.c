@@ -7,6 +7,8 @@
 #include <string.h>
 
 #include "medfm/ops/conv.h"
+#include "medfm/ops/norm.h"
+#include "medfm/ops/pool.h"
 #include "medfm/ops/view.h"
 #include "tests/core/backend/cuda_compare.h"
 
@@ -168,4 +170,69 @@ Test(cuda_channels_last, mixed_layouts_add_up_as_on_the_cpu) {
     t_cuda_compare("channels-last + contiguous", 2, in, (bool[]){true, true}, op_mixed, NULL, 4);
     mf_tensor_release(in[0]);
     mf_tensor_release(in[1]);
+}
+
+/* A ResNet bottleneck-like block under the switch: conv - batch norm + relu
+ * - conv (stride 2) - batch norm, plus a strided 1x1 conv of the input,
+ * relu, max pool, global average pool. in: x, w1, w2, wd, bn weight, bn
+ * bias (one per channel count; running statistics are per call). */
+static mf_status op_block(mf_tensor *const *in, const void *ctx, mf_tensor **out) {
+    (void)ctx;
+    mf_device dev = in[0]->storage->device;
+    int64_t c = in[1]->shape[0], c2 = in[2]->shape[0];
+    mf_tensor *rm = NULL, *rv = NULL, *rm2 = NULL, *rv2 = NULL, *a = NULL, *b = NULL, *d = NULL, *e = NULL;
+    mf_tensor *s = NULL, *r = NULL, *mp = NULL, *w = NULL, *bb = NULL, *w2 = NULL, *b2 = NULL;
+    mf_status st;
+    bool was = mf_conv_set_channels_last(true);
+    MF_CHECK(mf_tensor_zeros(1, &c, MF_F32, dev, &rm));
+    MF_CHECK(mf_tensor_full(1, &c, MF_F32, dev, 1, &rv));
+    MF_CHECK(mf_tensor_zeros(1, &c2, MF_F32, dev, &rm2));
+    MF_CHECK(mf_tensor_full(1, &c2, MF_F32, dev, 1, &rv2));
+    MF_CHECK(mf_slice(in[4], 0, 0, c, 1, &w));
+    MF_CHECK(mf_slice(in[5], 0, 0, c, 1, &bb));
+    MF_CHECK(mf_slice(in[4], 0, 0, c2, 1, &w2));
+    MF_CHECK(mf_slice(in[5], 0, 0, c2, 1, &b2));
+    mf_conv_params p1 = mf_conv_params_default(), p2 = mf_conv_params_default(), pd = mf_conv_params_default();
+    p1.padding[0] = p1.padding[1] = 1;
+    p2.padding[0] = p2.padding[1] = 1;
+    p2.stride[0] = p2.stride[1] = 2;
+    pd.stride[0] = pd.stride[1] = 2;
+    MF_CHECK(mf_conv(in[0], in[1], NULL, &p1, &a));
+    MF_CHECK(mf_batch_norm_relu(a, rm, rv, w, bb, true, 0.1, 1e-5, &b));
+    MF_CHECK(mf_conv(b, in[2], NULL, &p2, &d));
+    MF_CHECK(mf_batch_norm(d, rm2, rv2, w2, b2, true, 0.1, 1e-5, &e));
+    mf_tensor_release(d);
+    d = NULL;
+    MF_CHECK(mf_conv(in[0], in[3], NULL, &pd, &d));
+    MF_CHECK(mf_add(e, d, &s));
+    MF_CHECK(mf_relu(s, &r));
+    if (dev.type == MF_CUDA)
+        cr_assert(mf_tensor_is_channels_last(r) && !mf_tensor_is_contiguous(r), "the block stays channels-last");
+    mf_pool_params pp = {0};
+    pp.kernel[0] = pp.kernel[1] = 3;
+    pp.stride[0] = pp.stride[1] = 2;
+    pp.padding[0] = pp.padding[1] = 1;
+    MF_CHECK(mf_max_pool(r, &pp, &mp));
+    MF_CHECK(mf_adaptive_avg_pool(mp, (int64_t[]){1, 1}, out));
+cleanup:
+    mf_conv_set_channels_last(was);
+    mf_tensor *list[] = {rm, rv, rm2, rv2, a, b, d, e, s, r, mp, w, bb, w2, b2};
+    for (size_t i = 0; i < sizeof list / sizeof *list; i++)
+        mf_tensor_release(list[i]);
+    return st;
+}
+
+Test(cuda_channels_last, a_residual_block_trains_channels_last_to_the_cpus_values) {
+    t_need_cuda();
+    t_cuda_exact();
+    mf_tensor *in[6] = {t_uniform(10, 4, (int64_t[]){4, 6, 10, 9}, MF_F32, -1, 1),
+                        t_uniform(11, 4, (int64_t[]){8, 6, 3, 3}, MF_F32, -0.5, 0.5),
+                        t_uniform(12, 4, (int64_t[]){12, 8, 3, 3}, MF_F32, -0.5, 0.5),
+                        t_uniform(13, 4, (int64_t[]){12, 6, 1, 1}, MF_F32, -0.5, 0.5),
+                        t_uniform(14, 1, (int64_t[]){12}, MF_F32, 0.5, 1.5),
+                        t_uniform(15, 1, (int64_t[]){12}, MF_F32, -0.5, 0.5)};
+    bool g[6] = {true, true, true, true, true, true};
+    t_cuda_compare("residual block", 6, in, g, op_block, NULL, 16);
+    for (int i = 0; i < 6; i++)
+        mf_tensor_release(in[i]);
 }

@@ -120,6 +120,25 @@ Test(precision, a_cudnn_search_on_the_cpu_is_a_config_error) {
     mf_diag_free(&d);
 }
 
+Test(precision, channels_last_on_the_cpu_is_a_config_error) {
+    const char *on_cpu[] = {"train.channels_last=true"};
+    mf_diag d = rs_problems(tiny, 1, on_cpu);
+    cr_assert(rs_any_has(&d, "train.channels_last", "device: cuda", "cpu"), "%s", d.n ? d.msgs[0] : "no problems");
+    mf_diag_free(&d);
+    const char *off[] = {"train.channels_last=false"};
+    d = rs_problems(tiny, 1, off);
+    cr_assert(!rs_any_has(&d, "channels_last", NULL, NULL), "off is fine on the cpu: %s", d.n ? d.msgs[0] : "");
+    mf_diag_free(&d);
+    const char *on_cuda[] = {"train.channels_last=true", "device=cuda"};
+    d = rs_problems(tiny, 2, on_cuda);
+    cr_assert(!rs_any_has(&d, "channels_last", NULL, NULL), "on cuda the key is fine: %s", d.n ? d.msgs[0] : "");
+    mf_diag_free(&d);
+    const char *bad[] = {"train.channels_last=nhwc"};
+    d = rs_problems(tiny, 1, bad);
+    cr_assert(rs_any_has(&d, "train.channels_last", "nhwc", ""), "%s", d.n ? d.msgs[0] : "no problems");
+    mf_diag_free(&d);
+}
+
 /* The low-precision run lands where the f32 one does: validation accuracy
  * within 0.1 (96 samples; chance is 1/3) and late training loss within 25%. */
 static void learns_like_f32(const char *precision) {
