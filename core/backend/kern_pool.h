@@ -14,6 +14,12 @@ typedef struct mf_pool_geom {
     int64_t kernel[3], stride[3], pad[3], dilation[3]; /* all >= 1 except pad >= 0 */
     bool count_include_pad;
     bool adaptive; /* avg: torch's adaptive bins; kernel/stride/pad unused */
+    /* Set only for a backend whose table has channels_last, on a
+     * channels-last input: x, y, idx, gx and gy of the window kernels are
+     * then channels-last ((N, spatial..., C) in memory) instead of
+     * contiguous planes; idx still counts positions within a plane. */
+    bool channels_last;
+    int64_t channels; /* C */
 } mf_pool_geom;
 
 struct mf_kern_pool {
@@ -35,6 +41,7 @@ struct mf_kern_pool {
     mf_status (*gather)(mf_tensor *y, const mf_tensor *x, const int64_t *const *maps, double fill);
     /* gx (contiguous) = 0, then gx[map(o)] += gy[o] where the map is valid. */
     mf_status (*gather_backward)(mf_tensor *gx, const mf_tensor *gy, const int64_t *const *maps);
+    bool channels_last; /* max and avg window kernels take channels-last geometries */
 };
 
 #endif

@@ -19,6 +19,7 @@ mf_status mf__pool_input(const char *op, const mf_tensor *x, int *nsp) {
 void mf__pool_geom_init(const mf_tensor *x, int nsp, mf_pool_geom *g) {
     memset(g, 0, sizeof *g);
     g->planes = x->shape[0] * x->shape[1];
+    g->channels = x->shape[1];
     for (int s = 0; s < 3; s++) {
         g->in[s] = g->out[s] = g->kernel[s] = g->stride[s] = g->dilation[s] = 1;
         g->pad[s] = 0;

@@ -59,6 +59,8 @@ typedef struct {
     int64_t planes;
     int64_t in[3], out[3], k[3], st[3], pad[3], dil[3];
     int32_t include_pad, adaptive, align_corners;
+    int32_t cl; /* window kernels: channels-last data of C channels */
+    int64_t C;
 } mf_pool_args;
 
 cudaError_t mf_cuda_launch_bn(cudaStream_t s, int dt, int backward, const mf_bn_args *a);

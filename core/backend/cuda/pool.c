@@ -5,7 +5,8 @@
  * Dtypes f32, f64, bf16 and f16 (the CPU gather also moves others). bf16
  * and f16 compute in f32 and round once on store, as the CPU backend's f32
  * twins do; their backward kernels add into an f32 scratch gradient that is
- * rounded into gx afterwards (no 16-bit atomics). */
+ * rounded into gx afterwards (no 16-bit atomics). Max and average pooling
+ * also run on channels-last data (the geometry says so). */
 #include <stdlib.h>
 #include <string.h>
 
@@ -36,6 +37,8 @@ static mf_pool_args args_of(const mf_pool_geom *g) {
     }
     a.include_pad = g->count_include_pad;
     a.adaptive = g->adaptive;
+    a.cl = g->channels_last;
+    a.C = g->channels;
     return a;
 }
 
@@ -227,4 +230,5 @@ const struct mf_kern_pool mf_cuda_pool = {
     .linear_backward = cuda_linear_backward,
     .gather = cuda_gather,
     .gather_backward = cuda_gather_backward,
+    .channels_last = true,
 };

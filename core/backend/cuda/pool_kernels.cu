@@ -1,5 +1,7 @@
 /* Pool kernels of the CUDA module (host side: pool.c): a thread per output
- * element for every forward; backwards scatter into a zeroed gradient with
+ * element (in the output's memory order: contiguous planes, or for max and
+ * average pooling also channels-last, where a warp's threads take
+ * consecutive channels of one position) for every forward; backwards scatter into a zeroed gradient with
  * atomic adds (windows may overlap). Window bounds follow the CPU tables of
  * core/backend/cpu/pool.c and pool_linear.c exactly. Kernels take the data
  * dtype DT (f32, f64, bf16, f16) and compute in acc_t<DT>: f64 for f64 data,
@@ -50,6 +52,25 @@ __device__ __forceinline__ void split_out(const mf_pool_args &g, int64_t i, int6
     p = i / g.out[0];
 }
 
+/* Output i (an index in the output's memory order) as its window position
+ * o, and where its plane's values lie in the input: x[base + q * step] is
+ * position q (flat within the plane). Contiguous planes: base = p * plane,
+ * step 1; channels-last: base = n * plane * C + c, step C. */
+__device__ __forceinline__ void locate(const mf_pool_args &g, int64_t i, int64_t plane, int64_t *o, int64_t &base,
+                                       int64_t &step) {
+    int64_t p;
+    if (g.cl) {
+        int64_t c = i % g.C;
+        split_out(g, i / g.C, p, o); /* p: the image */
+        base = p * plane * g.C + c;
+        step = g.C;
+    } else {
+        split_out(g, i, p, o);
+        base = p * plane;
+        step = 1;
+    }
+}
+
 /* What DT data computes and accumulates in. */
 template <int DT> struct acc_of {
     typedef float T;
@@ -68,18 +89,17 @@ template <int DT> __global__ void max_fwd_kernel(mf_pool_args g, void *y, int64_
     typedef acc_t<DT> T;
     int64_t n = g.planes * g.out[0] * g.out[1] * g.out[2], plane = g.in[0] * g.in[1] * g.in[2];
     MF_GRID_LOOP(i, n) {
-        int64_t p, o[3], lo[3], cnt[3], stp[3], sz;
-        split_out(g, i, p, o);
+        int64_t o[3], lo[3], cnt[3], stp[3], sz, base, step;
+        locate(g, i, plane, o, base, step);
         for (int d = 0; d < 3; d++)
             window(g, d, o[d], true, lo[d], cnt[d], stp[d], sz);
-        int64_t base = p * plane;
         int64_t best = (lo[0] * g.in[1] + lo[1]) * g.in[2] + lo[2];
         T bv = -INFINITY;
         for (int64_t a = 0; a < cnt[0]; a++)
             for (int64_t b = 0; b < cnt[1]; b++) {
                 int64_t row = ((lo[0] + a * stp[0]) * g.in[1] + lo[1] + b * stp[1]) * g.in[2] + lo[2];
                 for (int64_t c = 0; c < cnt[2]; c++) {
-                    T v = ld<DT>(x, base + row + c * stp[2]);
+                    T v = ld<DT>(x, base + (row + c * stp[2]) * step);
                     if (v > bv || isnan(v)) {
                         bv = v;
                         best = row + c * stp[2];
@@ -92,9 +112,12 @@ template <int DT> __global__ void max_fwd_kernel(mf_pool_args g, void *y, int64_
 }
 
 template <int DT> __global__ void max_bwd_kernel(mf_pool_args g, void *gx, const void *gy, const int64_t *idx) {
-    int64_t n = g.planes * g.out[0] * g.out[1] * g.out[2], plane = g.in[0] * g.in[1] * g.in[2],
-            oplane = g.out[0] * g.out[1] * g.out[2];
-    MF_GRID_LOOP(i, n) atomicAdd((acc_t<DT> *)gx + (i / oplane) * plane + idx[i], ld<DT>(gy, i));
+    int64_t n = g.planes * g.out[0] * g.out[1] * g.out[2], plane = g.in[0] * g.in[1] * g.in[2];
+    MF_GRID_LOOP(i, n) {
+        int64_t o[3], base, step;
+        locate(g, i, plane, o, base, step);
+        atomicAdd((acc_t<DT> *)gx + base + idx[i] * step, ld<DT>(gy, i));
+    }
 }
 
 /* Forward: y = window means of x. Backward: y is gx (input-sized, acc_t)
@@ -103,29 +126,28 @@ template <int DT> __global__ void avg_kernel(mf_pool_args g, void *y, const void
     typedef acc_t<DT> T;
     int64_t n = g.planes * g.out[0] * g.out[1] * g.out[2], plane = g.in[0] * g.in[1] * g.in[2];
     MF_GRID_LOOP(i, n) {
-        int64_t p, o[3], lo[3], cnt[3], stp[3], sz[3];
-        split_out(g, i, p, o);
+        int64_t o[3], lo[3], cnt[3], stp[3], sz[3], base, step;
+        locate(g, i, plane, o, base, step);
         for (int d = 0; d < 3; d++)
             window(g, d, o[d], false, lo[d], cnt[d], stp[d], sz[d]);
         double size = (double)(sz[0] * sz[1] * sz[2]);
         if (backward) {
             T v = (T)((double)ld<DT>(x, i) / size);
-            T *gp = (T *)y + p * plane;
+            T *gp = (T *)y + base;
             for (int64_t a = 0; a < cnt[0]; a++)
                 for (int64_t b = 0; b < cnt[1]; b++) {
                     int64_t row = ((lo[0] + a) * g.in[1] + lo[1] + b) * g.in[2] + lo[2];
                     for (int64_t c = 0; c < cnt[2]; c++)
-                        atomicAdd(gp + row + c, v);
+                        atomicAdd(gp + (row + c) * step, v);
                 }
             continue;
         }
-        int64_t base = p * plane;
         double acc = 0;
         for (int64_t a = 0; a < cnt[0]; a++)
             for (int64_t b = 0; b < cnt[1]; b++) {
                 int64_t row = ((lo[0] + a) * g.in[1] + lo[1] + b) * g.in[2] + lo[2];
                 for (int64_t c = 0; c < cnt[2]; c++)
-                    acc += (double)ld<DT>(x, base + row + c);
+                    acc += (double)ld<DT>(x, base + (row + c) * step);
             }
         mf_store<DT>(y, DT, i, (T)(acc / size));
     }

@@ -236,3 +236,60 @@ Test(cuda_channels_last, a_residual_block_trains_channels_last_to_the_cpus_value
     for (int i = 0; i < 6; i++)
         mf_tensor_release(in[i]);
 }
+
+typedef struct {
+    int kind; /* 0 max, 1 avg, 2 adaptive avg */
+    mf_pool_params p;
+    int64_t out[3];
+} pool_case;
+
+/* The pool on a channels-last copy of the input: on CUDA the output keeps
+ * the layout. */
+static mf_status op_pool_cl(mf_tensor *const *in, const void *ctx, mf_tensor **out) {
+    const pool_case *c = ctx;
+    mf_tensor *x;
+    MF_TRY(mf_contiguous_channels_last(in[0], &x));
+    mf_status st = c->kind == 0   ? mf_max_pool(x, &c->p, out)
+                   : c->kind == 1 ? mf_avg_pool(x, &c->p, out)
+                                  : mf_adaptive_avg_pool(x, c->out, out);
+    mf_tensor_release(x);
+    if (st == MF_OK && (*out)->storage->device.type == MF_CUDA)
+        cr_assert(mf_tensor_is_channels_last(*out) && !mf_tensor_is_contiguous(*out),
+                  "a cuda pool keeps a channels-last input's layout");
+    return st;
+}
+
+static pool_case pool_of(int kind, int64_t k, int64_t s, int64_t pad) {
+    pool_case c;
+    memset(&c, 0, sizeof c);
+    c.kind = kind;
+    c.out[0] = 3, c.out[1] = 2, c.out[2] = 2;
+    for (int d = 0; d < 3; d++)
+        c.p.kernel[d] = k, c.p.stride[d] = s, c.p.padding[d] = pad;
+    return c;
+}
+
+Test(cuda_channels_last, pooling_keeps_the_layout_and_matches_the_cpu) {
+    t_need_cuda();
+    pool_case mx = pool_of(0, 3, 2, 1), dil = pool_of(0, 2, 1, 0), av = pool_of(1, 3, 2, 1), ex = pool_of(1, 2, 2, 1);
+    pool_case ad = pool_of(2, 1, 1, 0);
+    dil.p.dilation[0] = dil.p.dilation[1] = 2;
+    dil.p.ceil_mode = true;
+    ex.p.count_include_pad = false;
+    ex.p.ceil_mode = true;
+    const pool_case *cases[5] = {&mx, &dil, &av, &ex, &ad};
+    const char *names[5] = {"max 3/2 pad 1", "max dilated ceil", "avg 3/2 pad 1", "avg ceil without pad",
+                            "adaptive avg"};
+    mf_dtype dts[3] = {MF_F32, MF_F64, MF_BF16};
+    for (int k = 0; k < 3; k++)
+        for (int i = 0; i < 5; i++) {
+            mf_tensor *in2[1] = {t_uniform(20 + i, 4, (int64_t[]){2, 37, 9, 8}, dts[k], -1, 1)};
+            t_cuda_compare(names[i], 1, in2, (bool[]){true}, op_pool_cl, cases[i], 8);
+            mf_tensor_release(in2[0]);
+        }
+    /* 3-D: (N, C, D, H, W) */
+    mf_tensor *in3[1] = {t_uniform(30, 5, (int64_t[]){2, 5, 4, 6, 5}, MF_F32, -1, 1)};
+    t_cuda_compare("max 3-D", 1, in3, (bool[]){true}, op_pool_cl, &mx, 8);
+    t_cuda_compare("adaptive avg 3-D", 1, in3, (bool[]){true}, op_pool_cl, &ad, 8);
+    mf_tensor_release(in3[0]);
+}
