@@ -1,5 +1,6 @@
 /* Kernel table of the norm family: batch norm over (N, C, S) and a row
- * norm that serves layer norm and group norm. All tensors contiguous,
+ * norm that serves layer norm and group norm. All tensors contiguous
+ * (batch norm data may be channels-last, see batch_channels_last),
  * statistics tensors in x's dtype; outputs preallocated. */
 #ifndef MF_KERN_NORM_H
 #define MF_KERN_NORM_H
@@ -14,6 +15,10 @@ typedef struct mf_rownorm_geom {
 } mf_rownorm_geom;
 
 struct mf_kern_norm {
+    /* When true, batch_forward and batch_backward also accept the (N, C, S)
+     * views in channels-last layout, strides (S * C, 1, C); x, y, gy, gx
+     * and ry then all share that layout. Else all are contiguous. */
+    bool batch_channels_last;
     /* x (N, C, S). training: per-channel batch mean and 1/sqrt(biased var
      * + eps) into mean/invstd (C), and running stats (may be NULL) blended
      * in place with the unbiased variance; eval: mean/invstd from the

@@ -2,21 +2,33 @@
  * statistics (biased variance) in training, running statistics blended in
  * place with the unbiased variance, running statistics in eval; and its
  * backward for x, weight and bias. bf16/f16 inputs take f32 parameters.
- * Kernels: core/backend/<dev>/norm. */
+ * A channels-last x stays channels-last (y and gx too) on a backend whose
+ * kernels take that layout (kern_norm.h). Kernels: core/backend/<dev>/norm. */
 #include "core/backend/kern_norm.h"
 #include "core/ops/internal.h"
 
-/* A contiguous (N, C, S) view of x (copied when x is strided). */
-static mf_status as_ncs(const mf_tensor *x, mf_tensor **out) {
+/* The (N, C, S) view of x: contiguous (x copied when strided), or, when
+ * `cl`, x brought into channels-last (copied unless it is) and viewed at
+ * strides (S * C, 1, C). */
+static mf_status as_ncs(const mf_tensor *x, bool cl, mf_tensor **out) {
     mf_tensor *c;
-    MF_TRY(mf__contiguous_raw(x, &c));
+    MF_TRY(cl ? mf__channels_last_raw(x, &c) : mf__contiguous_raw(x, &c));
     int64_t s = 1;
     for (int d = 2; d < x->ndim; d++)
         s *= x->shape[d];
-    int64_t shape[3] = {x->shape[0], x->shape[1], s}, stride[3] = {x->shape[1] * s, s, 1};
+    int64_t C = x->shape[1], shape[3] = {x->shape[0], C, s};
+    int64_t stride[3] = {C * s, cl ? 1 : s, cl ? C : 1};
     mf_status st = mf__view_raw(c, 3, shape, stride, c->offset, out);
     mf_tensor_release(c);
     return st;
+}
+
+/* Whether the kernels run on x in its channels-last layout (the backend
+ * takes it, and it is not also contiguous): then y and the gradients are
+ * channels-last too. Else everything goes through contiguous copies. */
+static bool use_channels_last(const mf_backend *be, const mf_tensor *x) {
+    return be->norm && be->norm->batch_channels_last && mf_tensor_is_channels_last(x) &&
+           !mf_tensor_is_contiguous(x);
 }
 
 /* Parameters and statistics: x's dtype, or f32 for bf16/f16 x. */
@@ -36,8 +48,9 @@ static mf_status check_vec(const char *what, const mf_tensor *v, const mf_tensor
     return mf__same_device("batch_norm", v, x);
 }
 
-/* saved: x, weight (may be empty), mean, invstd, and for batch_norm_relu
- * its output y; iarg[0] = training */
+/* saved: x (its (N, C, S) view), weight (may be empty), mean, invstd, and
+ * for batch_norm_relu its output y; iarg[0] = training, iarg[1] = the
+ * channels-last path (x's view, y and gx channels-last) */
 static mf_status batch_norm_backward(mf_node *n, const mf_tensor *g, mf_tensor **gin) {
     const mf_backend *be;
     MF_TRY(mf_backend_of(g, &be));
@@ -47,13 +60,18 @@ static mf_status batch_norm_backward(mf_node *n, const mf_tensor *g, mf_tensor *
     const mf_tensor *x3 = n->saved[0]; /* (N, C, S) */
     mf_tensor *g3 = NULL, *ry3 = NULL, *gx = NULL, *gx3 = NULL, *gw = NULL, *gb = NULL;
     mf_status st;
-    MF_CHECK(as_ncs(g, &g3));
+    bool cl = n->iarg[1] != 0;
+    MF_CHECK(as_ncs(g, cl, &g3));
     if (n->n_saved > 4)
-        MF_CHECK(as_ncs(n->saved[4], &ry3));
+        MF_CHECK(as_ncs(n->saved[4], cl, &ry3));
     int64_t C = x3->shape[1];
     if (n->in[0]) {
-        MF_CHECK(mf__new_like_shape(x3, n->in_ndim[0], n->in_shape[0], x3->dtype, &gx));
-        MF_CHECK(as_ncs(gx, &gx3));
+        if (cl)
+            MF_CHECK(mf_tensor_empty_channels_last(n->in_ndim[0], n->in_shape[0], x3->dtype, x3->storage->device,
+                                                   &gx));
+        else
+            MF_CHECK(mf__new_like_shape(x3, n->in_ndim[0], n->in_shape[0], x3->dtype, &gx));
+        MF_CHECK(as_ncs(gx, cl, &gx3));
     }
     if (n->in[1])
         MF_CHECK(mf__new_like_shape(x3, 1, &C, param_dtype(x3), &gw));
@@ -102,9 +120,13 @@ static mf_status batch_norm_op(const mf_tensor *x, mf_tensor *running_mean, mf_t
     mf_tensor *x3 = NULL, *y = NULL, *y3 = NULL, *mean = NULL, *invstd = NULL, *wc = NULL, *bc = NULL;
     mf_node *node;
     mf_status st;
-    MF_CHECK(as_ncs(x, &x3));
-    MF_CHECK(mf__new_like_shape(x, x->ndim, x->shape, x->dtype, &y));
-    MF_CHECK(as_ncs(y, &y3));
+    bool cl = use_channels_last(be, x);
+    MF_CHECK(as_ncs(x, cl, &x3));
+    if (cl)
+        MF_CHECK(mf__empty_layout_of(x, x->dtype, &y));
+    else
+        MF_CHECK(mf__new_like_shape(x, x->ndim, x->shape, x->dtype, &y));
+    MF_CHECK(as_ncs(y, cl, &y3));
     MF_CHECK(mf__new_like_shape(x, 1, &C, param_dtype(x), &mean));
     MF_CHECK(mf__new_like_shape(x, 1, &C, param_dtype(x), &invstd));
     if (weight)
@@ -122,6 +144,7 @@ static mf_status batch_norm_op(const mf_tensor *x, mf_tensor *running_mean, mf_t
         if (relu)
             MF_CHECK(mf_node_save(node, y));
         node->iarg[0] = training;
+        node->iarg[1] = cl;
     }
     *out = y;
     y = NULL;

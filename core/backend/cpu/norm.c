@@ -477,6 +477,7 @@ static mf_status cpu_row_backward(const mf_rownorm_geom *g, mf_tensor *gx, mf_te
 }
 
 const struct mf_kern_norm mf_cpu_norm = {
+    .batch_channels_last = false, /* contiguous (N, C, S) data only */
     .batch_forward = cpu_batch_forward,
     .batch_backward = cpu_batch_backward,
     .row_forward = cpu_row_forward,

@@ -272,6 +272,204 @@ template <int DT, int PT, int V> __global__ void bn_grad_kernel(mf_bn_args a) {
     }
 }
 
+/* ------------------------------------------- batch norm, channels-last */
+/* Channels-last data (a.cl): x is M = N * S rows of C values, the channel
+ * innermost. Reductions run over tiles of 32 channels: a block's 256
+ * threads are 32 channel lanes by 8 row lanes, so a warp reads 32
+ * consecutive channels of one row (coalesced, as reading a channel at
+ * stride C per thread would not be); block b covers channel tile
+ * b % tiles over row range b / tiles (a.parts ranges of the M rows). Each
+ * thread sums its rows (shifted by the channel's first value, in double,
+ * as the NCHW path), the 8 row lanes are added in order in shared memory,
+ * and a range's sums go to a.partial[(range * C + c) * 2]. A kernel with a
+ * thread per channel then adds the ranges in order (deterministic) into the
+ * statistics and the per-channel constants a.coef, and the map is
+ * elementwise (channel = i % C). */
+#define CL_LANES 32
+#define CL_ROWS (NB / CL_LANES)
+#define CL_U 4 /* rows per thread per step, their loads issued first */
+
+/* The block's channel c (c >= C: an idle lane), row lane, range and rows. */
+__device__ __forceinline__ void bn_cl_tile(const mf_bn_args &a, int64_t *c, int *rl, int64_t *p, int64_t *lo,
+                                           int64_t *hi) {
+    int64_t tiles = (a.C + CL_LANES - 1) / CL_LANES, M = a.N * a.S, L = (M + a.parts - 1) / a.parts;
+    *p = (int64_t)blockIdx.x / tiles;
+    *c = ((int64_t)blockIdx.x - *p * tiles) * CL_LANES + (threadIdx.x % CL_LANES);
+    *rl = (int)(threadIdx.x / CL_LANES);
+    *lo = *p * L < M ? *p * L : M;
+    *hi = *lo + L < M ? *lo + L : M;
+}
+
+/* Adds the two sums over the block's row lanes in lane order (every
+ * thread calls it); row lane 0 stores them as range p's partial. */
+__device__ __forceinline__ void bn_cl_put_partial(const mf_bn_args &a, int64_t c, int rl, int64_t p, double u,
+                                                  double v) {
+    __shared__ double su[CL_ROWS][CL_LANES], sv[CL_ROWS][CL_LANES];
+    int lane = threadIdx.x % CL_LANES;
+    su[rl][lane] = u;
+    sv[rl][lane] = v;
+    __syncthreads();
+    if (rl != 0 || c >= a.C)
+        return;
+    u = 0, v = 0;
+    for (int r = 0; r < CL_ROWS; r++) {
+        u += su[r][lane];
+        v += sv[r][lane];
+    }
+    a.partial[(p * a.C + c) * 2] = u;
+    a.partial[(p * a.C + c) * 2 + 1] = v;
+}
+
+/* The element i of g, masked by a fused relu's output. */
+template <int DT> __device__ __forceinline__ double bn_cl_g(const mf_bn_args &a, int64_t i) {
+    double g = mf_load<DT>(a.g, a.dt, i);
+    return a.ry ? g * (mf_load<DT>(a.ry, a.dt, i) > 0 ? 1.0 : 0.0) : g;
+}
+
+/* Forward pass 1 (training): shifted sums of x per range and channel. */
+template <int DT, int PT> __global__ void bn_cl_stats_kernel(mf_bn_args a) {
+    int64_t c, p, lo, hi;
+    int rl;
+    bn_cl_tile(a, &c, &rl, &p, &lo, &hi);
+    double s1 = 0, s2 = 0;
+    if (c < a.C) {
+        double k = XL(a.x, c);
+        for (int64_t r = lo + rl; r < hi; r += CL_ROWS * CL_U) {
+            double v[CL_U];
+#pragma unroll
+            for (int u = 0; u < CL_U; u++) {
+                int64_t q = r + u * CL_ROWS;
+                v[u] = q < hi ? XL(a.x, q * a.C + c) : k;
+            }
+#pragma unroll
+            for (int u = 0; u < CL_U; u++) {
+                double d = v[u] - k;
+                s1 += d;
+                s2 += d * d;
+            }
+        }
+    }
+    bn_cl_put_partial(a, c, rl, p, s1, s2);
+}
+
+/* Forward, a thread per channel: the statistics (training: the ranges'
+ * sums in order, running statistics blended; eval: the running ones),
+ * then coef = (mean, invstd * w, b). */
+template <int DT, int PT> __global__ void bn_cl_finish_kernel(mf_bn_args a) {
+    int64_t c = (int64_t)blockIdx.x * NB + threadIdx.x, M = a.N * a.S;
+    if (c >= a.C)
+        return;
+    double mean, invstd;
+    if (a.training) {
+        double s1 = 0, s2 = 0, k = XL(a.x, c);
+        for (int64_t q = 0; q < a.parts; q++) {
+            s1 += a.partial[(q * a.C + c) * 2];
+            s2 += a.partial[(q * a.C + c) * 2 + 1];
+        }
+        double d = s1 / (double)M, var = s2 / (double)M - d * d;
+        if (var < 0)
+            var = 0;
+        mean = k + d;
+        invstd = 1.0 / sqrt(var + a.eps);
+        if (a.rm)
+            mf_store<PT>(a.rm, PT, c * a.rm_st,
+                         (1.0 - a.momentum) * mf_load<PT>(a.rm, PT, c * a.rm_st) + a.momentum * mean);
+        if (a.rv)
+            mf_store<PT>(a.rv, PT, c * a.rv_st,
+                         (1.0 - a.momentum) * mf_load<PT>(a.rv, PT, c * a.rv_st) +
+                             a.momentum * var * (double)M / (double)(M - 1));
+    } else {
+        mean = PV(a.rm, a.rm_st, c, 0.0);
+        invstd = 1.0 / sqrt(PV(a.rv, a.rv_st, c, 1.0) + a.eps);
+    }
+    mf_store<PT>(a.mean, PT, c * a.mean_st, mean);
+    mf_store<PT>(a.invstd, PT, c * a.invstd_st, invstd);
+    a.coef[c * 4] = mean;
+    a.coef[c * 4 + 1] = invstd * PV(a.w, a.w_st, c, 1.0);
+    a.coef[c * 4 + 2] = PV(a.b, a.b_st, c, 0.0);
+}
+
+/* The channel of flat element i (32-bit division when M * C fits). */
+__device__ __forceinline__ int64_t bn_cl_channel(const mf_bn_args &a, int64_t i) {
+    return a.narrow ? (int64_t)((uint32_t)i % (uint32_t)a.C) : i % a.C;
+}
+
+#define CL_FOR(i) \
+    for (int64_t i = (int64_t)blockIdx.x * NB + threadIdx.x; i < a.N * a.S * a.C; i += (int64_t)gridDim.x * NB)
+
+/* Forward map: y = (x - mean) * invstd * w + b (relu fused when asked). */
+template <int DT, int PT> __global__ void bn_cl_apply_kernel(mf_bn_args a) {
+    CL_FOR(i) {
+        const double *k = a.coef + bn_cl_channel(a, i) * 4;
+        mf_store<DT>(a.y, a.dt, i, bn_out(a, (XL(a.x, i) - k[0]) * k[1] + k[2]));
+    }
+}
+
+/* Backward pass 1: sums of g and g (x - mean) per range and channel. */
+template <int DT, int PT> __global__ void bn_cl_gstats_kernel(mf_bn_args a) {
+    int64_t c, p, lo, hi;
+    int rl;
+    bn_cl_tile(a, &c, &rl, &p, &lo, &hi);
+    double sg = 0, sd = 0;
+    if (c < a.C) {
+        double mean = mf_load<PT>(a.mean, PT, c * a.mean_st);
+        for (int64_t r = lo + rl; r < hi; r += CL_ROWS * CL_U) {
+            double g[CL_U], x[CL_U];
+#pragma unroll
+            for (int u = 0; u < CL_U; u++) {
+                int64_t q = r + u * CL_ROWS;
+                g[u] = q < hi ? bn_cl_g<DT>(a, q * a.C + c) : 0.0;
+                x[u] = q < hi ? XL(a.x, q * a.C + c) : mean;
+            }
+#pragma unroll
+            for (int u = 0; u < CL_U; u++) {
+                sg += g[u];
+                sd += g[u] * (x[u] - mean);
+            }
+        }
+    }
+    bn_cl_put_partial(a, c, rl, p, sg, sd);
+}
+
+/* Backward, a thread per channel: weight and bias gradients from the
+ * ranges' sums (added in order), coef = (mean, A, B, Cc) of
+ * gx = g A + (x - mean) B + Cc. */
+template <int DT, int PT> __global__ void bn_cl_gfinish_kernel(mf_bn_args a) {
+    int64_t c = (int64_t)blockIdx.x * NB + threadIdx.x, M = a.N * a.S;
+    if (c >= a.C)
+        return;
+    double mean = mf_load<PT>(a.mean, PT, c * a.mean_st), invstd = mf_load<PT>(a.invstd, PT, c * a.invstd_st);
+    double sg = 0, sd = 0;
+    if (a.partial)
+        for (int64_t q = 0; q < a.parts; q++) {
+            sg += a.partial[(q * a.C + c) * 2];
+            sd += a.partial[(q * a.C + c) * 2 + 1];
+        }
+    if (a.gw)
+        mf_store<PT>(a.gw, PT, c * a.gw_st, sd * invstd);
+    if (a.gb)
+        mf_store<PT>(a.gb, PT, c * a.gb_st, sg);
+    double A = PV(a.w, a.w_st, c, 1.0) * invstd, B = 0, Cc = 0;
+    if (a.training) {
+        B = -A * invstd * invstd * sd / (double)M;
+        Cc = -A * sg / (double)M;
+    }
+    a.coef[c * 4] = mean;
+    a.coef[c * 4 + 1] = A;
+    a.coef[c * 4 + 2] = B;
+    a.coef[c * 4 + 3] = Cc;
+}
+
+/* Backward map: gx. */
+template <int DT, int PT> __global__ void bn_cl_grad_kernel(mf_bn_args a) {
+    CL_FOR(i) {
+        const double *k = a.coef + bn_cl_channel(a, i) * 4;
+        mf_store<DT>(a.gx, a.dt, i, bn_cl_g<DT>(a, i) * k[1] + (XL(a.x, i) - k[0]) * k[2] + k[3]);
+    }
+}
+
+#undef CL_FOR
+
 #undef XL
 #undef PV
 
@@ -288,8 +486,33 @@ template <int DT, int PT, int V> static void bn_launch_v(cudaStream_t s, int bac
     }
 }
 
+/* Channels-last: the sums over (range, channel tile) blocks, the
+ * per-channel kernel, then the elementwise map (a few elements a thread). */
+template <int DT, int PT> static void bn_cl_launch(cudaStream_t s, int backward, const mf_bn_args *a) {
+    unsigned tiles = (unsigned)((a->C + CL_LANES - 1) / CL_LANES) * (unsigned)a->parts;
+    unsigned chans = (unsigned)((a->C + NB - 1) / NB);
+    int64_t n = a->N * a->S * a->C, blocks = (n + 4 * NB - 1) / (4 * NB);
+    unsigned elems = (unsigned)(blocks < 65536 ? blocks : 65536);
+    if (backward) {
+        if (a->partial)
+            bn_cl_gstats_kernel<DT, PT><<<tiles, NB, 0, s>>>(*a);
+        bn_cl_gfinish_kernel<DT, PT><<<chans, NB, 0, s>>>(*a);
+        if (a->gx)
+            bn_cl_grad_kernel<DT, PT><<<elems, NB, 0, s>>>(*a);
+    } else {
+        if (a->training)
+            bn_cl_stats_kernel<DT, PT><<<tiles, NB, 0, s>>>(*a);
+        bn_cl_finish_kernel<DT, PT><<<chans, NB, 0, s>>>(*a);
+        bn_cl_apply_kernel<DT, PT><<<elems, NB, 0, s>>>(*a);
+    }
+}
+
 /* 16-byte vectors for f32 and bf16 when every row holds whole aligned ones. */
 template <int DT, int PT> static void bn_launch(cudaStream_t s, int backward, const mf_bn_args *a) {
+    if (a->cl) {
+        bn_cl_launch<DT, PT>(s, backward, a);
+        return;
+    }
     constexpr int VV = DT == MF_F32 || DT == MF_BF16 ? VEC_ELEMS(DT) : 1;
     bool vec = VV > 1 && a->S % VV == 0 && mf_aligned16(a->x) && mf_aligned16(a->y) && mf_aligned16(a->g) &&
                mf_aligned16(a->gx) && mf_aligned16(a->ry);

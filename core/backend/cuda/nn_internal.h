@@ -26,15 +26,23 @@ typedef struct {
     double momentum, eps;
     /* ranges per channel and their sums (2 doubles per range and channel,
      * device scratch; NULL when no pass needs sums); narrow: N * S fits
-     * 32 bits */
+     * 32 bits (channels-last: N * S * C does) */
     int64_t parts;
     double *partial;
     int32_t narrow;
     int32_t dt; /* data dtype (x, y, g, gx); parameters and statistics are
                  * f32 for bf16/f16 data, else the data's dtype */
+    /* cl: the data (x, y, g, gx, ry) are channels-last, N * S rows of C
+     * values with the channel innermost; parts then splits the rows, and
+     * coef (device scratch, 4 doubles per channel) holds each channel's
+     * constants of the elementwise pass */
+    int32_t cl;
+    double *coef;
 } mf_bn_args;
 /* Ranges per channel for N * S values (a function of the shape only). */
 int64_t mf_cuda_bn_parts(int64_t M);
+/* Row ranges of channels-last data of M rows (a function of M only). */
+int64_t mf_cuda_bn_cl_parts(int64_t M);
 
 typedef struct {
     int64_t rows, groups, cg, s;

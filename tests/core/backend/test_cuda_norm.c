@@ -2,7 +2,9 @@
  * gradients of input, weight and bias, and the running statistics. */
 #include <stdio.h>
 
+#include "medfm/autograd.h"
 #include "medfm/ops/norm.h"
+#include "medfm/ops/view.h"
 #include "tests/core/backend/cuda_compare.h"
 
 typedef struct {
@@ -185,4 +187,130 @@ Test(cuda_norm, batch_norm_of_a_misaligned_input_matches_the_cpu) {
         mf_tensor *all[] = {x0, w0, b0, x[0], x[1], w[0], w[1], b[0], b[1], y[0], y[1], l[0], l[1], r0, r[1]};
         t_release_all(all, sizeof all / sizeof all[0]);
     }
+}
+
+/* ------------------------------------------------------ channels-last */
+
+/* A channels-last copy of x on the CUDA device, a leaf requiring grad. */
+static mf_tensor *t_cuda_channels_last(const mf_tensor *x) {
+    mf_tensor *d = t_on(x, T_CUDA, false), *cl;
+    MF_OK_OR_FAIL(mf_contiguous_channels_last(d, &cl));
+    MF_OK_OR_FAIL(mf_tensor_set_requires_grad(cl, true));
+    mf_tensor_release(d);
+    cr_assert(mf_tensor_is_channels_last(cl) && (mf_tensor_is_contiguous(cl) || cl->stride[1] == 1));
+    return cl;
+}
+
+/* Whether the CUDA result t has a channels-last x's layout: channels-last,
+ * and not contiguous unless the two layouts coincide (C or S of 1). */
+static void assert_channels_last(const mf_tensor *t, const char *what) {
+    int64_t S = mf_tensor_numel(t) / (t->shape[0] * t->shape[1]);
+    cr_assert(mf_tensor_is_channels_last(t), "%s: not channels-last", what);
+    if (t->shape[1] > 1 && S > 1)
+        cr_assert(!mf_tensor_is_contiguous(t), "%s: contiguous, not channels-last", what);
+}
+
+typedef struct {
+    bool relu, training, affine;
+    bool g_channels_last; /* the incoming gradient channels-last (else contiguous: the op converts it) */
+} bn_cl_case;
+
+/* Batch norm of x (N, C, ...) made channels-last on the CUDA device
+ * against the CPU on x as it is (contiguous): output, running statistics,
+ * and the backward of the op's node given one gradient (gx, gw, gb); the
+ * CUDA output and gx must be channels-last. */
+static void compare_bn_channels_last(const char *what, const mf_tensor *x0, uint64_t seed, bn_cl_case k) {
+    int64_t C = x0->shape[1];
+    mf_dtype pt = x0->dtype == MF_BF16 || x0->dtype == MF_F16 ? MF_F32 : x0->dtype;
+    mf_tensor *p0[4] = {t_uniform(seed + 1, 1, &C, pt, 0.5, 1.5), t_uniform(seed + 2, 1, &C, pt, -1, 1),
+                        t_uniform(seed + 3, 1, &C, pt, -1, 1), t_uniform(seed + 4, 1, &C, pt, 0.5, 2)};
+    mf_tensor *r = t_uniform(seed + 5, x0->ndim, x0->shape, x0->dtype, -1, 1);
+    mf_tensor *x[2] = {t_on(x0, MF_DEVICE_CPU, true), t_cuda_channels_last(x0)}, *p[2][4], *y[2], *g[2];
+    g[0] = mf_tensor_retain(r);
+    if (k.g_channels_last) {
+        mf_tensor *gd = t_on(r, T_CUDA, false);
+        MF_OK_OR_FAIL(mf_contiguous_channels_last(gd, &g[1]));
+        mf_tensor_release(gd);
+    } else {
+        g[1] = t_on(r, T_CUDA, false);
+    }
+    mf_tensor *gin[2][3];
+    for (int d = 0; d < 2; d++) {
+        mf_device dev = d ? T_CUDA : MF_DEVICE_CPU;
+        for (int i = 0; i < 4; i++)
+            p[d][i] = t_on(p0[i], dev, i < 2);
+        mf_tensor *w = k.affine ? p[d][0] : NULL, *b = k.affine ? p[d][1] : NULL;
+        MF_OK_OR_FAIL((k.relu ? mf_batch_norm_relu : mf_batch_norm)(x[d], p[d][2], p[d][3], w, b, k.training, 0.1,
+                                                                    1e-5, &y[d]));
+        mf_node *n = y[d]->grad_fn;
+        cr_assert(n, "%s: no autograd node", what);
+        MF_OK_OR_FAIL(n->backward(n, g[d], gin[d]));
+    }
+    char msg[128];
+    snprintf(msg, sizeof msg, "%s %s%s%s", what, k.training ? "train" : "eval", k.relu ? " relu" : "",
+             k.affine ? "" : " no affine");
+    assert_channels_last(y[1], msg);
+    assert_channels_last(gin[1][0], msg);
+    t_assert_matches_cpu(y[1], y[0], 8, msg);
+    t_assert_matches_cpu(p[1][2], p[0][2], 8, msg);
+    t_assert_matches_cpu(p[1][3], p[0][3], 8, msg);
+    t_assert_matches_cpu(gin[1][0], gin[0][0], 8, msg);
+    for (int i = 1; i < 3; i++) {
+        cr_assert_eq(!gin[0][i], !k.affine, "%s: parameter gradient %d", msg, i);
+        if (k.affine)
+            t_assert_matches_cpu(gin[1][i], gin[0][i], 8, msg);
+    }
+    for (int d = 0; d < 2; d++) {
+        mf_tensor *all[] = {x[d], y[d], g[d], gin[d][0], gin[d][1], gin[d][2], p[d][0], p[d][1], p[d][2], p[d][3]};
+        t_release_all(all, sizeof all / sizeof all[0]);
+    }
+    mf_tensor *rest[] = {r, p0[0], p0[1], p0[2], p0[3]};
+    t_release_all(rest, sizeof rest / sizeof rest[0]);
+}
+
+/* Channel counts off the 32-channel tiles (5, 37), one position or many,
+ * 4-D and 5-D, enough rows (N * S) for several row ranges of 256; each in
+ * training and eval, some without weight and bias (eval then needs no
+ * sums), the incoming gradient channels-last or contiguous (the op
+ * converts it) in turn. */
+static const int64_t bn_cl_shapes[5][5] = {
+    {8, 5, 7, 9}, {8, 37, 7, 9}, {6, 37, 1, 1}, {2, 37, 20, 25}, {2, 6, 3, 4, 5},
+};
+
+static void bn_cl_over_shapes(const char *what, mf_dtype dt, bool relu, uint64_t seed) {
+    for (int sh = 0; sh < 5; sh++)
+        for (int m = 0; m < 2; m++) {
+            int nd = bn_cl_shapes[sh][4] ? 5 : 4;
+            mf_tensor *x32 = t_uniform(seed + (uint64_t)sh, nd, bn_cl_shapes[sh], MF_F32, -2, 3), *x;
+            MF_OK_OR_FAIL(mf_to_dtype(x32, dt, &x));
+            bn_cl_case k = {.relu = relu,
+                            .training = m == 0,
+                            .affine = (sh + m) % 3 != 2,
+                            .g_channels_last = (sh + m) % 2 == 0};
+            compare_bn_channels_last(what, x, seed + 10 * (uint64_t)sh, k);
+            mf_tensor_release(x32);
+            mf_tensor_release(x);
+        }
+}
+
+Test(cuda_norm, batch_norm_of_a_channels_last_input_matches_the_cpu_and_stays_channels_last) {
+    t_need_cuda();
+    t_cuda_exact();
+    bn_cl_over_shapes("batch_norm channels-last f32", MF_F32, false, 100);
+    bn_cl_over_shapes("batch_norm channels-last f64", MF_F64, false, 200);
+}
+
+Test(cuda_norm, batch_norm_relu_of_a_channels_last_input_matches_the_cpu_and_stays_channels_last) {
+    t_need_cuda();
+    t_cuda_exact();
+    bn_cl_over_shapes("batch_norm_relu channels-last f32", MF_F32, true, 300);
+    bn_cl_over_shapes("batch_norm_relu channels-last f64", MF_F64, true, 400);
+}
+
+/* bf16 data with f32 parameters and statistics, as the NCHW path. */
+Test(cuda_norm, batch_norm_of_a_channels_last_bf16_input_matches_the_cpu) {
+    t_need_cuda();
+    t_cuda_exact();
+    bn_cl_over_shapes("batch_norm channels-last bf16", MF_BF16, false, 500);
+    bn_cl_over_shapes("batch_norm_relu channels-last bf16", MF_BF16, true, 600);
 }

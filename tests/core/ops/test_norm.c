@@ -154,6 +154,49 @@ Test(norm, batch_norm_running_stats_match_torch_after_three_steps) {
     }
 }
 
+/* A channels-last input (4-D and 5-D) gives the contiguous one's output,
+ * running statistics and gradients of x, weight and bias, in training and
+ * eval, with and without the fused relu. */
+Test(norm, batch_norm_of_a_channels_last_input_equals_that_of_the_contiguous_one) {
+    const int64_t shapes[2][5] = {{3, 5, 4, 6}, {2, 4, 3, 2, 5}};
+    for (int sh = 0; sh < 2; sh++)
+        for (int m = 0; m < 4; m++) {
+            bool training = m < 2, relu = m % 2;
+            int nd = shapes[sh][4] ? 5 : 4;
+            int64_t C = shapes[sh][1];
+            mf_tensor *x0 = t_uniform(70 + sh, nd, shapes[sh], MF_F32, -2, 3);
+            mf_tensor *r = t_uniform(71, nd, shapes[sh], MF_F32, -1, 1), *x[2], *w[2], *b[2], *rm[2], *rv[2], *y[2];
+            for (int k = 0; k < 2; k++) {
+                if (k) {
+                    MF_OK_OR_FAIL(mf_contiguous_channels_last(x0, &x[k]));
+                    cr_assert(mf_tensor_is_channels_last(x[k]) && !mf_tensor_is_contiguous(x[k]));
+                    MF_OK_OR_FAIL(mf_tensor_set_requires_grad(x[k], true));
+                } else {
+                    x[k] = t_param(t_uniform(70 + sh, nd, shapes[sh], MF_F32, -2, 3)); /* x0 again */
+                }
+                w[k] = t_param(t_uniform(72, 1, &C, MF_F32, 0.5, 1.5));
+                b[k] = t_param(t_uniform(73, 1, &C, MF_F32, -1, 1));
+                rm[k] = t_uniform(74, 1, &C, MF_F32, -1, 1);
+                rv[k] = t_uniform(75, 1, &C, MF_F32, 0.5, 2);
+                MF_OK_OR_FAIL((relu ? mf_batch_norm_relu : mf_batch_norm)(x[k], rm[k], rv[k], w[k], b[k], training,
+                                                                          0.1, 1e-5, &y[k]));
+                mf_tensor *p, *l;
+                MF_OK_OR_FAIL(mf_mul(y[k], r, &p));
+                MF_OK_OR_FAIL(mf_sum(p, 0, NULL, false, &l));
+                MF_OK_OR_FAIL(mf_backward(l, NULL, false));
+                mf_tensor_release(p), mf_tensor_release(l);
+            }
+            t_assert_close(y[1], y[0], 0, 0, "y");
+            t_assert_close(rm[1], rm[0], 0, 0, "running mean");
+            t_assert_close(rv[1], rv[0], 0, 0, "running var");
+            t_assert_close(x[1]->grad, x[0]->grad, 0, 0, "x gradient");
+            t_assert_close(w[1]->grad, w[0]->grad, 0, 0, "weight gradient");
+            t_assert_close(b[1]->grad, b[0]->grad, 0, 0, "bias gradient");
+            mf_tensor *all[] = {x0, r, x[0], x[1], w[0], w[1], b[0], b[1], rm[0], rm[1], rv[0], rv[1], y[0], y[1]};
+            t_release_all(all, sizeof all / sizeof *all);
+        }
+}
+
 Test(norm, layer_norm_rows_have_zero_mean_and_unit_variance_in_f32) {
     mf_tensor *x = t_uniform(4, 2, (int64_t[]){64, 257}, MF_F32, 100, 101), *y, *m, *v;
     MF_OK_OR_FAIL(mf_layer_norm(x, 1, NULL, NULL, 0.0, &y));
