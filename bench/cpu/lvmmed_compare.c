@@ -17,6 +17,7 @@
 #include "bench/bench_memory.h"
 #include "medfm/medfm.h"
 #include "medfm/nn.h"
+#include "medfm/ops/conv.h"
 #include "medfm/runner.h"
 
 #define CHECK(expr)                                                                                \
@@ -131,6 +132,10 @@ int main(int argc, char **argv) {
     }
     mf_device dev;
     CHECK(mf_device_parse(dev_name, &dev));
+    /* MEDFM_BENCH_CHANNELS_LAST=1: the encoder channels-last (cuda), as
+     * train.channels_last; the PyTorch side then uses torch.channels_last */
+    const char *cl = getenv("MEDFM_BENCH_CHANNELS_LAST");
+    mf_conv_set_channels_last(cl && !strcmp(cl, "1"));
     mf_batch b = {0};
     make_batch(n, px, dev, &b);
     run_variant(root, "first_order", dev_name, dev, &b, n, px, reps);

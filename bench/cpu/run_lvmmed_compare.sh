@@ -6,6 +6,8 @@
 # (gm) step is printed beside it. Usage:
 #   bench/cpu/run_lvmmed_compare.sh [BUILD] [images per view] [px]   (default: build 32 64)
 # MEDFM_BENCH_DEVICE=cuda runs both on the GPU (bench/gpu/run_lvmmed_step.sh).
+# MEDFM_BENCH_CHANNELS_LAST=1 runs both encoders channels-last (cuda: medfm's
+# train.channels_last switch against torch.channels_last).
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 build="${1:-build}"
@@ -25,8 +27,8 @@ mp=$(field medfm lvmmed_first_order peak_mib <<<"$m")
 tp=$(field torch lvmmed_first_order peak_mib <<<"$t")
 solver=$(field torch lvmmed_first_order solver <<<"$t")
 awk -v n="$images" -v px="$px" -v d="$device" -v m1="$m1" -v m2="$m2" -v t1="$t1" -v mp="$mp" -v tp="$tp" \
-    -v solver="$solver" 'BEGIN {
-  printf "LVM-Med step (ResNet-50, %d images x 2 views at %dx%d, %d graphs of 16) on %s, best of the runs\n", n, px, px, n / 16, d
+    -v solver="$solver" -v cl="${MEDFM_BENCH_CHANNELS_LAST:-0}" 'BEGIN {
+  printf "LVM-Med step (ResNet-50, %d images x 2 views at %dx%d, %d graphs of 16) on %s%s, best of the runs\n", n, px, px, n / 16, d, (cl == "1" ? ", channels-last" : "")
   printf "first order (lap)   medfm %.4f s (%.1f img/s, peak %s MiB)   torch %.4f s (%.1f img/s, peak %s MiB, %s)\n", m1, 2 * n / m1, mp, t1, 2 * n / t1, tp, solver
   printf "                    throughput medfm/torch: %.2f\n", t1 / m1
   printf "second order (gm)   medfm %.4f s (%.1f img/s); no PyTorch counterpart\n", m2, 2 * n / m2 }'

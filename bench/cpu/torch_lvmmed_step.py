@@ -190,8 +190,12 @@ def main():
     if cuda:
         torch.backends.cuda.matmul.allow_tf32 = True
         torch.backends.cudnn.allow_tf32 = True
-    model = LvmMed().to(device).train()
-    views = [torch.randn(images, 3, px, px, device=device) for _ in range(2)]
+    # MEDFM_BENCH_CHANNELS_LAST=1: weights and views in torch.channels_last
+    # (medfm's side sets its channels-last switch).
+    cl = os.environ.get("MEDFM_BENCH_CHANNELS_LAST", "0") == "1"
+    fmt = torch.channels_last if cl else torch.contiguous_format
+    model = LvmMed().to(device, memory_format=fmt).train()
+    views = [torch.randn(images, 3, px, px, device=device).contiguous(memory_format=fmt) for _ in range(2)]
     side = -(-px // 32)  # layer4 map side (stride 32, rounded up)
     pos = [positions(images, side, side, px, device)] * 2
     if cuda:
