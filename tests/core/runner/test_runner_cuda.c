@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "medfm/conv_algo.h"
+#include "medfm/ops/conv.h"
 #include "medfm/runner.h"
 #include "tests/core/backend/cuda_testing.h"
 
@@ -188,32 +189,46 @@ Test(runner_cuda, a_short_last_batch_runs_eagerly_between_graph_replays) {
     g_train_count = 24;
 }
 
+/* The CPU run's losses of `enc` (returns how many). */
+static int cpu_losses(const char *enc, double *cpu) {
+    mf_status st;
+    int nc = run_losses("cpu", enc, cpu, &st);
+    cr_assert_eq(st, MF_OK, "%s", mf_last_error());
+    return nc;
+}
+
+/* Runs `enc` on cuda with the train keys `extra`: its losses must follow
+ * the CPU run's cpu[0..nc). */
+static void cuda_follows_cpu(const char *enc, const char *extra, const double *cpu, int nc) {
+    double got[MAX_STEPS];
+    mf_status st;
+    g_train_extra = extra;
+    int n = run_losses("cuda", enc, got, &st);
+    g_train_extra = "";
+    cr_assert_eq(st, MF_OK, "%s", mf_last_error());
+    cr_assert_eq(n, nc);
+    for (int i = 0; i < n; i++)
+        cr_assert_float_eq(got[i], cpu[i], 2e-3 * (1 + cpu[i]), "%s step %d: cuda %g vs cpu %g", extra, i + 1, got[i],
+                           cpu[i]);
+}
+
 /* train.cudnn_search: the conv net's shapes are timed in the first steps
  * (also with the step captured as a graph after them) and the losses still
  * follow the CPU run. */
 Test(runner_cuda, a_conv_net_trained_with_the_cudnn_search_follows_the_cpu_losses) {
     t_need_cuda();
     const char *enc = "{plugin: simple_cnn, width: 4, depth: 2}";
-    double cpu[MAX_STEPS], searched[MAX_STEPS];
-    mf_status st;
-    int nc = run_losses("cpu", enc, cpu, &st);
-    cr_assert_eq(st, MF_OK, "%s", mf_last_error());
+    double cpu[MAX_STEPS];
+    int nc = cpu_losses(enc, cpu);
     const char *extra[2] = {", cudnn_search: true", ", cudnn_search: true, cuda_graph: true"};
     for (int k = 0; k < 2; k++) {
         mf_conv_algo_counts before, after;
         MF_OK_OR_FAIL(mf_conv_algo_counts_get(T_CUDA, &before));
-        g_train_extra = extra[k];
-        int n = run_losses("cuda", enc, searched, &st);
-        g_train_extra = "";
-        cr_assert_eq(st, MF_OK, "%s", mf_last_error());
+        cuda_follows_cpu(enc, extra[k], cpu, nc);
         MF_OK_OR_FAIL(mf_conv_algo_counts_get(T_CUDA, &after));
         if (k == 0)
             cr_assert_geq(after.searched - before.searched, 6, "two convs x three directions at least");
         cr_assert_eq(after.heuristic, before.heuristic, "every shape was timed, none taken from the heuristics");
-        cr_assert_eq(n, nc);
-        for (int i = 0; i < n; i++)
-            cr_assert_float_eq(searched[i], cpu[i], 2e-3 * (1 + cpu[i]), "%s step %d: cuda %g vs cpu %g", extra[k],
-                               i + 1, searched[i], cpu[i]);
     }
 }
 
@@ -238,4 +253,17 @@ Test(runner_cuda, the_cudnn_search_line_reports_each_trials_own_timings) {
     cr_assert(second && strstr(second, "no convolution shape of the first step was new"),
               "trial 2 timed nothing new; log:\n%s", g_log);
     cr_assert_null(strstr(second + 1, "cudnn_search: "), "one line per trial; log:\n%s", g_log);
+}
+
+/* train.channels_last: the conv net (convolutions, batch norm + relu,
+ * pooling) trains channels-last to the CPU's losses, eagerly and with the
+ * step captured as a graph, and the switch is off again after the run. */
+Test(runner_cuda, a_conv_net_trained_channels_last_follows_the_cpu_losses) {
+    t_need_cuda();
+    const char *enc = "{plugin: simple_cnn, width: 4, depth: 2}";
+    double cpu[MAX_STEPS];
+    int nc = cpu_losses(enc, cpu);
+    cuda_follows_cpu(enc, ", channels_last: true", cpu, nc);
+    cr_assert(!mf_conv_channels_last(), "the run puts the switch back");
+    cuda_follows_cpu(enc, ", channels_last: true, cuda_graph: true", cpu, nc);
 }
