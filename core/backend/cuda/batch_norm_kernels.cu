@@ -274,82 +274,119 @@ template <int DT, int PT, int V> __global__ void bn_grad_kernel(mf_bn_args a) {
 
 /* ------------------------------------------- batch norm, channels-last */
 /* Channels-last data (a.cl): x is M = N * S rows of C values, the channel
- * innermost. Reductions run over tiles of 32 channels: a block's 256
- * threads are 32 channel lanes by 8 row lanes, so a warp reads 32
- * consecutive channels of one row (coalesced, as reading a channel at
- * stride C per thread would not be); block b covers channel tile
- * b % tiles over row range b / tiles (a.parts ranges of the M rows). Each
- * thread sums its rows (shifted by the channel's first value, in double,
- * as the NCHW path), the 8 row lanes are added in order in shared memory,
- * and a range's sums go to a.partial[(range * C + c) * 2]. A kernel with a
- * thread per channel then adds the ranges in order (deterministic) into the
- * statistics and the per-channel constants a.coef, and the map is
- * elementwise (channel = i % C). */
-#define CL_LANES 32
-#define CL_ROWS (NB / CL_LANES)
-#define CL_U 4 /* rows per thread per step, their loads issued first */
+ * innermost. Every pass runs over tiles: a thread holds V consecutive
+ * channels (one 16-byte vector of f32 or bf16 when C is a multiple of V
+ * and the data aligned, else V = 1) and a block's NB threads are W vector
+ * lanes by NB / W row lanes, so a warp reads whole stretches of a row, or
+ * of consecutive rows when the row is narrower than the warp (coalesced,
+ * as reading a channel at stride C per thread would not be). W is 32 for
+ * single channels, else the power of two at least C / V (at most 32): the
+ * ResNet widths 64 to 2048 leave no lane idle. Block b covers channel tile
+ * b % tiles over row range b / tiles (a.parts ranges of the M rows).
+ *
+ * The sums: each thread sums its rows (shifted by the channel's first
+ * value, in double, as the NCHW path), the row lanes are added in order in
+ * shared memory, and a range's sums go to a.partial[(range * C + c) * 2].
+ * A kernel with a thread per channel then adds the ranges in order
+ * (deterministic) into the statistics and the per-channel constants
+ * a.coef, which the map passes hold in registers over their rows. */
+#define CL_U(V) ((V) > 1 ? 2 : 4) /* rows per thread per step, their loads issued first */
 
-/* The block's channel c (c >= C: an idle lane), row lane, range and rows. */
-__device__ __forceinline__ void bn_cl_tile(const mf_bn_args &a, int64_t *c, int *rl, int64_t *p, int64_t *lo,
-                                           int64_t *hi) {
-    int64_t tiles = (a.C + CL_LANES - 1) / CL_LANES, M = a.N * a.S, L = (M + a.parts - 1) / a.parts;
-    *p = (int64_t)blockIdx.x / tiles;
-    *c = ((int64_t)blockIdx.x - *p * tiles) * CL_LANES + (threadIdx.x % CL_LANES);
-    *rl = (int)(threadIdx.x / CL_LANES);
-    *lo = *p * L < M ? *p * L : M;
-    *hi = *lo + L < M ? *lo + L : M;
+/* Vector lanes per row of C channels. */
+template <int V> __host__ __device__ __forceinline__ int bn_cl_lanes(int64_t C) {
+    int w = V == 1 ? 32 : 1;
+    while (w < 32 && w * V < C)
+        w *= 2;
+    return w;
 }
 
-/* Adds the two sums over the block's row lanes in lane order (every
- * thread calls it); row lane 0 stores them as range p's partial. */
-__device__ __forceinline__ void bn_cl_put_partial(const mf_bn_args &a, int64_t c, int rl, int64_t p, double u,
-                                                  double v) {
-    __shared__ double su[CL_ROWS][CL_LANES], sv[CL_ROWS][CL_LANES];
-    int lane = threadIdx.x % CL_LANES;
-    su[rl][lane] = u;
-    sv[rl][lane] = v;
-    __syncthreads();
-    if (rl != 0 || c >= a.C)
-        return;
-    u = 0, v = 0;
-    for (int r = 0; r < CL_ROWS; r++) {
-        u += su[r][lane];
-        v += sv[r][lane];
+/* A thread's place: first channel c0 (c0 >= C: an idle lane), lanes W,
+ * row lane rl, range p and its rows [lo, hi). */
+typedef struct {
+    int64_t c0, p, lo, hi;
+    int W, rl;
+} bn_cl_pos;
+
+template <int V> __device__ __forceinline__ bn_cl_pos bn_cl_tile(const mf_bn_args &a) {
+    bn_cl_pos t;
+    t.W = bn_cl_lanes<V>(a.C);
+    int64_t tiles = (a.C / V + t.W - 1) / t.W, M = a.N * a.S, L = (M + a.parts - 1) / a.parts;
+    t.p = (int64_t)blockIdx.x / tiles;
+    t.c0 = (((int64_t)blockIdx.x - t.p * tiles) * t.W + threadIdx.x % t.W) * V;
+    t.rl = (int)(threadIdx.x / t.W);
+    t.lo = t.p * L < M ? t.p * L : M;
+    t.hi = t.lo + L < M ? t.lo + L : M;
+    return t;
+}
+
+/* The thread's rows CL_U(V) at a time, their row lanes interleaved; o[u]:
+ * the element offset of the thread's vector in row r + u * (NB / W), -1
+ * past the range. */
+#define CL_LOOP(t, o)                                                                                    \
+    for (int64_t r = (t).lo + (t).rl, o[CL_U(V)]; r < (t).hi && bn_cl_offsets<V>(a, t, r, o); \
+         r += (int64_t)CL_U(V) * (NB / (t).W))
+
+template <int V>
+__device__ __forceinline__ bool bn_cl_offsets(const mf_bn_args &a, const bn_cl_pos &t, int64_t r, int64_t *o) {
+#pragma unroll
+    for (int u = 0; u < CL_U(V); u++) {
+        int64_t q = r + u * (NB / t.W);
+        o[u] = q < t.hi ? q * a.C + t.c0 : -1;
     }
-    a.partial[(p * a.C + c) * 2] = u;
-    a.partial[(p * a.C + c) * 2 + 1] = v;
+    return true;
 }
 
-/* The element i of g, masked by a fused relu's output. */
-template <int DT> __device__ __forceinline__ double bn_cl_g(const mf_bn_args &a, int64_t i) {
-    double g = mf_load<DT>(a.g, a.dt, i);
-    return a.ry ? g * (mf_load<DT>(a.ry, a.dt, i) > 0 ? 1.0 : 0.0) : g;
+/* Adds each of the thread's V channels' two sums over the block's row
+ * lanes in lane order (every thread calls it); row lane 0 stores them as
+ * range p's partials. */
+template <int V>
+__device__ __forceinline__ void bn_cl_put_partial(const mf_bn_args &a, const bn_cl_pos &t, const double *u,
+                                                  const double *v) {
+    __shared__ double su[NB], sv[NB];
+    int lane = threadIdx.x % t.W;
+#pragma unroll
+    for (int k = 0; k < V; k++) {
+        if (k > 0)
+            __syncthreads();
+        su[threadIdx.x] = u[k];
+        sv[threadIdx.x] = v[k];
+        __syncthreads();
+        if (t.rl == 0 && t.c0 < a.C) {
+            double s1 = 0, s2 = 0;
+            for (int r = 0; r < NB / t.W; r++) {
+                s1 += su[r * t.W + lane];
+                s2 += sv[r * t.W + lane];
+            }
+            a.partial[(t.p * a.C + t.c0 + k) * 2] = s1;
+            a.partial[(t.p * a.C + t.c0 + k) * 2 + 1] = s2;
+        }
+    }
 }
 
 /* Forward pass 1 (training): shifted sums of x per range and channel. */
-template <int DT, int PT> __global__ void bn_cl_stats_kernel(mf_bn_args a) {
-    int64_t c, p, lo, hi;
-    int rl;
-    bn_cl_tile(a, &c, &rl, &p, &lo, &hi);
-    double s1 = 0, s2 = 0;
-    if (c < a.C) {
-        double k = XL(a.x, c);
-        for (int64_t r = lo + rl; r < hi; r += CL_ROWS * CL_U) {
-            double v[CL_U];
+template <int DT, int PT, int V> __global__ void bn_cl_stats_kernel(mf_bn_args a) {
+    bn_cl_pos t = bn_cl_tile<V>(a);
+    double k[V], s1[V] = {}, s2[V] = {};
+    if (t.c0 < a.C) {
+        bn_load<DT, V>(a.x, a.dt, t.c0, k);
+        CL_LOOP(t, o) {
+            double v[CL_U(V)][V];
 #pragma unroll
-            for (int u = 0; u < CL_U; u++) {
-                int64_t q = r + u * CL_ROWS;
-                v[u] = q < hi ? XL(a.x, q * a.C + c) : k;
-            }
+            for (int u = 0; u < CL_U(V); u++)
+                bn_load_x<DT, V>(a, o[u], 0.0, v[u]);
 #pragma unroll
-            for (int u = 0; u < CL_U; u++) {
-                double d = v[u] - k;
-                s1 += d;
-                s2 += d * d;
-            }
+            for (int u = 0; u < CL_U(V); u++)
+                if (o[u] >= 0) {
+#pragma unroll
+                    for (int q = 0; q < V; q++) {
+                        double d = v[u][q] - k[q];
+                        s1[q] += d;
+                        s2[q] += d * d;
+                    }
+                }
         }
     }
-    bn_cl_put_partial(a, c, rl, p, s1, s2);
+    bn_cl_put_partial<V>(a, t, s1, s2);
 }
 
 /* Forward, a thread per channel: the statistics (training: the ranges'
@@ -389,46 +426,64 @@ template <int DT, int PT> __global__ void bn_cl_finish_kernel(mf_bn_args a) {
     a.coef[c * 4 + 2] = PV(a.b, a.b_st, c, 0.0);
 }
 
-/* The channel of flat element i (32-bit division when M * C fits). */
-__device__ __forceinline__ int64_t bn_cl_channel(const mf_bn_args &a, int64_t i) {
-    return a.narrow ? (int64_t)((uint32_t)i % (uint32_t)a.C) : i % a.C;
+/* Field f of the coef of the thread's V channels. */
+template <int V> __device__ __forceinline__ void bn_cl_coef(const mf_bn_args &a, int64_t c0, int f, double *k) {
+#pragma unroll
+    for (int q = 0; q < V; q++)
+        k[q] = a.coef[(c0 + q) * 4 + f];
 }
 
-#define CL_FOR(i) \
-    for (int64_t i = (int64_t)blockIdx.x * NB + threadIdx.x; i < a.N * a.S * a.C; i += (int64_t)gridDim.x * NB)
-
 /* Forward map: y = (x - mean) * invstd * w + b (relu fused when asked). */
-template <int DT, int PT> __global__ void bn_cl_apply_kernel(mf_bn_args a) {
-    CL_FOR(i) {
-        const double *k = a.coef + bn_cl_channel(a, i) * 4;
-        mf_store<DT>(a.y, a.dt, i, bn_out(a, (XL(a.x, i) - k[0]) * k[1] + k[2]));
+template <int DT, int PT, int V> __global__ void bn_cl_apply_kernel(mf_bn_args a) {
+    bn_cl_pos t = bn_cl_tile<V>(a);
+    if (t.c0 >= a.C)
+        return;
+    double mean[V], A[V], B[V];
+    bn_cl_coef<V>(a, t.c0, 0, mean);
+    bn_cl_coef<V>(a, t.c0, 1, A);
+    bn_cl_coef<V>(a, t.c0, 2, B);
+    CL_LOOP(t, o) {
+        double v[CL_U(V)][V];
+#pragma unroll
+        for (int u = 0; u < CL_U(V); u++)
+            bn_load_x<DT, V>(a, o[u], 0.0, v[u]);
+#pragma unroll
+        for (int u = 0; u < CL_U(V); u++)
+            if (o[u] >= 0) {
+#pragma unroll
+                for (int q = 0; q < V; q++)
+                    v[u][q] = bn_out(a, (v[u][q] - mean[q]) * A[q] + B[q]);
+                bn_store<DT, V>(a.y, a.dt, o[u], v[u]);
+            }
     }
 }
 
 /* Backward pass 1: sums of g and g (x - mean) per range and channel. */
-template <int DT, int PT> __global__ void bn_cl_gstats_kernel(mf_bn_args a) {
-    int64_t c, p, lo, hi;
-    int rl;
-    bn_cl_tile(a, &c, &rl, &p, &lo, &hi);
-    double sg = 0, sd = 0;
-    if (c < a.C) {
-        double mean = mf_load<PT>(a.mean, PT, c * a.mean_st);
-        for (int64_t r = lo + rl; r < hi; r += CL_ROWS * CL_U) {
-            double g[CL_U], x[CL_U];
+template <int DT, int PT, int V> __global__ void bn_cl_gstats_kernel(mf_bn_args a) {
+    bn_cl_pos t = bn_cl_tile<V>(a);
+    double sg[V] = {}, sd[V] = {};
+    if (t.c0 < a.C) {
+        double mean[V];
 #pragma unroll
-            for (int u = 0; u < CL_U; u++) {
-                int64_t q = r + u * CL_ROWS;
-                g[u] = q < hi ? bn_cl_g<DT>(a, q * a.C + c) : 0.0;
-                x[u] = q < hi ? XL(a.x, q * a.C + c) : mean;
-            }
+        for (int q = 0; q < V; q++)
+            mean[q] = mf_load<PT>(a.mean, PT, (t.c0 + q) * a.mean_st);
+        CL_LOOP(t, o) {
+            double gv[CL_U(V)][V], xv[CL_U(V)][V];
 #pragma unroll
-            for (int u = 0; u < CL_U; u++) {
-                sg += g[u];
-                sd += g[u] * (x[u] - mean);
-            }
+            for (int u = 0; u < CL_U(V); u++)
+                bn_load_gx<DT, V>(a, o[u], 0.0, gv[u], xv[u]);
+#pragma unroll
+            for (int u = 0; u < CL_U(V); u++)
+                if (o[u] >= 0) {
+#pragma unroll
+                    for (int q = 0; q < V; q++) {
+                        sg[q] += gv[u][q];
+                        sd[q] += gv[u][q] * (xv[u][q] - mean[q]);
+                    }
+                }
         }
     }
-    bn_cl_put_partial(a, c, rl, p, sg, sd);
+    bn_cl_put_partial<V>(a, t, sg, sd);
 }
 
 /* Backward, a thread per channel: weight and bias gradients from the
@@ -461,14 +516,32 @@ template <int DT, int PT> __global__ void bn_cl_gfinish_kernel(mf_bn_args a) {
 }
 
 /* Backward map: gx. */
-template <int DT, int PT> __global__ void bn_cl_grad_kernel(mf_bn_args a) {
-    CL_FOR(i) {
-        const double *k = a.coef + bn_cl_channel(a, i) * 4;
-        mf_store<DT>(a.gx, a.dt, i, bn_cl_g<DT>(a, i) * k[1] + (XL(a.x, i) - k[0]) * k[2] + k[3]);
+template <int DT, int PT, int V> __global__ void bn_cl_grad_kernel(mf_bn_args a) {
+    bn_cl_pos t = bn_cl_tile<V>(a);
+    if (t.c0 >= a.C)
+        return;
+    double mean[V], A[V], B[V], Cc[V];
+    bn_cl_coef<V>(a, t.c0, 0, mean);
+    bn_cl_coef<V>(a, t.c0, 1, A);
+    bn_cl_coef<V>(a, t.c0, 2, B);
+    bn_cl_coef<V>(a, t.c0, 3, Cc);
+    CL_LOOP(t, o) {
+        double gv[CL_U(V)][V], xv[CL_U(V)][V];
+#pragma unroll
+        for (int u = 0; u < CL_U(V); u++)
+            bn_load_gx<DT, V>(a, o[u], 0.0, gv[u], xv[u]);
+#pragma unroll
+        for (int u = 0; u < CL_U(V); u++)
+            if (o[u] >= 0) {
+#pragma unroll
+                for (int q = 0; q < V; q++)
+                    gv[u][q] = gv[u][q] * A[q] + (xv[u][q] - mean[q]) * B[q] + Cc[q];
+                bn_store<DT, V>(a.gx, a.dt, o[u], gv[u]);
+            }
     }
 }
 
-#undef CL_FOR
+#undef CL_LOOP
 
 #undef XL
 #undef PV
@@ -487,36 +560,37 @@ template <int DT, int PT, int V> static void bn_launch_v(cudaStream_t s, int bac
 }
 
 /* Channels-last: the sums over (range, channel tile) blocks, the
- * per-channel kernel, then the elementwise map (a few elements a thread). */
-template <int DT, int PT> static void bn_cl_launch(cudaStream_t s, int backward, const mf_bn_args *a) {
-    unsigned tiles = (unsigned)((a->C + CL_LANES - 1) / CL_LANES) * (unsigned)a->parts;
+ * per-channel kernel, then the map over the same blocks. */
+template <int DT, int PT, int V> static void bn_cl_launch(cudaStream_t s, int backward, const mf_bn_args *a) {
+    int64_t W = bn_cl_lanes<V>(a->C);
+    unsigned tiles = (unsigned)((a->C / V + W - 1) / W * a->parts);
     unsigned chans = (unsigned)((a->C + NB - 1) / NB);
-    int64_t n = a->N * a->S * a->C, blocks = (n + 4 * NB - 1) / (4 * NB);
-    unsigned elems = (unsigned)(blocks < 65536 ? blocks : 65536);
     if (backward) {
         if (a->partial)
-            bn_cl_gstats_kernel<DT, PT><<<tiles, NB, 0, s>>>(*a);
+            bn_cl_gstats_kernel<DT, PT, V><<<tiles, NB, 0, s>>>(*a);
         bn_cl_gfinish_kernel<DT, PT><<<chans, NB, 0, s>>>(*a);
         if (a->gx)
-            bn_cl_grad_kernel<DT, PT><<<elems, NB, 0, s>>>(*a);
+            bn_cl_grad_kernel<DT, PT, V><<<tiles, NB, 0, s>>>(*a);
     } else {
         if (a->training)
-            bn_cl_stats_kernel<DT, PT><<<tiles, NB, 0, s>>>(*a);
+            bn_cl_stats_kernel<DT, PT, V><<<tiles, NB, 0, s>>>(*a);
         bn_cl_finish_kernel<DT, PT><<<chans, NB, 0, s>>>(*a);
-        bn_cl_apply_kernel<DT, PT><<<elems, NB, 0, s>>>(*a);
+        bn_cl_apply_kernel<DT, PT, V><<<tiles, NB, 0, s>>>(*a);
     }
 }
 
-/* 16-byte vectors for f32 and bf16 when every row holds whole aligned ones. */
+/* 16-byte vectors for f32 and bf16 when the data is aligned and every row
+ * holds whole vectors: rows of S values (NCHW) or of C channels
+ * (channels-last). */
 template <int DT, int PT> static void bn_launch(cudaStream_t s, int backward, const mf_bn_args *a) {
-    if (a->cl) {
-        bn_cl_launch<DT, PT>(s, backward, a);
-        return;
-    }
     constexpr int VV = DT == MF_F32 || DT == MF_BF16 ? VEC_ELEMS(DT) : 1;
-    bool vec = VV > 1 && a->S % VV == 0 && mf_aligned16(a->x) && mf_aligned16(a->y) && mf_aligned16(a->g) &&
-               mf_aligned16(a->gx) && mf_aligned16(a->ry);
-    if (vec)
+    bool vec = VV > 1 && (a->cl ? a->C : a->S) % VV == 0 && mf_aligned16(a->x) && mf_aligned16(a->y) &&
+               mf_aligned16(a->g) && mf_aligned16(a->gx) && mf_aligned16(a->ry);
+    if (a->cl && vec)
+        bn_cl_launch<DT, PT, VV>(s, backward, a);
+    else if (a->cl)
+        bn_cl_launch<DT, PT, 1>(s, backward, a);
+    else if (vec)
         bn_launch_v<DT, PT, VV>(s, backward, a);
     else
         bn_launch_v<DT, PT, 1>(s, backward, a);

@@ -26,7 +26,7 @@ typedef struct {
     double momentum, eps;
     /* ranges per channel and their sums (2 doubles per range and channel,
      * device scratch; NULL when no pass needs sums); narrow: N * S fits
-     * 32 bits (channels-last: N * S * C does) */
+     * 32 bits (the NCHW kernels' row division) */
     int64_t parts;
     double *partial;
     int32_t narrow;
@@ -35,7 +35,7 @@ typedef struct {
     /* cl: the data (x, y, g, gx, ry) are channels-last, N * S rows of C
      * values with the channel innermost; parts then splits the rows, and
      * coef (device scratch, 4 doubles per channel) holds each channel's
-     * constants of the elementwise pass */
+     * constants of the map pass */
     int32_t cl;
     double *coef;
 } mf_bn_args;

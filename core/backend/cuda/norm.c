@@ -1,6 +1,6 @@
 /* CUDA norm family (kern_norm.h): batch norm over blocks of (range of a
  * channel, channel) in two passes (batch_norm_kernels.cu; channels-last
- * data over tiles of 32 channels by a range of rows), layer and group
+ * data over tiles of channels by a range of rows), layer and group
  * norm with one block per row (norm_loss_kernels.cu). 1-D parameter and statistics tensors may be strided. */
 #include "core/backend/cuda/cuda_internal.h"
 #include "core/backend/cuda/nn_internal.h"
@@ -35,7 +35,7 @@ static mf_bn_args bn_args(const mf_tensor *x, const mf_tensor *w, const mf_tenso
  * one range for small ones. */
 #define BN_RANGE 8192
 #define BN_MAX_PARTS 256
-/* Channels-last: rows per range (a block covers 32 channels of them). */
+/* Channels-last: rows per range (a block covers a tile of channels of them). */
 #define BN_CL_ROWS 256
 #define BN_CL_MAX_PARTS 1024
 
@@ -77,7 +77,7 @@ static mf_status same_layout(const char *op, const mf_tensor *x, int n, const mf
 static mf_status bn_partition(mf_device dev, mf_bn_args *a, bool sums, void **buf, size_t *bytes) {
     int64_t M = a->N * a->S;
     a->parts = a->cl ? mf_cuda_bn_cl_parts(M) : mf_cuda_bn_parts(M);
-    a->narrow = (a->cl ? M * a->C : M) <= (int64_t)UINT32_MAX;
+    a->narrow = M <= (int64_t)UINT32_MAX;
     a->partial = NULL;
     a->coef = NULL;
     *buf = NULL;

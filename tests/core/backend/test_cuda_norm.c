@@ -210,9 +210,32 @@ static void assert_channels_last(const mf_tensor *t, const char *what) {
         cr_assert(!mf_tensor_is_contiguous(t), "%s: contiguous, not channels-last", what);
 }
 
+/* x0's values channels-last on the CUDA device one element past the
+ * start of their storage (off the 16-byte alignment of the vector
+ * kernels), a leaf requiring grad. */
+static mf_tensor *t_cuda_channels_last_misaligned(const mf_tensor *x0) {
+    int nd = x0->ndim, to[8], back[8];
+    for (int d = 0; d < nd; d++) { /* (N, C, S...) <-> (N, S..., C) */
+        to[d] = d == 0 ? 0 : d == nd - 1 ? 1 : d + 1;
+        back[d] = d == 0 ? 0 : d == 1 ? nd - 1 : d - 1;
+    }
+    mf_tensor *p, *nhwc, *m, *v, *cl;
+    MF_OK_OR_FAIL(mf_permute(x0, to, &p));
+    MF_OK_OR_FAIL(mf_contiguous(p, &nhwc));
+    m = t_misaligned_on(nhwc, T_CUDA, false);
+    MF_OK_OR_FAIL(mf_permute(m, back, &v));
+    MF_OK_OR_FAIL(mf_tensor_detach(v, &cl));
+    MF_OK_OR_FAIL(mf_tensor_set_requires_grad(cl, true));
+    mf_tensor *tmp[] = {p, nhwc, m, v};
+    t_release_all(tmp, sizeof tmp / sizeof tmp[0]);
+    cr_assert(mf_tensor_is_channels_last(cl) && !mf_tensor_is_contiguous(cl) && cl->offset == 1);
+    return cl;
+}
+
 typedef struct {
     bool relu, training, affine;
     bool g_channels_last; /* the incoming gradient channels-last (else contiguous: the op converts it) */
+    bool misaligned;      /* x one element off the 16-byte alignment */
 } bn_cl_case;
 
 /* Batch norm of x (N, C, ...) made channels-last on the CUDA device
@@ -225,7 +248,9 @@ static void compare_bn_channels_last(const char *what, const mf_tensor *x0, uint
     mf_tensor *p0[4] = {t_uniform(seed + 1, 1, &C, pt, 0.5, 1.5), t_uniform(seed + 2, 1, &C, pt, -1, 1),
                         t_uniform(seed + 3, 1, &C, pt, -1, 1), t_uniform(seed + 4, 1, &C, pt, 0.5, 2)};
     mf_tensor *r = t_uniform(seed + 5, x0->ndim, x0->shape, x0->dtype, -1, 1);
-    mf_tensor *x[2] = {t_on(x0, MF_DEVICE_CPU, true), t_cuda_channels_last(x0)}, *p[2][4], *y[2], *g[2];
+    mf_tensor *x[2] = {t_on(x0, MF_DEVICE_CPU, true),
+                       k.misaligned ? t_cuda_channels_last_misaligned(x0) : t_cuda_channels_last(x0)},
+              *p[2][4], *y[2], *g[2];
     g[0] = mf_tensor_retain(r);
     if (k.g_channels_last) {
         mf_tensor *gd = t_on(r, T_CUDA, false);
@@ -247,8 +272,8 @@ static void compare_bn_channels_last(const char *what, const mf_tensor *x0, uint
         MF_OK_OR_FAIL(n->backward(n, g[d], gin[d]));
     }
     char msg[128];
-    snprintf(msg, sizeof msg, "%s %s%s%s", what, k.training ? "train" : "eval", k.relu ? " relu" : "",
-             k.affine ? "" : " no affine");
+    snprintf(msg, sizeof msg, "%s %s%s%s %s", what, k.training ? "train" : "eval", k.relu ? " relu" : "",
+             k.affine ? "" : " no affine", MF_SHAPE(x0));
     assert_channels_last(y[1], msg);
     assert_channels_last(gin[1][0], msg);
     t_assert_matches_cpu(y[1], y[0], 8, msg);
@@ -272,21 +297,35 @@ static void compare_bn_channels_last(const char *what, const mf_tensor *x0, uint
  * 4-D and 5-D, enough rows (N * S) for several row ranges of 256; each in
  * training and eval, some without weight and bias (eval then needs no
  * sums), the incoming gradient channels-last or contiguous (the op
- * converts it) in turn. */
-static const int64_t bn_cl_shapes[5][5] = {
+ * converts it) in turn. Zero ends a 4-D shape. */
+static const int64_t bn_cl_shapes[][5] = {
     {8, 5, 7, 9}, {8, 37, 7, 9}, {6, 37, 1, 1}, {2, 37, 20, 25}, {2, 6, 3, 4, 5},
 };
 
-static void bn_cl_over_shapes(const char *what, mf_dtype dt, bool relu, uint64_t seed) {
-    for (int sh = 0; sh < 5; sh++)
+/* Channel counts of whole 16-byte vectors (multiples of 4 for f32, of 8
+ * for bf16 but for 12): rows narrower than a warp's vectors (C 12 to 64:
+ * a warp spans several rows, lanes idle where C / V is no power of two),
+ * wider ones over several channel tiles (320), 5-D, and several row
+ * ranges (1000 and 504 rows). */
+static const int64_t bn_cl_vec_shapes[][5] = {
+    {4, 64, 5, 6}, {3, 24, 7, 9}, {2, 24, 20, 25}, {2, 320, 3, 3}, {2, 16, 3, 4, 5}, {8, 12, 7, 9},
+};
+
+#define BN_CL_OVER(what, dt, relu, seed, shapes, misaligned) \
+    bn_cl_over_shapes(what, dt, relu, seed, sizeof shapes / sizeof shapes[0], shapes, misaligned)
+
+static void bn_cl_over_shapes(const char *what, mf_dtype dt, bool relu, uint64_t seed, int n,
+                              const int64_t (*shapes)[5], bool misaligned) {
+    for (int sh = 0; sh < n; sh++)
         for (int m = 0; m < 2; m++) {
-            int nd = bn_cl_shapes[sh][4] ? 5 : 4;
-            mf_tensor *x32 = t_uniform(seed + (uint64_t)sh, nd, bn_cl_shapes[sh], MF_F32, -2, 3), *x;
+            int nd = shapes[sh][4] ? 5 : 4;
+            mf_tensor *x32 = t_uniform(seed + (uint64_t)sh, nd, shapes[sh], MF_F32, -2, 3), *x;
             MF_OK_OR_FAIL(mf_to_dtype(x32, dt, &x));
             bn_cl_case k = {.relu = relu,
                             .training = m == 0,
                             .affine = (sh + m) % 3 != 2,
-                            .g_channels_last = (sh + m) % 2 == 0};
+                            .g_channels_last = (sh + m) % 2 == 0,
+                            .misaligned = misaligned};
             compare_bn_channels_last(what, x, seed + 10 * (uint64_t)sh, k);
             mf_tensor_release(x32);
             mf_tensor_release(x);
@@ -296,21 +335,50 @@ static void bn_cl_over_shapes(const char *what, mf_dtype dt, bool relu, uint64_t
 Test(cuda_norm, batch_norm_of_a_channels_last_input_matches_the_cpu_and_stays_channels_last) {
     t_need_cuda();
     t_cuda_exact();
-    bn_cl_over_shapes("batch_norm channels-last f32", MF_F32, false, 100);
-    bn_cl_over_shapes("batch_norm channels-last f64", MF_F64, false, 200);
+    BN_CL_OVER("batch_norm channels-last f32", MF_F32, false, 100, bn_cl_shapes, false);
+    BN_CL_OVER("batch_norm channels-last f64", MF_F64, false, 200, bn_cl_shapes, false);
 }
 
 Test(cuda_norm, batch_norm_relu_of_a_channels_last_input_matches_the_cpu_and_stays_channels_last) {
     t_need_cuda();
     t_cuda_exact();
-    bn_cl_over_shapes("batch_norm_relu channels-last f32", MF_F32, true, 300);
-    bn_cl_over_shapes("batch_norm_relu channels-last f64", MF_F64, true, 400);
+    BN_CL_OVER("batch_norm_relu channels-last f32", MF_F32, true, 300, bn_cl_shapes, false);
+    BN_CL_OVER("batch_norm_relu channels-last f64", MF_F64, true, 400, bn_cl_shapes, false);
 }
 
 /* bf16 data with f32 parameters and statistics, as the NCHW path. */
 Test(cuda_norm, batch_norm_of_a_channels_last_bf16_input_matches_the_cpu) {
     t_need_cuda();
     t_cuda_exact();
-    bn_cl_over_shapes("batch_norm channels-last bf16", MF_BF16, false, 500);
-    bn_cl_over_shapes("batch_norm_relu channels-last bf16", MF_BF16, true, 600);
+    BN_CL_OVER("batch_norm channels-last bf16", MF_BF16, false, 500, bn_cl_shapes, false);
+    BN_CL_OVER("batch_norm_relu channels-last bf16", MF_BF16, true, 600, bn_cl_shapes, false);
+}
+
+/* Channel counts of whole 16-byte vectors take the vector kernels (V
+ * channels a thread): f32 (4) and bf16 (8), training and eval. */
+Test(cuda_norm, batch_norm_of_a_channels_last_input_of_whole_vectors_matches_the_cpu) {
+    t_need_cuda();
+    t_cuda_exact();
+    BN_CL_OVER("batch_norm channels-last vec f32", MF_F32, false, 700, bn_cl_vec_shapes, false);
+    BN_CL_OVER("batch_norm channels-last vec bf16", MF_BF16, false, 800, bn_cl_vec_shapes, false);
+}
+
+Test(cuda_norm, batch_norm_relu_of_a_channels_last_input_of_whole_vectors_matches_the_cpu) {
+    t_need_cuda();
+    t_cuda_exact();
+    BN_CL_OVER("batch_norm_relu channels-last vec f32", MF_F32, true, 900, bn_cl_vec_shapes, false);
+    BN_CL_OVER("batch_norm_relu channels-last vec bf16", MF_BF16, true, 1000, bn_cl_vec_shapes, false);
+}
+
+/* The same channel counts one element off the alignment: the element
+ * kernels, with and without the fused relu. */
+static const int64_t bn_cl_misaligned_shapes[][5] = {{4, 64, 5, 6}, {8, 24, 7, 9}};
+
+Test(cuda_norm, batch_norm_of_a_misaligned_channels_last_input_matches_the_cpu) {
+    t_need_cuda();
+    t_cuda_exact();
+    const mf_dtype dts[2] = {MF_F32, MF_BF16};
+    for (int k = 0; k < 4; k++)
+        BN_CL_OVER(k < 2 ? "batch_norm channels-last misaligned" : "batch_norm_relu channels-last misaligned",
+                   dts[k % 2], k >= 2, 1100 + 10 * (uint64_t)k, bn_cl_misaligned_shapes, true);
 }
