@@ -12,7 +12,7 @@
  * strides (S * C, 1, C). */
 static mf_status as_ncs(const mf_tensor *x, bool cl, mf_tensor **out) {
     mf_tensor *c;
-    MF_TRY(cl ? mf__channels_last_raw(x, &c) : mf__contiguous_raw(x, &c));
+    MF_TRY(mf__layout_raw(cl, x, &c));
     int64_t s = 1;
     for (int d = 2; d < x->ndim; d++)
         s *= x->shape[d];
@@ -66,11 +66,7 @@ static mf_status batch_norm_backward(mf_node *n, const mf_tensor *g, mf_tensor *
         MF_CHECK(as_ncs(n->saved[4], cl, &ry3));
     int64_t C = x3->shape[1];
     if (n->in[0]) {
-        if (cl)
-            MF_CHECK(mf_tensor_empty_channels_last(n->in_ndim[0], n->in_shape[0], x3->dtype, x3->storage->device,
-                                                   &gx));
-        else
-            MF_CHECK(mf__new_like_shape(x3, n->in_ndim[0], n->in_shape[0], x3->dtype, &gx));
+        MF_CHECK(mf__new_layout(cl, x3, n->in_ndim[0], n->in_shape[0], x3->dtype, &gx));
         MF_CHECK(as_ncs(gx, cl, &gx3));
     }
     if (n->in[1])
@@ -122,10 +118,7 @@ static mf_status batch_norm_op(const mf_tensor *x, mf_tensor *running_mean, mf_t
     mf_status st;
     bool cl = use_channels_last(be, x);
     MF_CHECK(as_ncs(x, cl, &x3));
-    if (cl)
-        MF_CHECK(mf__empty_layout_of(x, x->dtype, &y));
-    else
-        MF_CHECK(mf__new_like_shape(x, x->ndim, x->shape, x->dtype, &y));
+    MF_CHECK(mf__new_layout(cl, x, x->ndim, x->shape, x->dtype, &y));
     MF_CHECK(as_ncs(y, cl, &y3));
     MF_CHECK(mf__new_like_shape(x, 1, &C, param_dtype(x), &mean));
     MF_CHECK(mf__new_like_shape(x, 1, &C, param_dtype(x), &invstd));

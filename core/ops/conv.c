@@ -23,19 +23,6 @@ bool mf_conv_set_channels_last(bool on) {
 
 bool mf_conv_channels_last(void) { return channels_last; }
 
-/* A tensor of the geometry's X or Y side, or its weight, in the layout the
- * kernels take: channels-last or contiguous (a detached x when it already is). */
-static mf_status kernel_layout(const mf_conv_geom *g, const mf_tensor *x, mf_tensor **out) {
-    return g->channels_last ? mf__channels_last_raw(x, out) : mf__contiguous_raw(x, out);
-}
-
-static mf_status kernel_empty(const mf_conv_geom *g, const mf_tensor *like, int ndim, const int64_t *shape,
-                              mf_tensor **out) {
-    if (g->channels_last)
-        return mf_tensor_empty_channels_last(ndim, shape, like->dtype, like->storage->device, out);
-    return mf__new_like_shape(like, ndim, shape, like->dtype, out);
-}
-
 mf_conv_params mf_conv_params_default(void) {
     mf_conv_params p;
     memset(&p, 0, sizeof p);
@@ -180,11 +167,11 @@ static mf_status run_data(kind k, const mf_conv_geom *g, const mf_tensor *src, c
     conv_shape(g, k != K_FWD, shape);
     mf_tensor *y = NULL, *sc = NULL, *wc = NULL, *bc = NULL;
     mf_status st;
-    MF_CHECK(kernel_layout(g, src, &sc));
-    MF_CHECK(kernel_layout(g, w, &wc));
+    MF_CHECK(mf__layout_raw(g->channels_last, src, &sc));
+    MF_CHECK(mf__layout_raw(g->channels_last, w, &wc));
     if (bias)
         MF_CHECK(mf__contiguous_raw(bias, &bc));
-    MF_CHECK(kernel_empty(g, src, g->nsp + 2, shape, &y));
+    MF_CHECK(mf__new_layout(g->channels_last, src, g->nsp + 2, shape, src->dtype, &y));
     MF_CHECK(fn(y, sc, wc, bc, g));
     *out = y;
     y = NULL;
@@ -205,9 +192,9 @@ static mf_status run_weight(const mf_conv_geom *g, const mf_tensor *xs, const mf
     MF_KERNEL(fn, be, conv, backward_weight, "conv backward");
     mf_tensor *gw = NULL, *xc = NULL, *yc = NULL;
     mf_status st;
-    MF_CHECK(kernel_layout(g, xs, &xc));
-    MF_CHECK(kernel_layout(g, ys, &yc));
-    MF_CHECK(kernel_empty(g, xs, ndim, wshape, &gw));
+    MF_CHECK(mf__layout_raw(g->channels_last, xs, &xc));
+    MF_CHECK(mf__layout_raw(g->channels_last, ys, &yc));
+    MF_CHECK(mf__new_layout(g->channels_last, xs, ndim, wshape, xs->dtype, &gw));
     MF_CHECK(fn(gw, xc, yc, g));
     /* the weight's gradient in the weight's own layout */
     MF_CHECK(mf__contiguous_raw(gw, out));

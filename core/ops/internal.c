@@ -95,6 +95,17 @@ mf_status mf__channels_last_raw(const mf_tensor *x, mf_tensor **out) {
     return MF_OK;
 }
 
+mf_status mf__layout_raw(bool channels_last, const mf_tensor *x, mf_tensor **out) {
+    return channels_last ? mf__channels_last_raw(x, out) : mf__contiguous_raw(x, out);
+}
+
+mf_status mf__new_layout(bool channels_last, const mf_tensor *like, int ndim, const int64_t *shape, mf_dtype dt,
+                         mf_tensor **out) {
+    if (channels_last)
+        return mf_tensor_empty_channels_last(ndim, shape, dt, like->storage->device, out);
+    return mf__new_like_shape(like, ndim, shape, dt, out);
+}
+
 mf_status mf__empty_layout_of(const mf_tensor *like, mf_dtype dt, mf_tensor **out) {
     if (mf_tensor_is_channels_last(like) && !mf_tensor_is_contiguous(like))
         return mf_tensor_empty_channels_last(like->ndim, like->shape, dt, like->storage->device, out);

@@ -25,6 +25,13 @@ mf_status mf__contiguous_raw(const mf_tensor *x, mf_tensor **out);
 /* Channels-last version of a 4-D/5-D x without autograd (x retained when
  * already). */
 mf_status mf__channels_last_raw(const mf_tensor *x, mf_tensor **out);
+/* x channels-last (when `channels_last`) or contiguous, without autograd:
+ * the layout a kernel asked for (x retained when already so). */
+mf_status mf__layout_raw(bool channels_last, const mf_tensor *x, mf_tensor **out);
+/* New uninitialised tensor on like's device, channels-last (ndim 4 or 5)
+ * when `channels_last`, else contiguous. */
+mf_status mf__new_layout(bool channels_last, const mf_tensor *like, int ndim, const int64_t *shape, mf_dtype dt,
+                         mf_tensor **out);
 /* New uninitialised tensor of like's shape and device in dtype dt, laid out
  * channels-last when `like` is (and is not also contiguous), else
  * contiguous: outputs of layout-agnostic ops keep their input's layout. */

@@ -74,18 +74,6 @@ static void pick_layout(const mf_backend *be, const mf_tensor *x, mf_pool_geom *
     g->channels_last = be->pool->channels_last && mf_tensor_is_channels_last(x) && !mf_tensor_is_contiguous(x);
 }
 
-/* t in the geometry's layout (t retained/detached when already). */
-static mf_status in_layout(const mf_pool_geom *g, const mf_tensor *t, mf_tensor **out) {
-    return g->channels_last ? mf__channels_last_raw(t, out) : mf__contiguous_raw(t, out);
-}
-
-static mf_status new_in_layout(const mf_pool_geom *g, const mf_tensor *like, int ndim, const int64_t *shape,
-                               mf_dtype dt, mf_tensor **out) {
-    if (g->channels_last)
-        return mf_tensor_empty_channels_last(ndim, shape, dt, like->storage->device, out);
-    return mf__new_like_shape(like, ndim, shape, dt, out);
-}
-
 /* ------------------------------------------------------------------ max */
 
 /* saved: indices; ctx: geometry */
@@ -96,8 +84,9 @@ static mf_status max_pool_backward(mf_node *n, const mf_tensor *g, mf_tensor **g
     MF_KERNEL(fn, be, pool, max_backward, n->op);
     mf_tensor *gc = NULL, *gx = NULL;
     mf_status st;
-    MF_CHECK(in_layout(n->ctx, g, &gc));
-    MF_CHECK(new_in_layout(n->ctx, g, n->in_ndim[0], n->in_shape[0], g->dtype, &gx));
+    bool cl = ((const mf_pool_geom *)n->ctx)->channels_last;
+    MF_CHECK(mf__layout_raw(cl, g, &gc));
+    MF_CHECK(mf__new_layout(cl, g, n->in_ndim[0], n->in_shape[0], g->dtype, &gx));
     MF_CHECK(fn(n->ctx, gx, gc, n->saved[0]));
     gin[0] = gx;
     gx = NULL;
@@ -121,9 +110,9 @@ mf_status mf_max_pool(const mf_tensor *x, const mf_pool_params *p, mf_tensor **o
     mf_node *node;
     mf_status st;
     pick_layout(be, x, &g);
-    MF_CHECK(in_layout(&g, x, &xc));
-    MF_CHECK(new_in_layout(&g, x, x->ndim, shape, x->dtype, &y));
-    MF_CHECK(new_in_layout(&g, x, x->ndim, shape, MF_I64, &idx));
+    MF_CHECK(mf__layout_raw(g.channels_last, x, &xc));
+    MF_CHECK(mf__new_layout(g.channels_last, x, x->ndim, shape, x->dtype, &y));
+    MF_CHECK(mf__new_layout(g.channels_last, x, x->ndim, shape, MF_I64, &idx));
     MF_CHECK(fn(&g, y, idx, xc));
     MF_CHECK(mf_autograd_record("max_pool", y, 1, (mf_tensor *const *)&x, max_pool_backward, &node));
     if (node) {
@@ -149,8 +138,9 @@ static mf_status avg_pool_backward(mf_node *n, const mf_tensor *g, mf_tensor **g
     MF_KERNEL(fn, be, pool, avg_backward, n->op);
     mf_tensor *gc = NULL, *gx = NULL;
     mf_status st;
-    MF_CHECK(in_layout(n->ctx, g, &gc));
-    MF_CHECK(new_in_layout(n->ctx, g, n->in_ndim[0], n->in_shape[0], g->dtype, &gx));
+    bool cl = ((const mf_pool_geom *)n->ctx)->channels_last;
+    MF_CHECK(mf__layout_raw(cl, g, &gc));
+    MF_CHECK(mf__new_layout(cl, g, n->in_ndim[0], n->in_shape[0], g->dtype, &gx));
     MF_CHECK(fn(n->ctx, gx, gc));
     gin[0] = gx;
     gx = NULL;
@@ -171,8 +161,8 @@ static mf_status avg_common(const char *op, const mf_tensor *x, int nsp, mf_pool
     mf_node *node;
     mf_status st;
     pick_layout(be, x, g);
-    MF_CHECK(in_layout(g, x, &xc));
-    MF_CHECK(new_in_layout(g, x, x->ndim, shape, x->dtype, &y));
+    MF_CHECK(mf__layout_raw(g->channels_last, x, &xc));
+    MF_CHECK(mf__new_layout(g->channels_last, x, x->ndim, shape, x->dtype, &y));
     MF_CHECK(fn(g, y, xc));
     MF_CHECK(mf_autograd_record(op, y, 1, (mf_tensor *const *)&x, avg_pool_backward, &node));
     if (node)
