@@ -65,6 +65,23 @@ static mf_status cuda_synchronize(mf_device dev) {
     return mf_cuda_host_wait(dev.index, s, "synchronize");
 }
 
+/* Appends a dim of `size` (strides st[k] per operand) after L's first *n
+ * dims, merged into the last of them when contiguous with it in every
+ * operand. */
+static void push_dim(mf_cuda_layout *L, int *n, int64_t size, const int64_t *st) {
+    bool merge = *n > 0;
+    for (int k = 0; k < L->nops && merge; k++)
+        merge = L->stride[k][*n - 1] == st[k] * size;
+    if (merge) {
+        L->shape[*n - 1] *= size;
+    } else {
+        L->shape[*n] = size;
+        (*n)++;
+    }
+    for (int k = 0; k < L->nops; k++)
+        L->stride[k][*n - 1] = st[k];
+}
+
 void mf_cuda_layout_build(mf_cuda_layout *L, int ndim, const int64_t *shape, int nops,
                           const int64_t *const *strides) {
     memset(L, 0, sizeof *L);
@@ -75,20 +92,10 @@ void mf_cuda_layout_build(mf_cuda_layout *L, int ndim, const int64_t *shape, int
         L->n *= shape[d];
         if (shape[d] == 1)
             continue;
-        /* merge into the previous kept dim when contiguous with it in every operand */
-        bool merge = n > 0;
-        for (int k = 0; k < nops && merge; k++)
-            merge = L->stride[k][n - 1] == strides[k][d] * shape[d];
-        if (merge) {
-            L->shape[n - 1] *= shape[d];
-            for (int k = 0; k < nops; k++)
-                L->stride[k][n - 1] = strides[k][d];
-        } else {
-            L->shape[n] = shape[d];
-            for (int k = 0; k < nops; k++)
-                L->stride[k][n] = strides[k][d];
-            n++;
-        }
+        int64_t st[MF_CUDA_MAX_OPS];
+        for (int k = 0; k < nops; k++)
+            st[k] = strides[k][d];
+        push_dim(L, &n, shape[d], st);
     }
     L->ndim = n;
 }
@@ -112,22 +119,14 @@ void mf_cuda_layout_build_memory_order(mf_cuda_layout *L, int ndim, const int64_
                 L->stride[k][j - 1] = t;
             }
         }
-    /* merge again: dims the sort brought together */
+    /* merge again: dims the sort brought together (dim d is read before
+     * push_dim writes at index m <= d) */
     int m = 0;
     for (int d = 0; d < n; d++) {
-        bool merge = m > 0;
-        for (int k = 0; k < nops && merge; k++)
-            merge = L->stride[k][m - 1] == L->stride[k][d] * L->shape[d];
-        if (merge) {
-            L->shape[m - 1] *= L->shape[d];
-            for (int k = 0; k < nops; k++)
-                L->stride[k][m - 1] = L->stride[k][d];
-        } else {
-            L->shape[m] = L->shape[d];
-            for (int k = 0; k < nops; k++)
-                L->stride[k][m] = L->stride[k][d];
-            m++;
-        }
+        int64_t st[MF_CUDA_MAX_OPS];
+        for (int k = 0; k < nops; k++)
+            st[k] = L->stride[k][d];
+        push_dim(L, &m, L->shape[d], st);
     }
     L->ndim = m;
 }
