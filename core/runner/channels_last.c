@@ -5,18 +5,11 @@
 #include "core/runner/internal.h"
 #include "medfm/ops/conv.h"
 
-bool mf__channels_last_wanted(const mf_cfg *cfg) {
-    bool on = false;
-    return mf_cfg_get_bool(cfg, "train.channels_last", false, &on) == MF_OK && on;
-}
+bool mf__channels_last_wanted(const mf_cfg *cfg) { return mf__train_flag(cfg, "train.channels_last"); }
 
 void mf__channels_last_check(const mf_cfg *cfg, mf_diag *d) {
-    if (!mf__channels_last_wanted(cfg))
-        return;
-    const char *dev = "cpu";
-    mf_device dv;
-    if (mf_cfg_get_string(cfg, "device", "cpu", &dev) == MF_OK && mf_device_parse(dev, &dv) == MF_OK &&
-        dv.type != MF_CUDA)
+    const char *dev;
+    if (mf__channels_last_wanted(cfg) && mf__device_not_cuda(cfg, &dev))
         mf_diag_add(d,
                     "%s: train.channels_last: the channels-last layout needs device: cuda (the cpu backend "
                     "runs its convolutions N-C-spatial; this experiment runs on %s)",

@@ -4,18 +4,11 @@
 #include "core/runner/internal.h"
 #include "medfm/conv_algo.h"
 
-bool mf__cudnn_search_wanted(const mf_cfg *cfg) {
-    bool on = false;
-    return mf_cfg_get_bool(cfg, "train.cudnn_search", false, &on) == MF_OK && on;
-}
+bool mf__cudnn_search_wanted(const mf_cfg *cfg) { return mf__train_flag(cfg, "train.cudnn_search"); }
 
 void mf__cudnn_search_check(const mf_cfg *cfg, mf_diag *d) {
-    if (!mf__cudnn_search_wanted(cfg))
-        return;
-    const char *dev = "cpu";
-    mf_device dv;
-    if (mf_cfg_get_string(cfg, "device", "cpu", &dev) == MF_OK && mf_device_parse(dev, &dv) == MF_OK &&
-        dv.type != MF_CUDA)
+    const char *dev;
+    if (mf__cudnn_search_wanted(cfg) && mf__device_not_cuda(cfg, &dev))
         mf_diag_add(d,
                     "%s: train.cudnn_search: the cuDNN algorithm search needs device: cuda (this experiment runs "
                     "on %s)",

@@ -71,6 +71,11 @@ void mf__step_graph_free(mf_step_graph *sg);
 /* train.cudnn_search (cudnn_search.c): a timed cuDNN algorithm search per
  * convolution shape instead of the heuristics. check: a config error on a
  * non-cuda device; apply: sets the policy for a run on dev (no-op on cpu). */
+/* core/runner/train_flags.c: a boolean key's value (false when absent or
+ * not a bool: the schema reports those), and whether the config's device
+ * parses and is not cuda (*dev: its name, for messages). */
+bool mf__train_flag(const mf_cfg *cfg, const char *key);
+bool mf__device_not_cuda(const mf_cfg *cfg, const char **dev);
 bool mf__cudnn_search_wanted(const mf_cfg *cfg);
 void mf__cudnn_search_check(const mf_cfg *cfg, mf_diag *d);
 mf_status mf__cudnn_search_apply(const mf_cfg *cfg, mf_device dev);

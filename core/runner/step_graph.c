@@ -15,19 +15,14 @@
 
 #define WARMUP 2
 
-bool mf__step_graph_wanted(const mf_cfg *cfg) {
-    bool on = false;
-    return mf_cfg_get_bool(cfg, "train.cuda_graph", false, &on) == MF_OK && on;
-}
+bool mf__step_graph_wanted(const mf_cfg *cfg) { return mf__train_flag(cfg, "train.cuda_graph"); }
 
 void mf__step_graph_check(const mf_cfg *cfg, mf_diag *d) {
     const mf_cfg *n = mf_cfg_find(cfg, "train.cuda_graph");
     if (!mf__step_graph_wanted(cfg))
         return;
-    const char *dev = "cpu";
-    mf_device dv;
-    if (mf_cfg_get_string(cfg, "device", "cpu", &dev) == MF_OK && mf_device_parse(dev, &dv) == MF_OK &&
-        dv.type != MF_CUDA)
+    const char *dev;
+    if (mf__device_not_cuda(cfg, &dev))
         mf_diag_add(d, "%s: train.cuda_graph: CUDA graphs need device: cuda (this experiment runs on %s)",
                     mf_cfg_where(n), dev);
     mf_precision p;
