@@ -105,39 +105,38 @@ Test(precision, a_cuda_graph_on_the_cpu_or_with_loss_scaling_is_a_config_error) 
     mf_diag_free(&d);
 }
 
-Test(precision, a_cudnn_search_on_the_cpu_is_a_config_error) {
-    const char *on_cpu[] = {"train.cudnn_search=true"};
+/* A cuda-only boolean switch train.<name>: on the cpu it is an error naming
+ * the key, the device it needs and the one the experiment has; off is fine
+ * there, on is fine on cuda (without a GPU the check may fail to build the
+ * model on cuda: only the key must pass), and a non-boolean value is
+ * reported with the key. */
+static void check_cuda_only_switch(const char *name, const char *bad_value) {
+    char key[64], on[96], off[96], bad[96];
+    snprintf(key, sizeof key, "train.%s", name);
+    snprintf(on, sizeof on, "%s=true", key);
+    snprintf(off, sizeof off, "%s=false", key);
+    snprintf(bad, sizeof bad, "%s=%s", key, bad_value);
+    const char *on_cpu[] = {on};
     mf_diag d = rs_problems(tiny, 1, on_cpu);
-    cr_assert(rs_any_has(&d, "train.cudnn_search", "device: cuda", "cpu"), "%s", d.n ? d.msgs[0] : "no problems");
+    cr_assert(rs_any_has(&d, key, "device: cuda", "cpu"), "%s", d.n ? d.msgs[0] : "no problems");
     mf_diag_free(&d);
-    const char *off[] = {"train.cudnn_search=false"};
-    d = rs_problems(tiny, 1, off);
-    cr_assert(!rs_any_has(&d, "cudnn_search", NULL, NULL), "off is fine on the cpu: %s", d.n ? d.msgs[0] : "");
+    const char *off_cpu[] = {off};
+    d = rs_problems(tiny, 1, off_cpu);
+    cr_assert(!rs_any_has(&d, name, NULL, NULL), "off is fine on the cpu: %s", d.n ? d.msgs[0] : "");
     mf_diag_free(&d);
-    const char *bad[] = {"train.cudnn_search=fastest"};
-    d = rs_problems(tiny, 1, bad);
-    cr_assert(rs_any_has(&d, "train.cudnn_search", "fastest", ""), "%s", d.n ? d.msgs[0] : "no problems");
+    const char *on_cuda[] = {on, "device=cuda"};
+    d = rs_problems(tiny, 2, on_cuda);
+    cr_assert(!rs_any_has(&d, name, NULL, NULL), "on cuda the key is fine: %s", d.n ? d.msgs[0] : "");
+    mf_diag_free(&d);
+    const char *bad_cpu[] = {bad};
+    d = rs_problems(tiny, 1, bad_cpu);
+    cr_assert(rs_any_has(&d, key, bad_value, ""), "%s", d.n ? d.msgs[0] : "no problems");
     mf_diag_free(&d);
 }
 
-Test(precision, channels_last_on_the_cpu_is_a_config_error) {
-    const char *on_cpu[] = {"train.channels_last=true"};
-    mf_diag d = rs_problems(tiny, 1, on_cpu);
-    cr_assert(rs_any_has(&d, "train.channels_last", "device: cuda", "cpu"), "%s", d.n ? d.msgs[0] : "no problems");
-    mf_diag_free(&d);
-    const char *off[] = {"train.channels_last=false"};
-    d = rs_problems(tiny, 1, off);
-    cr_assert(!rs_any_has(&d, "channels_last", NULL, NULL), "off is fine on the cpu: %s", d.n ? d.msgs[0] : "");
-    mf_diag_free(&d);
-    const char *on_cuda[] = {"train.channels_last=true", "device=cuda"};
-    d = rs_problems(tiny, 2, on_cuda);
-    cr_assert(!rs_any_has(&d, "channels_last", NULL, NULL), "on cuda the key is fine: %s", d.n ? d.msgs[0] : "");
-    mf_diag_free(&d);
-    const char *bad[] = {"train.channels_last=nhwc"};
-    d = rs_problems(tiny, 1, bad);
-    cr_assert(rs_any_has(&d, "train.channels_last", "nhwc", ""), "%s", d.n ? d.msgs[0] : "no problems");
-    mf_diag_free(&d);
-}
+Test(precision, a_cudnn_search_on_the_cpu_is_a_config_error) { check_cuda_only_switch("cudnn_search", "fastest"); }
+
+Test(precision, channels_last_on_the_cpu_is_a_config_error) { check_cuda_only_switch("channels_last", "nhwc"); }
 
 /* The low-precision run lands where the f32 one does: validation accuracy
  * within 0.1 (96 samples; chance is 1/3) and late training loss within 25%. */
