@@ -389,6 +389,15 @@ template <int DT, int PT, int V> __global__ void bn_cl_stats_kernel(mf_bn_args a
     bn_cl_put_partial<V>(a, t, s1, s2);
 }
 
+/* Channel c's two sums added over the ranges, in range order. */
+__device__ __forceinline__ void bn_cl_sum_partials(const mf_bn_args &a, int64_t c, double *u, double *v) {
+    *u = 0, *v = 0;
+    for (int64_t q = 0; q < a.parts; q++) {
+        *u += a.partial[(q * a.C + c) * 2];
+        *v += a.partial[(q * a.C + c) * 2 + 1];
+    }
+}
+
 /* Forward, a thread per channel: the statistics (training: the ranges'
  * sums in order, running statistics blended; eval: the running ones),
  * then coef = (mean, invstd * w, b). */
@@ -398,11 +407,8 @@ template <int DT, int PT> __global__ void bn_cl_finish_kernel(mf_bn_args a) {
         return;
     double mean, invstd;
     if (a.training) {
-        double s1 = 0, s2 = 0, k = XL(a.x, c);
-        for (int64_t q = 0; q < a.parts; q++) {
-            s1 += a.partial[(q * a.C + c) * 2];
-            s2 += a.partial[(q * a.C + c) * 2 + 1];
-        }
+        double s1, s2, k = XL(a.x, c);
+        bn_cl_sum_partials(a, c, &s1, &s2);
         double d = s1 / (double)M, var = s2 / (double)M - d * d;
         if (var < 0)
             var = 0;
@@ -496,10 +502,7 @@ template <int DT, int PT> __global__ void bn_cl_gfinish_kernel(mf_bn_args a) {
     double mean = mf_load<PT>(a.mean, PT, c * a.mean_st), invstd = mf_load<PT>(a.invstd, PT, c * a.invstd_st);
     double sg = 0, sd = 0;
     if (a.partial)
-        for (int64_t q = 0; q < a.parts; q++) {
-            sg += a.partial[(q * a.C + c) * 2];
-            sd += a.partial[(q * a.C + c) * 2 + 1];
-        }
+        bn_cl_sum_partials(a, c, &sg, &sd);
     if (a.gw)
         mf_store<PT>(a.gw, PT, c * a.gw_st, sd * invstd);
     if (a.gb)
