@@ -1,4 +1,4 @@
-/* medfm run CONFIG [k=v ...] [--output DIR] | medfm run --resume RUN_DIR */
+/* medfm run CONFIG [k=v ...] [--output DIR] | medfm run --resume RUN_DIR [k=v ...] */
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -7,12 +7,16 @@
 
 static const char help[] =
     "usage: medfm run CONFIG [key.sub=value ...] [--output DIR] [--quiet]\n"
-    "       medfm run --resume RUN_DIR\n"
+    "       medfm run --resume RUN_DIR [key=value ...]\n"
     "\n"
     "Trains the experiment in CONFIG and writes DIR/<name>/ (default runs/):\n"
     "config.yaml (resolved), metrics.jsonl, log.txt, checkpoints/, summary.json.\n"
     "key=value arguments override any config key. SIGINT/SIGTERM save a\n"
-    "checkpoint and stop (exit 130/143); --resume continues from it.\n";
+    "checkpoint and stop (exit 130/143); --resume continues from it, and its\n"
+    "key=value arguments may change where and how fast it goes on, never what\n"
+    "it computes: device (e.g. device=cuda:1 or device=cpu), train.cuda_graph,\n"
+    "train.cudnn_search, train.channels_last, train.log_every,\n"
+    "data.<split>.workers. They are written into the run's config.yaml.\n";
 
 int cmd_run(int argc, char **argv) {
     const char *config = NULL, *resume = NULL;
@@ -47,8 +51,8 @@ int cmd_run(int argc, char **argv) {
             return EXIT_USAGE;
         }
     }
-    if ((!config && !resume) || (config && resume) || (resume && n_over)) {
-        fprintf(stderr, "medfm run: give CONFIG [k=v ...] or --resume RUN_DIR\n\n%s", help);
+    if ((!config && !resume) || (config && resume)) {
+        fprintf(stderr, "medfm run: give CONFIG [k=v ...] or --resume RUN_DIR [k=v ...]\n\n%s", help);
         free(over);
         return EXIT_USAGE;
     }
@@ -56,6 +60,8 @@ int cmd_run(int argc, char **argv) {
     mf_run_result res;
     mf_status st;
     if (resume) {
+        opt.n_resume_overrides = n_over;
+        opt.resume_overrides = over;
         st = mf_run_resume(resume, &opt, &res);
     } else {
         mf_experiment *e = NULL;

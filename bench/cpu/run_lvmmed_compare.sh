@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # One LVM-Med pretraining step (ResNet-50, graphs of 16, forward + backward)
 # in medfm and in the PyTorch reference (bench/cpu/torch_lvmmed_step.py), on
-# 2 threads in the same run. Like for like is the first-order step (lap on
-# both sides; PyTorch has no second-order solver); medfm's second-order
-# (gm) step is printed beside it. Usage:
+# 2 threads (on a GPU: every core) in the same run. Like for like is the
+# first-order step (lap on both sides; PyTorch has no second-order solver);
+# medfm's second-order (gm) step is printed beside it. Usage:
 #   bench/cpu/run_lvmmed_compare.sh [BUILD] [images per view] [px]   (default: build 32 64)
 # MEDFM_BENCH_DEVICE=cuda runs both on the GPU (bench/gpu/run_lvmmed_step.sh).
 # MEDFM_BENCH_CHANNELS_LAST=1 runs both encoders channels-last (cuda: medfm's
@@ -15,7 +15,12 @@ images="${2:-32}"
 px="${3:-64}"
 device="${MEDFM_BENCH_DEVICE:-cpu}"
 reps="${REPS:-3}"
-export OPENBLAS_NUM_THREADS=2 OMP_NUM_THREADS=2 MKL_NUM_THREADS=2 MEDFM_NUM_THREADS=2
+# Two threads each on the CPU (like for like). On a GPU both sides keep their
+# defaults (every core): there the CPU threads only run host-side work, such
+# as the solvers (medfm: the batch of graphs in parallel; SciPy: one by one).
+if [ "$device" = cpu ]; then
+    export OPENBLAS_NUM_THREADS=2 OMP_NUM_THREADS=2 MKL_NUM_THREADS=2 MEDFM_NUM_THREADS=2
+fi
 m="$("$build/bin/bench_lvmmed_compare" --device "$device" --images "$images" --px "$px" --reps "$reps" \
     --root "$here/../..")"
 t="$(MEDFM_BENCH_DEVICE="$device" "${PYTHON:-/usr/bin/python3}" "$here/torch_lvmmed_step.py" "$images" "$px" "$reps")"
@@ -27,8 +32,8 @@ mp=$(field medfm lvmmed_first_order peak_mib <<<"$m")
 tp=$(field torch lvmmed_first_order peak_mib <<<"$t")
 solver=$(field torch lvmmed_first_order solver <<<"$t")
 awk -v n="$images" -v px="$px" -v d="$device" -v m1="$m1" -v m2="$m2" -v t1="$t1" -v mp="$mp" -v tp="$tp" \
-    -v solver="$solver" -v cl="${MEDFM_BENCH_CHANNELS_LAST:-0}" 'BEGIN {
-  printf "LVM-Med step (ResNet-50, %d images x 2 views at %dx%d, %d graphs of 16) on %s%s, best of the runs\n", n, px, px, n / 16, d, (cl == "1" ? ", channels-last" : "")
+    -v solver="$solver" -v cl="${MEDFM_BENCH_CHANNELS_LAST:-0}" -v thr="${MEDFM_NUM_THREADS:-$(nproc)} CPU threads" 'BEGIN {
+  printf "LVM-Med step (ResNet-50, %d images x 2 views at %dx%d, %d graphs of 16) on %s%s, %s, best of the runs\n", n, px, px, n / 16, d, (cl == "1" ? ", channels-last" : ""), thr
   printf "first order (lap)   medfm %.4f s (%.1f img/s, peak %s MiB)   torch %.4f s (%.1f img/s, peak %s MiB, %s)\n", m1, 2 * n / m1, mp, t1, 2 * n / t1, tp, solver
   printf "                    throughput medfm/torch: %.2f\n", t1 / m1
   printf "second order (gm)   medfm %.4f s (%.1f img/s); no PyTorch counterpart\n", m2, 2 * n / m2 }'

@@ -71,6 +71,10 @@ void mf__step_graph_free(mf_step_graph *sg);
 /* train.cudnn_search (cudnn_search.c): a timed cuDNN algorithm search per
  * convolution shape instead of the heuristics. check: a config error on a
  * non-cuda device; apply: sets the policy for a run on dev (no-op on cpu). */
+/* core/runner/resume_overrides.c: a config error unless every key=value
+ * in kv names a setting a continued run may change (mf_run_options). */
+mf_status mf__resume_overrides_check(int n, const char *const *kv);
+
 /* core/runner/train_flags.c: a boolean key's value (false when absent or
  * not a bool: the schema reports those), and whether the config's device
  * parses and is not cuda (*dev: its name, for messages). */

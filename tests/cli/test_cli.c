@@ -116,6 +116,12 @@ Test(cli, run_eval_and_embed_a_tiny_experiment, .init = setup, .fini = teardown)
     cr_assert(strstr(out, "accuracy"), "%s", out);
     snprintf(a, sizeof a, "run --resume %s/runs/tiny", dir);
     cr_assert_eq(sh(a, out, sizeof out), 0, "%s", out); /* already complete: nothing to do */
+    /* key=value after --resume: where it goes on, not what it computes */
+    snprintf(a, sizeof a, "run --resume %s/runs/tiny train.log_every=1 device=cpu", dir);
+    cr_assert_eq(sh(a, out, sizeof out), 0, "%s", out);
+    snprintf(a, sizeof a, "run --resume %s/runs/tiny optim.lr=1", dir);
+    cr_assert_eq(sh(a, out, sizeof out), 2, "%s", out);
+    cr_assert(strstr(out, "'optim.lr' cannot change when a run continues"), "%s", out);
 }
 
 Test(cli, embed_reads_images_and_volumes_through_the_eval_transforms, .init = setup, .fini = teardown) {

@@ -83,6 +83,13 @@ typedef struct mf_run_options {
     int progress;           /* -1 auto (terminal: updating line), 0 plain lines, 1 updating line */
     bool quiet;             /* nothing on stderr */
     int64_t stop_after_step; /* > 0: checkpoint and stop (MF_ERR_INTERRUPTED) once this step is done (tests) */
+    /* mf_run_resume only: key=value settings the continued run takes (and
+     * writes into the run's config.yaml). Only keys that change where and
+     * how fast it runs, never what it computes: device, train.cuda_graph,
+     * train.cudnn_search, train.channels_last, train.log_every and
+     * data.<split>.workers; any other key is a config error. */
+    int n_resume_overrides;
+    const char *const *resume_overrides;
 } mf_run_options;
 
 mf_run_options mf_run_options_default(void);
@@ -104,7 +111,9 @@ typedef struct mf_run_result {
 mf_status mf_experiment_run(mf_experiment *e, const mf_run_options *opt, mf_run_result *res);
 
 /* Continues the run in `run_dir` from its config.yaml and last checkpoint;
- * the result equals an uninterrupted run bit for bit (on CPU). */
+ * the result equals an uninterrupted run bit for bit (on CPU). With
+ * opt->resume_overrides it continues elsewhere (device=cuda:1, device=cpu):
+ * the checkpoint's weights and optimiser state move to that device. */
 mf_status mf_run_resume(const char *run_dir, const mf_run_options *opt, mf_run_result *res);
 
 /* Installs SIGINT/SIGTERM handlers that ask a running mf_experiment_run to

@@ -2,8 +2,9 @@
  * (core/runner/prefetch.c): over several epochs the losses equal those of
  * the same run with MEDFM_CUDA_PREFETCH=0 and follow the CPU run, and a
  * step captured as a CUDA graph (train.cuda_graph) trains like the eager
- * one. The tests skip without a device; all of them also run under the CPU
- * emulation of the CUDA module (core/backend/cuda/emu). */
+ * one, and a run stopped on one device goes on on the other. The tests
+ * skip without a device; all of them also run under the CPU emulation of
+ * the CUDA module (core/backend/cuda/emu). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,6 +34,7 @@ static const char *g_train_extra = ""; /* more train keys, e.g. ", cuda_graph: t
 static int g_train_count = 24;          /* training samples: 3 batches of 8 */
 static int g_replayed[MAX_STEPS];       /* the train events' cuda_graph field of the last run (-1: absent) */
 static char g_log[16384];               /* the last run's log.txt (its start) */
+static const char *g_resume_on;         /* a resumed run continues with device=this (NULL: as it was) */
 
 /* Runs the tiny config on `device` in a fresh directory (stopped after
  * step `stop` and resumed when stop > 0); the per-step training losses go
@@ -59,6 +61,13 @@ static int run_losses_resumed(const char *device, const char *encoder, int64_t s
     if (stop > 0 && *st_out == MF_ERR_INTERRUPTED) {
         mf_run_options ro = mf_run_options_default();
         ro.quiet = true;
+        char kv[64];
+        const char *over[1] = {kv};
+        if (g_resume_on) {
+            snprintf(kv, sizeof kv, "device=%s", g_resume_on);
+            ro.n_resume_overrides = 1;
+            ro.resume_overrides = over;
+        }
         *st_out = mf_run_resume(r.run_dir, &ro, &r);
     }
     int n = 0;
@@ -144,6 +153,40 @@ Test(runner_cuda, a_run_stopped_mid_epoch_with_a_batch_in_flight_resumes_to_the_
     for (int i = 0; i < n; i++)
         cr_assert_float_eq(resumed[i], whole[i], 1e-6 * (1 + whole[i]), "step %d: %g vs %g", i + 1, resumed[i],
                            whole[i]);
+}
+
+/* A run stopped on one device goes on on the other (medfm run --resume
+ * DIR device=...): weights and Adam moments move with the checkpoint, and
+ * the losses follow the uninterrupted run on the first device. */
+static void check_resumed_elsewhere(const char *first, const char *then) {
+    const char *enc = "{plugin: flat_linear, in_features: 144, dim: 8}";
+    double whole[MAX_STEPS], moved[MAX_STEPS];
+    mf_status st;
+    int n = run_losses(first, enc, whole, &st);
+    cr_assert_eq(st, MF_OK, "%s", mf_last_error());
+    g_resume_on = then;
+    int m = run_losses_resumed(first, enc, 4, moved, &st);
+    g_resume_on = NULL;
+    cr_assert_eq(st, MF_OK, "%s", mf_last_error());
+    cr_assert_eq(n, 9);
+    cr_assert_eq(m, n, "steps 1-4 on %s, then 5-9 on %s", first, then);
+    char said[64];
+    snprintf(said, sizeof said, "resumed with device=%s", then);
+    cr_assert(strstr(g_log, said), "log.txt says where it went on:\n%s", g_log);
+    for (int i = 0; i < n; i++) {
+        double tol = i < 4 ? 1e-6 : 2e-3; /* the same device up to the stop, cpu vs cuda after it */
+        cr_assert_float_eq(moved[i], whole[i], tol * (1 + whole[i]), "step %d: %g vs %g", i + 1, moved[i], whole[i]);
+    }
+}
+
+Test(runner_cuda, a_run_stopped_on_cuda_goes_on_on_the_cpu) {
+    t_need_cuda();
+    check_resumed_elsewhere("cuda", "cpu");
+}
+
+Test(runner_cuda, a_run_stopped_on_the_cpu_goes_on_on_cuda) {
+    t_need_cuda();
+    check_resumed_elsewhere("cpu", "cuda");
 }
 
 /* Steps 1-2 eager, step 3 captured, 4-9 replayed, evaluations between:
