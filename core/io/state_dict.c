@@ -90,6 +90,33 @@ static int prefix_len(const char *key, const char *prefix) {
     return strncmp(key, prefix, n) == 0 ? (int)n : -1;
 }
 
+/* When nothing matched: a prefix under which the file holds every entry
+ * (a whole model's checkpoint loaded into its encoder: "encoder."), as a
+ * hint for the message; false when there is none. */
+static bool prefix_holding_all(const mf_safetensors *f, const mf_named_tensor *entries, int n, char *out,
+                               size_t cap) {
+    if (n < 1)
+        return false;
+    const char *first = entries[0].name;
+    const size_t fl = strlen(first);
+    for (int k = 0; k < mf_safetensors_count(f); k++) {
+        const char *key = mf_safetensors_name(f, k);
+        size_t kl = strlen(key);
+        if (kl <= fl || kl - fl >= cap || strcmp(key + kl - fl, first) != 0)
+            continue;
+        snprintf(out, cap, "%.*s", (int)(kl - fl), key);
+        bool all = true;
+        char full[1024];
+        for (int i = 1; i < n && all; i++) {
+            int w = snprintf(full, sizeof full, "%s%s", out, entries[i].name);
+            all = w > 0 && (size_t)w < sizeof full && mf_safetensors_find(f, full) >= 0;
+        }
+        if (all)
+            return true;
+    }
+    return false;
+}
+
 mf_status mf_state_dict_load(const char *path, const mf_named_tensor *entries, int n, bool strict,
                              mf_state_dict_report *report) {
     return mf_state_dict_load_prefix(path, "", entries, n, strict, report);
@@ -166,8 +193,14 @@ mf_status mf_state_dict_load_prefix(const char *path, const char *prefix, const 
     bool fatal = shape.count || dtype.count || (strict && (missing.count || unexpected.count));
     if (fatal) {
         mf_status code = shape.count ? MF_ERR_SHAPE : dtype.count ? MF_ERR_DTYPE : MF_ERR_NOT_FOUND;
-        st = MF_ERR(code, "%s: state dict does not match (%s load of %d entries): %s", path,
-                    strict ? "strict" : "non-strict", n, msg.s);
+        char held[256], hint[640] = "";
+        if (missing.count == n && prefix_holding_all(f, entries, n, held, sizeof held))
+            snprintf(hint, sizeof hint,
+                     "; the file holds every entry under '%s': load with that prefix (for an encoder: "
+                     "encoder.weights_prefix=%s)",
+                     held, held);
+        st = MF_ERR(code, "%s: state dict does not match (%s load of %d entries): %s%s", path,
+                    strict ? "strict" : "non-strict", n, msg.s, hint);
         goto cleanup;
     }
     for (int i = 0; i < n; i++) {

@@ -1,5 +1,6 @@
 /* State dicts: strict and non-strict matching, messages listing every
- * offending key, dtype conversion on load, and all-or-nothing loading. */
+ * offending key (and the prefix that would load a whole model's file),
+ * dtype conversion on load, and all-or-nothing loading. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -195,4 +196,43 @@ Test(state_dict, a_prefix_selects_a_subtree_and_ignores_other_keys) {
     mf_tensor_release(b);
     mf_tensor_release(h);
     mf_tensor_release(x);
+}
+
+/* A whole model's file loaded into one part of it (no prefix, or a wrong
+ * one): the message names the prefix that holds every entry. */
+Test(state_dict, a_whole_models_file_names_the_prefix_that_would_load) {
+    model a, b;
+    model_init(&a, MF_F32, 1);
+    model_init(&b, MF_F32, 5);
+    mf_tensor *h = t_uniform(3, 1, (int64_t[]){7}, MF_F32, -1, 1);
+    MF_OK_OR_FAIL(mf_safetensors_save(path, 4,
+                                      (const char *[]){"model.encoder.fc.weight", "model.encoder.fc.bias",
+                                                       "model.encoder.bn.running_mean", "model.head.w"},
+                                      (mf_tensor *[]){a.w, a.b, a.rm, h}, 0, NULL));
+    mf_state_dict_report r;
+    const char *hint = "the file holds every entry under 'model.encoder.': load with that prefix (for an encoder: "
+                       "encoder.weights_prefix=model.encoder.)";
+    cr_assert_eq(mf_state_dict_load(path, b.e, 3, true, &r), MF_ERR_NOT_FOUND);
+    cr_assert(strstr(mf_last_error(), hint), "%s", mf_last_error());
+    mf_state_dict_report_free(&r);
+    cr_assert_eq(mf_state_dict_load_prefix(path, "encoder.", b.e, 3, true, &r), MF_ERR_NOT_FOUND);
+    cr_assert(strstr(mf_last_error(), hint), "%s", mf_last_error());
+    mf_state_dict_report_free(&r);
+    /* Only some entries under a prefix: no hint (it would not load). */
+    MF_OK_OR_FAIL(mf_safetensors_save(path, 2, (const char *[]){"model.encoder.fc.weight", "model.encoder.fc.bias"},
+                                      (mf_tensor *[]){a.w, a.b}, 0, NULL));
+    cr_assert_eq(mf_state_dict_load(path, b.e, 3, true, &r), MF_ERR_NOT_FOUND);
+    cr_assert_null(strstr(mf_last_error(), "holds every entry"), "%s", mf_last_error());
+    mf_state_dict_report_free(&r);
+    /* The hinted prefix loads. */
+    MF_OK_OR_FAIL(mf_safetensors_save(path, 4,
+                                      (const char *[]){"model.encoder.fc.weight", "model.encoder.fc.bias",
+                                                       "model.encoder.bn.running_mean", "model.head.w"},
+                                      (mf_tensor *[]){a.w, a.b, a.rm, h}, 0, NULL));
+    MF_OK_OR_FAIL(mf_state_dict_load_prefix(path, "model.encoder.", b.e, 3, true, &r));
+    mf_state_dict_report_free(&r);
+    t_assert_close(b.w, a.w, 0, 0, "weight");
+    model_free(&a);
+    model_free(&b);
+    mf_tensor_release(h);
 }
