@@ -3,10 +3,10 @@
 # checking its host logic and kernel index math on machines without a GPU:
 # a mock CUDA runtime that tracks device pointers (wrong-direction copies
 # abort), kernels run block by block on the CPU (blocks that synchronise
-# or shuffle run as real threads; shuffles wait per warp). Not part of the
-# normal build; numbers say nothing
-# about speed or device math. cuBLAS and cuDNN (the convolution calls of
-# conv.c: emu_cudnn.c against include/cudnn.h) run as plain loops in double.
+# or shuffle run their threads as fibers; shuffles wait per warp). Not
+# part of the normal build; numbers say nothing about speed or device math.
+# cuBLAS and cuDNN (the convolution calls of conv.c: emu_cudnn.c against
+# include/cudnn.h) run as plain loops in double.
 # CUDA graphs are recorded and replayed (emu_graph.c). Usage, from the
 # repository root after the normal build:
 #   sh core/backend/cuda/emu/build.sh build /tmp/mf_emu
@@ -27,7 +27,7 @@ import glob, os, re, sys
 src, out = sys.argv[1], sys.argv[2]
 for f in glob.glob(os.path.join(src, '*.cu')):
     s = open(f).read()
-    # Kernels that synchronise their block must run as real threads.
+    # Kernels that synchronise their block must run their threads as fibers.
     # A kernel synchronises when its body, or a __device__ function it
     # calls (to any depth), holds __syncthreads or a shuffle.
     hdr = open(os.path.join(src, 'device_util.cuh')).read()

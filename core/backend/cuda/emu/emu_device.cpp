@@ -1,22 +1,54 @@
-/* Runs emulated kernels block by block on the CPU (see build.sh); blocks
- * that use __syncthreads/__shfl_down_sync run as real threads. */
+/* Runs emulated kernels block by block on the CPU (see build.sh). Blocks
+ * that use __syncthreads or shuffles run their threads as fibers
+ * (ucontext) on this thread: a thread runs until it waits at a barrier,
+ * then the next one runs; a barrier opens when every thread it counts has
+ * arrived. No OS thread per emulated thread, so a block costs context
+ * switches instead of thread creation, and a kernel whose threads wait at
+ * different barriers is reported instead of hanging. */
 #include "emu_device.h"
-#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/mman.h>
+#include <ucontext.h>
 #include <vector>
 thread_local dim3 blockIdx, threadIdx;
 dim3 gridDim, blockDim;
-static pthread_barrier_t bar;
+
+enum { F_RUN, F_WAIT, F_DONE };
+struct fiber { ucontext_t ctx; int state, waits_on; /* -1: the block barrier, else a warp */ };
+static const size_t STACK = 256u << 10;
+static fiber fibers[1024];
+static char *stacks;
+static ucontext_t sched_ctx;
+static unsigned n_fib, cur;
+static const std::function<void()> *fiber_body;
+/* Barrier counts: [0] the block, [1 + w] warp w. */
+static unsigned waiting[33], members[33];
+
+/* The running fiber waits at barrier `slot` (0: block, 1 + w: warp w). */
+static void barrier(unsigned slot) {
+    fibers[cur].state = F_WAIT;
+    fibers[cur].waits_on = (int)slot - 1;
+    if (++waiting[slot] == members[slot]) { /* the last to arrive opens it */
+        waiting[slot] = 0;
+        for (unsigned t = 0; t < n_fib; t++)
+            if (fibers[t].state == F_WAIT && fibers[t].waits_on == (int)slot - 1)
+                fibers[t].state = F_RUN;
+        return;
+    }
+    unsigned me = cur;
+    swapcontext(&fibers[me].ctx, &sched_ctx);
+}
+extern "C" void emu_syncthreads(void) { barrier(0); }
 /* Shuffles wait only for their own warp, so a warp that returns early
- * (whole-warp row guards) does not hang the others. */
-static pthread_barrier_t warp_bar[32];
+ * (whole-warp row guards) does not hold the others. */
 static double shfl_slot[1024];
-extern "C" void emu_syncthreads(void) { pthread_barrier_wait(&bar); }
 static double shfl_from(double v, unsigned src_lane, bool ok) {
     unsigned t = threadIdx.x, w = t >> 5;
     shfl_slot[t] = v;
-    pthread_barrier_wait(&warp_bar[w]);
+    barrier(1 + w);
     double r = ok ? shfl_slot[(w << 5) + src_lane] : v;
-    pthread_barrier_wait(&warp_bar[w]);
+    barrier(1 + w);
     return r;
 }
 extern "C" double emu_shfl_down(double v, int k) {
@@ -27,13 +59,63 @@ extern "C" double emu_shfl_xor(double v, int k) {
     unsigned lane = threadIdx.x & 31;
     return shfl_from(v, lane ^ (unsigned)k, true);
 }
-struct coop_arg { const std::function<void()> *body; unsigned bx, tx; };
-static void *coop_run(void *p) {
-    coop_arg *a = (coop_arg *)p;
-    blockIdx = {a->bx, 0, 0};
-    threadIdx = {a->tx, 0, 0};
-    (*a->body)();
-    return NULL;
+static void fiber_main(void) {
+    (*fiber_body)();
+    fibers[cur].state = F_DONE; /* then back to the scheduler through uc_link */
+}
+/* One block of b threads as fibers, round robin until all are done. */
+static void run_block_fibers(unsigned bx, unsigned b, const std::function<void()> &body) {
+    if (!stacks) {
+        void *m = mmap(NULL, STACK * 1024, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+        if (m == MAP_FAILED) {
+            fprintf(stderr, "emu: cannot map fiber stacks\n");
+            abort();
+        }
+        stacks = (char *)m;
+    }
+    fiber_body = &body;
+    n_fib = b;
+    members[0] = b;
+    waiting[0] = 0;
+    for (unsigned w = 0; w < (b + 31) / 32; w++) {
+        members[1 + w] = b - w * 32 < 32 ? b - w * 32 : 32;
+        waiting[1 + w] = 0;
+    }
+    for (unsigned t = 0; t < b; t++) {
+        fiber &f = fibers[t];
+        f.state = F_RUN;
+        f.waits_on = 0;
+        getcontext(&f.ctx);
+        f.ctx.uc_stack.ss_sp = stacks + (size_t)t * STACK;
+        f.ctx.uc_stack.ss_size = STACK;
+        f.ctx.uc_link = &sched_ctx;
+        makecontext(&f.ctx, fiber_main, 0);
+    }
+    blockIdx = {bx, 0, 0};
+    for (unsigned done = 0; done < b;) {
+        bool ran = false;
+        done = 0;
+        for (unsigned t = 0; t < b; t++) {
+            if (fibers[t].state == F_DONE) {
+                done++;
+                continue;
+            }
+            if (fibers[t].state != F_RUN)
+                continue;
+            cur = t;
+            threadIdx = {t, 0, 0};
+            swapcontext(&sched_ctx, &fibers[t].ctx);
+            ran = true;
+            if (fibers[t].state == F_DONE)
+                done++;
+        }
+        if (!ran && done < b) {
+            fprintf(stderr, "emu: block %u deadlocked: %u of %u threads wait at barriers that cannot open "
+                            "(a thread returned before a __syncthreads or shuffle the others reach)\n",
+                    bx, b - done, b);
+            abort();
+        }
+    }
 }
 static void emu_run(unsigned g, unsigned b, bool coop, const std::function<void()> &body);
 struct recorded { unsigned g, b; bool coop; std::function<void()> body; };
@@ -61,20 +143,7 @@ static void emu_run(unsigned g, unsigned b, bool coop, const std::function<void(
                 body();
             }
         } else {
-            pthread_barrier_init(&bar, NULL, b);
-            for (unsigned w = 0; w < (b + 31) / 32; w++)
-                pthread_barrier_init(&warp_bar[w], NULL, b - w * 32 < 32 ? b - w * 32 : 32);
-            std::vector<pthread_t> th(b);
-            std::vector<coop_arg> args(b);
-            for (unsigned tx = 0; tx < b; tx++) {
-                args[tx] = {&body, bx, tx};
-                pthread_create(&th[tx], NULL, coop_run, &args[tx]);
-            }
-            for (unsigned tx = 0; tx < b; tx++)
-                pthread_join(th[tx], NULL);
-            pthread_barrier_destroy(&bar);
-            for (unsigned w = 0; w < (b + 31) / 32; w++)
-                pthread_barrier_destroy(&warp_bar[w]);
+            run_block_fibers(bx, b, body);
         }
     }
 }

@@ -24,7 +24,7 @@ static inline float __uint_as_float(uint32_t u) { float f; memcpy(&f, &u, 4); re
 static inline uint32_t __float_as_uint(float f) { uint32_t u; memcpy(&u, &f, 4); return u; }
 static inline double __longlong_as_double(long long u) { double f; memcpy(&f, &u, 8); return f; }
 static inline long long __double_as_longlong(double f) { long long u; memcpy(&u, &f, 8); return u; }
-/* Atomics are real: blocks that synchronise run as concurrent threads. */
+/* Atomics are real (host threads may launch kernels at the same time). */
 template <typename T> static inline T atomicAdd(T *p, T v) { return __atomic_fetch_add(p, v, __ATOMIC_SEQ_CST); }
 template <typename F> static inline F emu_atomic_add_float(F *p, F v) {
     F old = *p, sum = old + v;
