@@ -5,7 +5,7 @@ BUILD ?= build
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
-.PHONY: all deps configure build run test sanitize bench fuzz clean
+.PHONY: all deps configure build run test test-cuda-emu sanitize bench fuzz clean
 
 all: build
 
@@ -26,6 +26,16 @@ run: build
 
 test: build
 	$(BUILD)/bin/medfm_tests --jobs $(JOBS)
+
+# The CUDA tests on a machine without a GPU: the CUDA module's host code and
+# kernels built against a CPU emulation of the CUDA runtime, cuBLAS and
+# cuDNN (core/backend/cuda/emu/build.sh), then the whole suite with it
+# loaded, so every test that needs a device runs (against the CPU backend)
+# instead of skipping. It checks logic and index math, not speed or device
+# arithmetic; a GPU run (scripts/gpu-check) is still the real test.
+test-cuda-emu: build
+	sh core/backend/cuda/emu/build.sh $(BUILD) $(BUILD)/cuda-emu
+	MEDFM_CUDA_MODULE=$(abspath $(BUILD))/cuda-emu/libmedfm_cuda_emu.so $(BUILD)/bin/medfm_tests --jobs $(JOBS) --timeout 900
 
 # Same suite with ASan + UBSan + LeakSanitizer.
 sanitize: deps
