@@ -15,7 +15,7 @@ static const char help[] =
     "checkpoint and stop (exit 130/143); --resume continues from it, and its\n"
     "key=value arguments may change where and how fast it goes on, never what\n"
     "it computes: device (e.g. device=cuda:1 or device=cpu), train.cuda_graph,\n"
-    "train.cudnn_search, train.channels_last, train.log_every,\n"
+    "train.cudnn_search, train.channels_last, train.tf32, train.log_every,\n"
     "data.<split>.workers. They are written into the run's config.yaml.\n";
 
 int cmd_run(int argc, char **argv) {

@@ -79,8 +79,12 @@ static const mf_key_spec train_keys[] = {
         "cuda: run convolutions, batch norm and the elementwise ops between them in the channels-last (NHWC) "
         "layout, as torch.channels_last does; same values, no NCHW<->NHWC transposes in cuDNN",
         NL, NL),
+    NKEY("tf32", MF_KEY_BOOL, "~",
+         "cuda: let f32 matmul and convolutions use TF32 tensor cores (true) or keep exact f32 (false, e.g. to "
+         "compare with a CPU run); unset: on unless MEDFM_CUDA_TF32=0",
+         NL, NL),
 };
-static const mf_schema train_schema = {"train", train_keys, 18, false};
+static const mf_schema train_schema = {"train", train_keys, 19, false};
 
 static const mf_key_spec data_keys[] = {
     {"train", MF_KEY_SECTION, "~", "training split", NL, NL, NULL, &mf_loader_section_schema, true},
@@ -269,6 +273,7 @@ mf_status mf_experiment_from_cfg(mf_cfg *cfg, const char *base_dir, mf_diag *dia
     mf__runner_check_precision(e->config, d);
     mf__step_graph_check(e->config, d);
     mf__cudnn_search_check(e->config, d);
+    mf__tf32_check(e->config, d);
     mf__channels_last_check(e->config, d);
     const char *dev;
     if (mf_cfg_get_string(e->config, "device", "cpu", &dev) == MF_OK) {

@@ -83,6 +83,11 @@ bool mf__device_not_cuda(const mf_cfg *cfg, const char **dev);
 bool mf__cudnn_search_wanted(const mf_cfg *cfg);
 void mf__cudnn_search_check(const mf_cfg *cfg, mf_diag *d);
 mf_status mf__cudnn_search_apply(const mf_cfg *cfg, mf_device dev);
+/* train.tf32 (tf32.c): a config error when true on a non-cuda device;
+ * apply: sets TF32 for a run on dev (the key's value, else the
+ * environment's; no-op on cpu). */
+void mf__tf32_check(const mf_cfg *cfg, mf_diag *d);
+mf_status mf__tf32_apply(const mf_cfg *cfg, mf_device dev);
 /* train.channels_last (core/runner/channels_last.c): the key's value, its
  * check (cuda only), and setting the convolution switch for a trial on
  * `dev` (returns the previous setting, for mf_conv_set_channels_last). */

@@ -1,15 +1,15 @@
 /* `medfm run --resume RUN_DIR key=value ...`: the settings a continued run
  * may change. Only where and how fast it runs (the device, the cuda-only
- * speed switches, logging, loader workers: batches do not depend on the
- * worker count), never what it computes: a changed learning rate or batch
+ * speed switches and TF32, logging, loader workers: batches do not depend
+ * on the worker count), never what it computes: a changed learning rate or batch
  * size would make the run's log describe two experiments. */
 #include <string.h>
 
 #include "core/runner/internal.h"
 
-static const char *const resumable[] = {"device",          "train.cuda_graph",   "train.cudnn_search",
-                                        "train.channels_last", "train.log_every", "data.train.workers",
-                                        "data.val.workers", "data.test.workers"};
+static const char *const resumable[] = {"device",           "train.cuda_graph",   "train.cudnn_search",
+                                        "train.channels_last", "train.tf32",      "train.log_every",
+                                        "data.train.workers", "data.val.workers", "data.test.workers"};
 #define N_RESUMABLE (sizeof resumable / sizeof *resumable)
 
 mf_status mf__resume_overrides_check(int n, const char *const *kv) {
@@ -25,8 +25,8 @@ mf_status mf__resume_overrides_check(int n, const char *const *kv) {
             return MF_ERR(MF_ERR_CONFIG,
                           "resume: '%.*s' cannot change when a run continues (it would change what the run "
                           "computes); these can: device, train.cuda_graph, train.cudnn_search, "
-                          "train.channels_last, train.log_every, data.train.workers, data.val.workers, "
-                          "data.test.workers",
+                          "train.channels_last, train.tf32, train.log_every, data.train.workers, "
+                          "data.val.workers, data.test.workers",
                           (int)len, kv[i]);
     }
     return MF_OK;

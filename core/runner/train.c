@@ -236,6 +236,7 @@ static mf_status run_trial(ctx *c, int trial, const char *dir, bool resume, tria
     bool cl_was = mf__channels_last_enter(cfg, dev);
     MF_CHECK(mf__mkdirs(ckdir));
     MF_CHECK(mf__cudnn_search_apply(cfg, dev));
+    MF_CHECK(mf__tf32_apply(cfg, dev));
     /* the counts are process-wide: the first step's share is the difference */
     mf_conv_algo_counts searched0 = {0};
     if (!search_said && mf_conv_algo_counts_get(dev, &searched0) != MF_OK)
@@ -719,6 +720,7 @@ mf_status mf_experiment_eval(mf_experiment *e, const char *checkpoint, const cha
     }
     mf_precision prec;
     MF_CHECK(mf__runner_precision(e->config, &prec));
+    MF_CHECK(mf__tf32_apply(e->config, dev));
     st = evaluate(task, src, dev, &prec, out);
 cleanup:
     mf_loader_free(src);

@@ -87,6 +87,17 @@ void mf_loss_scaler_update(mf_loss_scaler *s, bool finite, bool *do_step);
 mf_status mf_loss_scaler_step(mf_loss_scaler *s, mf_optimizer *opt, mf_tensor *const *params, int n,
                               bool *stepped);
 
+/* TF32 for f32 matmul and convolutions on CUDA (config: `train.tf32`), like
+ * torch.backends.cuda.matmul.allow_tf32 and cudnn.allow_tf32: 1 lets them
+ * use TF32 tensor cores (10-bit mantissas, the default), 0 keeps exact f32
+ * (to compare a GPU run with a CPU one: differences of nearly equal
+ * embeddings, such as LVM-Med's edge vectors, lose most of their digits
+ * under TF32), -1 follows the environment (MEDFM_CUDA_TF32=0 forbids).
+ * Process-wide for every CUDA device; `dev` must be a cuda device that can
+ * be had. */
+#define MF_TF32_FROM_ENV (-1)
+mf_status mf_tf32_set(mf_device dev, int allow);
+
 #ifdef __cplusplus
 }
 #endif

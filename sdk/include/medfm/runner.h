@@ -86,7 +86,7 @@ typedef struct mf_run_options {
     /* mf_run_resume only: key=value settings the continued run takes (and
      * writes into the run's config.yaml). Only keys that change where and
      * how fast it runs, never what it computes: device, train.cuda_graph,
-     * train.cudnn_search, train.channels_last, train.log_every and
+     * train.cudnn_search, train.channels_last, train.tf32, train.log_every and
      * data.<split>.workers; any other key is a config error. */
     int n_resume_overrides;
     const char *const *resume_overrides;

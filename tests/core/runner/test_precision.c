@@ -138,6 +138,8 @@ Test(precision, a_cudnn_search_on_the_cpu_is_a_config_error) { check_cuda_only_s
 
 Test(precision, channels_last_on_the_cpu_is_a_config_error) { check_cuda_only_switch("channels_last", "nhwc"); }
 
+Test(precision, tf32_on_the_cpu_is_a_config_error) { check_cuda_only_switch("tf32", "sometimes"); }
+
 /* The low-precision run lands where the f32 one does: validation accuracy
  * within 0.1 (96 samples; chance is 1/3) and late training loss within 25%. */
 static void learns_like_f32(const char *precision) {
