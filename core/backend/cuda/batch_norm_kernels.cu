@@ -582,11 +582,11 @@ template <int DT, int PT, int V> static void bn_cl_launch(cudaStream_t s, int ba
     }
 }
 
-/* 16-byte vectors for f32 and bf16 when the data is aligned and every row
- * holds whole vectors: rows of S values (NCHW) or of C channels
+/* 16-byte vectors for f32, bf16 and f16 when the data is aligned and every
+ * row holds whole vectors: rows of S values (NCHW) or of C channels
  * (channels-last). */
 template <int DT, int PT> static void bn_launch(cudaStream_t s, int backward, const mf_bn_args *a) {
-    constexpr int VV = DT == MF_F32 || DT == MF_BF16 ? VEC_ELEMS(DT) : 1;
+    constexpr int VV = DT == MF_F32 || DT == MF_BF16 || DT == MF_F16 ? VEC_ELEMS(DT) : 1;
     bool vec = VV > 1 && (a->cl ? a->C : a->S) % VV == 0 && mf_aligned16(a->x) && mf_aligned16(a->y) &&
                mf_aligned16(a->g) && mf_aligned16(a->gx) && mf_aligned16(a->ry);
     if (a->cl && vec)
@@ -607,7 +607,7 @@ extern "C" cudaError_t mf_cuda_launch_bn(cudaStream_t s, int dt, int backward, c
     else if (dt == MF_BF16)
         bn_launch<MF_BF16, MF_F32>(s, backward, a);
     else if (dt == MF_F16)
-        bn_launch<MF_DYN, MF_F32>(s, backward, a);
+        bn_launch<MF_F16, MF_F32>(s, backward, a);
     else
         bn_launch<MF_F32, MF_F32>(s, backward, a);
     return cudaGetLastError();

@@ -71,7 +71,7 @@ __device__ __forceinline__ void mf_store_dyn(void *p, int dt, int64_t i, double 
     }
 }
 
-/* Static fast paths for f32/f64/bf16, the run-time switch otherwise. */
+/* Static fast paths for f32/f64/bf16/f16, the run-time switch otherwise. */
 template <int DT> __device__ __forceinline__ double mf_load(const void *p, int dt, int64_t i) {
     if (DT == MF_F32)
         return ((const float *)p)[i];
@@ -79,6 +79,8 @@ template <int DT> __device__ __forceinline__ double mf_load(const void *p, int d
         return ((const double *)p)[i];
     if (DT == MF_BF16)
         return mf_d_bf16_to_f32(((const uint16_t *)p)[i]);
+    if (DT == MF_F16)
+        return __half2float(__ushort_as_half(((const unsigned short *)p)[i]));
     return mf_load_dyn(p, dt, i);
 }
 
@@ -89,6 +91,8 @@ template <int DT> __device__ __forceinline__ void mf_store(void *p, int dt, int6
         ((double *)p)[i] = v;
     else if (DT == MF_BF16)
         ((uint16_t *)p)[i] = mf_d_f32_to_bf16((float)v);
+    else if (DT == MF_F16)
+        ((unsigned short *)p)[i] = __half_as_ushort(__float2half_rn((float)v));
     else
         mf_store_dyn(p, dt, i, v);
 }
@@ -140,7 +144,7 @@ __device__ __forceinline__ void mf_block_sum2(double &a, double &b) {
 }
 
 /* 16 bytes of one operand moved with one vector access (dense kernels):
- * VEC_ELEMS(DT) elements of f64, f32 or bf16. */
+ * VEC_ELEMS(DT) elements of f64, f32, bf16 or f16. */
 struct alignas(16) vec16 {
     uint32_t w[4];
 };
@@ -157,7 +161,10 @@ template <int DT> __device__ __forceinline__ double vget(const vec16 &v, int k) 
         return __uint_as_float(v.w[k]);
     if (DT == MF_F64)
         return __longlong_as_double((long long)(((uint64_t)v.w[2 * k + 1] << 32) | v.w[2 * k]));
-    return mf_d_bf16_to_f32((uint16_t)(v.w[k >> 1] >> ((k & 1) * 16)));
+    const uint16_t h = (uint16_t)(v.w[k >> 1] >> ((k & 1) * 16));
+    if (DT == MF_F16)
+        return __half2float(__ushort_as_half(h));
+    return mf_d_bf16_to_f32(h);
 }
 
 template <int DT> __device__ __forceinline__ void vset(vec16 &v, int k, double x) {
@@ -168,7 +175,8 @@ template <int DT> __device__ __forceinline__ void vset(vec16 &v, int k, double x
         v.w[2 * k] = (uint32_t)b;
         v.w[2 * k + 1] = (uint32_t)(b >> 32);
     } else {
-        uint32_t h = mf_d_f32_to_bf16((float)x), sh = (k & 1) * 16;
+        uint32_t h = DT == MF_F16 ? (uint32_t)__half_as_ushort(__float2half_rn((float)x)) : mf_d_f32_to_bf16((float)x),
+                 sh = (k & 1) * 16;
         v.w[k >> 1] = (v.w[k >> 1] & ~(0xffffu << sh)) | (h << sh);
     }
 }

@@ -76,14 +76,16 @@ Test(cuda_norm, batch_norm_over_channels_split_across_blocks_matches_the_cpu) {
 }
 
 /* bf16/f16 data with f32 parameters (autocast): output and input gradient
- * in the data's dtype, parameter gradients in f32, as on the CPU. */
+ * in the data's dtype, parameter gradients in f32, as on the CPU; rows of
+ * 35 values take the element kernels, rows of 64 the 16-byte vectors. */
 Test(cuda_norm, batch_norm_of_low_precision_data_with_f32_parameters_matches_the_cpu) {
     t_need_cuda();
     mf_dtype dts[2] = {MF_BF16, MF_F16};
-    for (int k = 0; k < 2; k++) {
-        mf_tensor *x32 = t_uniform(21, 4, (int64_t[]){4, 3, 5, 7}, MF_F32, -2, 3), *x;
-        MF_OK_OR_FAIL(mf_to_dtype(x32, dts[k], &x));
-        compare_bn("batch_norm lowp", x, 21);
+    const int64_t shapes[2][4] = {{4, 3, 5, 7}, {4, 3, 8, 8}};
+    for (int k = 0; k < 4; k++) {
+        mf_tensor *x32 = t_uniform(21, 4, shapes[k / 2], MF_F32, -2, 3), *x;
+        MF_OK_OR_FAIL(mf_to_dtype(x32, dts[k % 2], &x));
+        compare_bn(k < 2 ? "batch_norm lowp" : "batch_norm lowp vec", x, 21);
         mf_tensor_release(x32);
         mf_tensor_release(x);
     }
@@ -355,12 +357,13 @@ Test(cuda_norm, batch_norm_of_a_channels_last_bf16_input_matches_the_cpu) {
 }
 
 /* Channel counts of whole 16-byte vectors take the vector kernels (V
- * channels a thread): f32 (4) and bf16 (8), training and eval. */
+ * channels a thread): f32 (4), bf16 and f16 (8), training and eval. */
 Test(cuda_norm, batch_norm_of_a_channels_last_input_of_whole_vectors_matches_the_cpu) {
     t_need_cuda();
     t_cuda_exact();
     BN_CL_OVER("batch_norm channels-last vec f32", MF_F32, false, 700, bn_cl_vec_shapes, false);
     BN_CL_OVER("batch_norm channels-last vec bf16", MF_BF16, false, 800, bn_cl_vec_shapes, false);
+    BN_CL_OVER("batch_norm channels-last vec f16", MF_F16, false, 850, bn_cl_vec_shapes, false);
 }
 
 Test(cuda_norm, batch_norm_relu_of_a_channels_last_input_of_whole_vectors_matches_the_cpu) {
@@ -368,6 +371,7 @@ Test(cuda_norm, batch_norm_relu_of_a_channels_last_input_of_whole_vectors_matche
     t_cuda_exact();
     BN_CL_OVER("batch_norm_relu channels-last vec f32", MF_F32, true, 900, bn_cl_vec_shapes, false);
     BN_CL_OVER("batch_norm_relu channels-last vec bf16", MF_BF16, true, 1000, bn_cl_vec_shapes, false);
+    BN_CL_OVER("batch_norm_relu channels-last vec f16", MF_F16, true, 1050, bn_cl_vec_shapes, false);
 }
 
 /* The same channel counts one element off the alignment: the element
