@@ -12,17 +12,6 @@
 #include "tests/core/runner/run_support.h"
 #include "tests/support/testing.h"
 
-static const char *tiny =
-    "name: tiny\n"
-    "seed: 3\n"
-    "data:\n"
-    "  train: {source: {type: phantom2d, count: 24, size: 12, num_classes: 3, seed: 1}, workers: 0}\n"
-    "  val: {source: {type: phantom2d, count: 12, size: 12, num_classes: 3, seed: 1, offset: 1000}, workers: 0}\n"
-    "encoder: {plugin: simple_cnn, width: 4, depth: 2}\n"
-    "task: {plugin: classification, num_classes: 3}\n"
-    "optim: {name: adam, lr: 0.01}\n"
-    "train: {steps: 6, batch_size: 8, val_every: 3, log_every: 2}\n";
-
 /* The whole of a small text file (caller frees). */
 static char *slurp(const char *dir, const char *name) {
     char p[1200];
@@ -48,8 +37,8 @@ static mf_status resume_with(const char *run_dir, int n, const char *const *kv) 
 Test(resume_overrides, speed_settings_change_and_the_weights_stay_bit_identical) {
     char *a = rs_tmpdir("resume"), *b = rs_tmpdir("resume");
     mf_run_result ra, rb;
-    MF_OK_OR_FAIL(rs_run(a, tiny, 0, NULL, 0, &ra));
-    cr_assert_eq(rs_run(b, tiny, 0, NULL, 2, &rb), MF_ERR_INTERRUPTED);
+    MF_OK_OR_FAIL(rs_run(a, rs_tiny(), 0, NULL, 0, &ra));
+    cr_assert_eq(rs_run(b, rs_tiny(), 0, NULL, 2, &rb), MF_ERR_INTERRUPTED);
     const char *kv[] = {"train.log_every=1", "data.train.workers=2", "device=cpu"};
     MF_OK_OR_FAIL(resume_with(rb.run_dir, 3, kv));
     char pa[1200], pb[1200];
@@ -86,7 +75,7 @@ static void check_refused(const char *run_dir, const char *kv, const char *want)
 Test(resume_overrides, what_would_change_the_results_or_cannot_run_is_refused_and_nothing_changes) {
     char *d = rs_tmpdir("resume");
     mf_run_result r;
-    cr_assert_eq(rs_run(d, tiny, 0, NULL, 2, &r), MF_ERR_INTERRUPTED);
+    cr_assert_eq(rs_run(d, rs_tiny(), 0, NULL, 2, &r), MF_ERR_INTERRUPTED);
     check_refused(r.run_dir, "optim.lr=0.1", "'optim.lr' cannot change when a run continues");
     check_refused(r.run_dir, "train.batch_size=4", "'train.batch_size' cannot change");
     check_refused(r.run_dir, "seed=4", "'seed' cannot change");
@@ -104,14 +93,8 @@ Test(resume_overrides, what_would_change_the_results_or_cannot_run_is_refused_an
 Test(resume_overrides, a_bad_value_for_a_resumable_key_is_a_config_error) {
     char *d = rs_tmpdir("resume");
     mf_run_result r;
-    cr_assert_eq(rs_run(d, tiny, 0, NULL, 2, &r), MF_ERR_INTERRUPTED);
-    char *before = slurp(r.run_dir, "config.yaml");
-    const char *bad[] = {"device=gpu"};
-    cr_assert_neq(resume_with(r.run_dir, 1, bad), MF_OK);
-    cr_assert(strstr(mf_last_error(), "gpu"), "%s", mf_last_error());
-    char *after = slurp(r.run_dir, "config.yaml");
-    cr_assert_str_eq(after, before);
-    free(before), free(after);
+    cr_assert_eq(rs_run(d, rs_tiny(), 0, NULL, 2, &r), MF_ERR_INTERRUPTED);
+    check_refused(r.run_dir, "device=gpu", "device 'gpu' is not one of cpu, cuda, cuda:N");
     rs_rm_tree(d);
     free(d);
 }

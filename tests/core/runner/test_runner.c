@@ -16,26 +16,15 @@
 #include "tests/core/runner/run_support.h"
 #include "tests/support/testing.h"
 
-static const char *tiny =
-    "name: tiny\n"
-    "seed: 3\n"
-    "data:\n"
-    "  train: {source: {type: phantom2d, count: 24, size: 12, num_classes: 3, seed: 1}, workers: 0}\n"
-    "  val: {source: {type: phantom2d, count: 12, size: 12, num_classes: 3, seed: 1, offset: 1000}, workers: 0}\n"
-    "encoder: {plugin: simple_cnn, width: 4, depth: 2}\n"
-    "task: {plugin: classification, num_classes: 3}\n"
-    "optim: {name: adam, lr: 0.01}\n"
-    "train: {steps: 6, batch_size: 8, val_every: 3, log_every: 2}\n";
-
 Test(runner, a_valid_tiny_config_has_no_problems) {
-    mf_diag d = rs_problems(tiny, 0, NULL);
+    mf_diag d = rs_problems(rs_tiny(), 0, NULL);
     cr_assert_eq(d.n, 0, "%s", d.n ? d.msgs[0] : "");
     mf_diag_free(&d);
 }
 
 Test(runner, an_unknown_plugin_name_suggests_the_closest_one) {
     char text[2048];
-    snprintf(text, sizeof text, "%s", tiny);
+    snprintf(text, sizeof text, "%s", rs_tiny());
     char *p = strstr(text, "simple_cnn");
     memcpy(p, "simple_cnx", 10);
     mf_diag d = rs_problems(text, 0, NULL);
@@ -69,7 +58,7 @@ Test(runner, several_problems_are_listed_together) {
 }
 
 Test(runner, overrides_change_keys_and_bad_ones_are_errors) {
-    char *d = rs_tmpdir("runner"), *p = rs_write_cfg(d, tiny);
+    char *d = rs_tmpdir("runner"), *p = rs_write_cfg(d, rs_tiny());
     const char *over[] = {"train.steps=2", "encoder.width=3"};
     mf_experiment *e;
     MF_OK_OR_FAIL(mf_experiment_load(p, 2, over, NULL, &e));
@@ -91,7 +80,7 @@ Test(runner, overrides_change_keys_and_bad_ones_are_errors) {
  * line (and the other way round); both given in one place stay an error. */
 Test(runner, epochs_on_the_command_line_replace_the_files_steps) {
     char *d = rs_tmpdir("runner");
-    char *p = rs_write_cfg(d, tiny); /* train: {steps: 6, ...} */
+    char *p = rs_write_cfg(d, rs_tiny()); /* train: {steps: 6, ...} */
     const char *over[] = {"train.epochs=2"};
     mf_experiment *e;
     MF_OK_OR_FAIL(mf_experiment_load(p, 1, over, NULL, &e));
@@ -113,7 +102,7 @@ Test(runner, epochs_on_the_command_line_replace_the_files_steps) {
 Test(runner, resume_continues_bit_identically) {
     char *a = rs_tmpdir("runner"), *b = rs_tmpdir("runner");
     mf_run_result ra, rb;
-    rs_assert_resume_identical(a, b, tiny, 0, NULL, 2, &ra, &rb);
+    rs_assert_resume_identical(a, b, rs_tiny(), 0, NULL, 2, &ra, &rb);
     rs_rm_tree(a);
     rs_rm_tree(b);
     free(a);
@@ -123,7 +112,7 @@ Test(runner, resume_continues_bit_identically) {
 Test(runner, a_run_writes_config_metrics_summary_and_checkpoints) {
     char *d = rs_tmpdir("runner");
     mf_run_result r;
-    MF_OK_OR_FAIL(rs_run(d, tiny, 0, NULL, 0, &r));
+    MF_OK_OR_FAIL(rs_run(d, rs_tiny(), 0, NULL, 0, &r));
     const char *files[] = {"config.yaml", "metrics.jsonl", "summary.json", "log.txt", "checkpoints/latest.json",
                            "checkpoints/best.safetensors"};
     for (int i = 0; i < 6; i++) {
@@ -154,7 +143,7 @@ Test(runner, a_run_writes_config_metrics_summary_and_checkpoints) {
 Test(runner, trials_report_mean_and_std_over_seeds) {
     char *d = rs_tmpdir("runner");
     char text[2048];
-    snprintf(text, sizeof text, "%s", tiny);
+    snprintf(text, sizeof text, "%s", rs_tiny());
     strcpy(strstr(text, "\ntrain:") + 1, "train: {steps: 2, batch_size: 8, trials: 3}\n");
     mf_run_result r;
     MF_OK_OR_FAIL(rs_run(d, text, 0, NULL, 0, &r));
@@ -229,7 +218,7 @@ Test(runner, a_diverging_run_stops_with_a_clear_error_and_keeps_finite_checkpoin
     /* Adam at lr 1e30: step 1 is saved, step 2's weights overflow */
     const char *over[] = {"optim.lr=1e30", "train.checkpoint_every=1", "train.steps=6"};
     mf_run_result r;
-    cr_assert_eq(rs_run(d, tiny, 3, over, 0, &r), MF_ERR_STATE);
+    cr_assert_eq(rs_run(d, rs_tiny(), 3, over, 0, &r), MF_ERR_STATE);
     cr_assert(strstr(mf_last_error(), "diverged") && strstr(mf_last_error(), "untouched"), "%s", mf_last_error());
     /* every checkpoint written holds finite weights */
     char ck[1200];
@@ -252,7 +241,7 @@ Test(runner, a_diverging_run_stops_with_a_clear_error_and_keeps_finite_checkpoin
     /* without a checkpoint at that step the NaN loss of the next one stops it */
     d = rs_tmpdir("runner");
     const char *rare[] = {"optim.lr=1e30", "train.checkpoint_every=1000", "train.steps=6"};
-    cr_assert_eq(rs_run(d, tiny, 3, rare, 0, &r), MF_ERR_STATE);
+    cr_assert_eq(rs_run(d, rs_tiny(), 3, rare, 0, &r), MF_ERR_STATE);
     cr_assert(strstr(mf_last_error(), "the loss is") && strstr(mf_last_error(), "diverged"), "%s", mf_last_error());
     rs_rm_tree(d);
     free(d);
