@@ -72,8 +72,15 @@ void mf__step_graph_free(mf_step_graph *sg);
  * convolution shape instead of the heuristics. check: a config error on a
  * non-cuda device; apply: sets the policy for a run on dev (no-op on cpu). */
 /* core/runner/resume_overrides.c: a config error unless every key=value
- * in kv names a setting a continued run may change (mf_run_options). */
+ * in kv names a setting a continued run may change (mf_run_options); the
+ * options' overrides (how many, and *kv; none for an options struct from
+ * before they existed); and the run's experiment as it goes on: its
+ * config.yaml with the overrides, refused before anything is written
+ * unless every key may change and the device can be had, then written
+ * back with them. */
 mf_status mf__resume_overrides_check(int n, const char *const *kv);
+int mf__resume_overrides_of(const mf_run_options *opt, const char *const **kv);
+mf_status mf__resume_load(const char *run_dir, const mf_run_options *opt, mf_experiment **out);
 
 /* core/runner/train_flags.c: a boolean key's value (false when absent or
  * not a bool: the schema reports those), and whether the config's device

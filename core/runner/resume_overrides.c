@@ -1,8 +1,12 @@
 /* `medfm run --resume RUN_DIR key=value ...`: the settings a continued run
- * may change. Only where and how fast it runs (the device, the cuda-only
- * speed switches and TF32, logging, loader workers: batches do not depend
- * on the worker count), never what it computes: a changed learning rate or batch
- * size would make the run's log describe two experiments. */
+ * may change, and the run's experiment loaded with them. Only where and how
+ * fast it runs (the device, the cuda-only speed switches and TF32, logging,
+ * loader workers: batches do not depend on the worker count), never what it
+ * computes: a changed learning rate or batch size would make the run's log
+ * describe two experiments. */
+#include <limits.h>
+#include <stddef.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "core/runner/internal.h"
@@ -29,5 +33,50 @@ mf_status mf__resume_overrides_check(int n, const char *const *kv) {
                           "data.val.workers, data.test.workers",
                           (int)len, kv[i]);
     }
+    return MF_OK;
+}
+
+int mf__resume_overrides_of(const mf_run_options *opt, const char *const **kv) {
+    *kv = NULL;
+    if (!opt || opt->size < offsetof(mf_run_options, resume_overrides) + sizeof opt->resume_overrides ||
+        opt->n_resume_overrides <= 0)
+        return 0;
+    *kv = opt->resume_overrides;
+    return opt->n_resume_overrides;
+}
+
+/* A config error unless the experiment's device can hold a tensor now (so
+ * that a device that is not there never reaches config.yaml). */
+static mf_status device_usable(const mf_experiment *e) {
+    const char *name;
+    mf_device dev;
+    MF_TRY(mf_cfg_get_string(e->config, "device", "cpu", &name));
+    MF_TRY(mf_device_parse(name, &dev));
+    mf_tensor *probe = NULL;
+    mf_status st = mf_tensor_empty(1, (int64_t[]){1}, MF_F32, dev, &probe);
+    mf_tensor_release(probe);
+    if (st == MF_OK)
+        return MF_OK;
+    char why[1024]; /* copied: MF_ERR rewrites the buffer mf_last_error reads */
+    snprintf(why, sizeof why, "%s", mf_last_error());
+    return MF_ERR(MF_ERR_CONFIG, "resume: cannot continue on device %s: %s", name, why);
+}
+
+mf_status mf__resume_load(const char *run_dir, const mf_run_options *opt, mf_experiment **out) {
+    char p[PATH_MAX + 32];
+    snprintf(p, sizeof p, "%s/config.yaml", run_dir);
+    const char *const *kv;
+    int n = mf__resume_overrides_of(opt, &kv);
+    MF_TRY(mf__resume_overrides_check(n, kv));
+    mf_experiment *e;
+    MF_TRY(mf_experiment_load(p, n, kv, NULL, &e));
+    mf_status st = n ? device_usable(e) : MF_OK;
+    if (st == MF_OK && n) /* the run goes on with these: a later plain resume keeps them */
+        st = mf_cfg_write(e->config, p);
+    if (st != MF_OK) {
+        mf_experiment_free(e);
+        return st;
+    }
+    *out = e;
     return MF_OK;
 }

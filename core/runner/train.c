@@ -7,7 +7,6 @@
 #include <math.h>
 #include <signal.h>
 #include <stdarg.h>
-#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -555,17 +554,6 @@ static mf_status write_summary(ctx *c, const mf_metrics *per, int n, mf_run_resu
     return st;
 }
 
-/* The settings a resumed run changes (none for an options struct from
- * before they existed). */
-static int resume_overrides(const mf_run_options *opt, const char *const **kv) {
-    *kv = NULL;
-    if (!opt || opt->size < offsetof(mf_run_options, resume_overrides) + sizeof opt->resume_overrides ||
-        opt->n_resume_overrides <= 0)
-        return 0;
-    *kv = opt->resume_overrides;
-    return opt->n_resume_overrides;
-}
-
 static mf_status run(mf_experiment *e, const mf_run_options *opt, const char *run_dir_arg, bool resume,
                      mf_run_result *res) {
     char run_dir[PATH_MAX]; /* may alias res->run_dir */
@@ -609,7 +597,7 @@ static mf_status run(mf_experiment *e, const mf_run_options *opt, const char *ru
     say(&c, "medfm %s: run %s -> %s (%lld trial%s)", mf_version(), name, run_dir, (long long)trials,
         trials > 1 ? "s" : "");
     const char *const *kv;
-    int n_kv = resume ? resume_overrides(opt, &kv) : 0;
+    int n_kv = resume ? mf__resume_overrides_of(opt, &kv) : 0;
     for (int i = 0; i < n_kv; i++)
         say(&c, "resumed with %s", kv[i]);
     for (int i = 0; st == MF_OK && i < trials; i++) {
@@ -659,37 +647,12 @@ mf_status mf_experiment_run(mf_experiment *e, const mf_run_options *opt, mf_run_
     return run(e, opt, dir, false, res);
 }
 
-/* A config error unless the experiment's device can hold a tensor now (so
- * that a device that is not there never reaches config.yaml). */
-static mf_status device_usable(const mf_experiment *e) {
-    const char *name;
-    mf_device dev;
-    MF_TRY(mf_cfg_get_string(e->config, "device", "cpu", &name));
-    MF_TRY(mf_device_parse(name, &dev));
-    mf_tensor *probe = NULL;
-    mf_status st = mf_tensor_empty(1, (int64_t[]){1}, MF_F32, dev, &probe);
-    mf_tensor_release(probe);
-    if (st == MF_OK)
-        return MF_OK;
-    char why[1024]; /* copied: MF_ERR rewrites the buffer mf_last_error reads */
-    snprintf(why, sizeof why, "%s", mf_last_error());
-    return MF_ERR(MF_ERR_CONFIG, "resume: cannot continue on device %s: %s", name, why);
-}
-
 mf_status mf_run_resume(const char *run_dir_arg, const mf_run_options *opt, mf_run_result *res) {
-    char run_dir[PATH_MAX], p[PATH_MAX + 32];
+    char run_dir[PATH_MAX];
     snprintf(run_dir, sizeof run_dir, "%s", run_dir_arg);
-    snprintf(p, sizeof p, "%s/config.yaml", run_dir);
-    const char *const *kv;
-    int n = resume_overrides(opt, &kv);
-    MF_TRY(mf__resume_overrides_check(n, kv));
     mf_experiment *e;
-    MF_TRY(mf_experiment_load(p, n, kv, NULL, &e));
-    mf_status st = n ? device_usable(e) : MF_OK;
-    if (st == MF_OK && n) /* the run goes on with these: a later plain resume keeps them */
-        st = mf_cfg_write(e->config, p);
-    if (st == MF_OK)
-        st = run(e, opt, run_dir, true, res);
+    MF_TRY(mf__resume_load(run_dir, opt, &e));
+    mf_status st = run(e, opt, run_dir, true, res);
     mf_experiment_free(e);
     return st;
 }
