@@ -77,6 +77,10 @@ mf_status mf_backend_of(const mf_tensor *t, const mf_backend **out);
 /* A function the CUDA module exports besides its tables (cuda/cuda_api.h);
  * loads the module first, errors when there is none or it lacks `name`. */
 mf_status mf__cuda_symbol(const char *name, void **fn);
+/* For calls only a cuda device takes: MF_ERR_DEVICE "<what>: <rule>, not
+ * <device>" for any other device (rule: "TF32 applies to cuda devices"),
+ * else that device's backend must be had (module loaded, index valid). */
+mf_status mf__need_cuda(mf_device dev, const char *what, const char *rule);
 
 /* Fetches `be->family->fn` into `var`, or returns MF_ERR_UNSUPPORTED naming
  * the op and the backend. Use inside a function returning mf_status. */

@@ -6,11 +6,7 @@
 #include "core/backend/cuda/cuda_api.h"
 
 static mf_status need_cuda(mf_device dev, const char *what) {
-    if (dev.type != MF_CUDA)
-        return MF_ERR(MF_ERR_DEVICE, "%s: cuDNN algorithm choice applies to cuda devices, not %s", what,
-                      mf_device_name(dev));
-    const mf_backend *be;
-    return mf_backend_get(dev, &be);
+    return mf__need_cuda(dev, what, "cuDNN algorithm choice applies to cuda devices");
 }
 
 mf_status mf_conv_algo_policy_set(mf_device dev, mf_conv_algo_policy policy) {

@@ -13,10 +13,7 @@ struct mf_graph {
 };
 
 static mf_status need_cuda(mf_device dev, const char *what) {
-    if (dev.type != MF_CUDA)
-        return MF_ERR(MF_ERR_DEVICE, "%s: CUDA graphs need a cuda device, not %s", what, mf_device_name(dev));
-    const mf_backend *be;
-    return mf_backend_get(dev, &be);
+    return mf__need_cuda(dev, what, "CUDA graphs need a cuda device");
 }
 
 mf_status mf_graph_capture_begin(mf_device dev) {

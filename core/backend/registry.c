@@ -77,6 +77,13 @@ mf_status mf_backend_of(const mf_tensor *t, const mf_backend **out) {
     return mf_backend_get(t->storage->device, out);
 }
 
+mf_status mf__need_cuda(mf_device dev, const char *what, const char *rule) {
+    if (dev.type != MF_CUDA)
+        return MF_ERR(MF_ERR_DEVICE, "%s: %s, not %s", what, rule, mf_device_name(dev));
+    const mf_backend *be;
+    return mf_backend_get(dev, &be);
+}
+
 mf_status mf__cuda_symbol(const char *name, void **fn) {
     const mf_backend *be;
     MF_TRY(mf_backend_get((mf_device){MF_CUDA, 0}, &be));

@@ -7,10 +7,7 @@
 mf_status mf_tf32_set(mf_device dev, int allow) {
     if (allow < MF_TF32_FROM_ENV || allow > 1)
         return MF_ERR(MF_ERR_INVALID, "tf32: %d is not 1 (allow), 0 (exact f32) or -1 (environment)", allow);
-    if (dev.type != MF_CUDA)
-        return MF_ERR(MF_ERR_DEVICE, "tf32: TF32 applies to cuda devices, not %s", mf_device_name(dev));
-    const mf_backend *be;
-    MF_TRY(mf_backend_get(dev, &be));
+    MF_TRY(mf__need_cuda(dev, "tf32", "TF32 applies to cuda devices"));
     void *fn;
     MF_TRY(mf__cuda_symbol(MF_CUDA_SET_TF32_SYMBOL, &fn));
     ((mf_cuda_set_tf32_fn)fn)(allow);
