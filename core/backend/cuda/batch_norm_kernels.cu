@@ -56,7 +56,8 @@ __device__ __forceinline__ void bn_sum_partials(const mf_bn_args &a, int64_t c, 
  * and issues their loads before using any: one small load in flight per
  * thread leaves HBM mostly idle. V > 1 (16-byte loads of f32 or bf16)
  * when every row of S values holds whole aligned vectors. o[u]: the
- * vectors' element offsets, -1 past the range. */
+ * vectors' element offsets, -1 past the range. The channels-last tiles
+ * (CL_LOOP) take as many rows a step. */
 #define BN_U(V) ((V) > 1 ? 2 : 4)
 #define BN_LOOP(lo, hi, o)                                                                                   \
     for (int64_t j0 = (lo) / V + threadIdx.x, o[BN_U(V)]; j0 < (hi) / V && bn_offsets<V>(a, c, j0, (hi) / V, o); \
@@ -138,6 +139,52 @@ __device__ __forceinline__ void bn_load_gx(const mf_bn_args &a, int64_t o, doubl
     }
 }
 
+/* The two maps over one step's BN_U(V) vectors at offsets o (-1: none),
+ * their loads issued first: y = (x - mean) * A + B (relu fused when
+ * asked), and gx = g * A + (x - mean) * B + C. The constants are per
+ * vector element: a channel's repeated (NCHW) or V channels' (channels-
+ * last). */
+template <int DT, int V>
+__device__ __forceinline__ void bn_map_y(const mf_bn_args &a, const int64_t *o, const double *mean, const double *A,
+                                         const double *B) {
+    double v[BN_U(V)][V];
+#pragma unroll
+    for (int u = 0; u < BN_U(V); u++)
+        bn_load_x<DT, V>(a, o[u], 0.0, v[u]);
+#pragma unroll
+    for (int u = 0; u < BN_U(V); u++)
+        if (o[u] >= 0) {
+#pragma unroll
+            for (int q = 0; q < V; q++)
+                v[u][q] = bn_out(a, (v[u][q] - mean[q]) * A[q] + B[q]);
+            bn_store<DT, V>(a.y, a.dt, o[u], v[u]);
+        }
+}
+
+template <int DT, int V>
+__device__ __forceinline__ void bn_map_gx(const mf_bn_args &a, const int64_t *o, const double *mean, const double *A,
+                                          const double *B, const double *C) {
+    double gv[BN_U(V)][V], xv[BN_U(V)][V];
+#pragma unroll
+    for (int u = 0; u < BN_U(V); u++)
+        bn_load_gx<DT, V>(a, o[u], 0.0, gv[u], xv[u]);
+#pragma unroll
+    for (int u = 0; u < BN_U(V); u++)
+        if (o[u] >= 0) {
+#pragma unroll
+            for (int q = 0; q < V; q++)
+                gv[u][q] = gv[u][q] * A[q] + (xv[u][q] - mean[q]) * B[q] + C[q];
+            bn_store<DT, V>(a.gx, a.dt, o[u], gv[u]);
+        }
+}
+
+/* V copies of x (one channel's constant for the maps above). */
+template <int V> __device__ __forceinline__ void bn_splat(double x, double *k) {
+#pragma unroll
+    for (int q = 0; q < V; q++)
+        k[q] = x;
+}
+
 /* Pass 1 of the forward (training): shifted sums of x per range. */
 template <int DT, int PT, int V> __global__ void bn_stats_kernel(mf_bn_args a) {
     int64_t c, p, lo, hi;
@@ -194,21 +241,12 @@ template <int DT, int PT, int V> __global__ void bn_apply_kernel(mf_bn_args a) {
         }
     }
     __syncthreads();
-    double mean = stat[0], invstd = stat[1];
-    double A = invstd * PV(a.w, a.w_st, c, 1.0), B = PV(a.b, a.b_st, c, 0.0);
+    double mean[V], A[V], B[V];
+    bn_splat<V>(stat[0], mean);
+    bn_splat<V>(stat[1] * PV(a.w, a.w_st, c, 1.0), A);
+    bn_splat<V>(PV(a.b, a.b_st, c, 0.0), B);
     BN_LOOP(lo, hi, o) {
-        double v[BN_U(V)][V];
-#pragma unroll
-        for (int u = 0; u < BN_U(V); u++)
-            bn_load_x<DT, V>(a, o[u], 0.0, v[u]);
-#pragma unroll
-        for (int u = 0; u < BN_U(V); u++)
-            if (o[u] >= 0) {
-#pragma unroll
-                for (int q = 0; q < V; q++)
-                    v[u][q] = bn_out(a, (v[u][q] - mean) * A + B);
-                bn_store<DT, V>(a.y, a.dt, o[u], v[u]);
-            }
+        bn_map_y<DT, V>(a, o, mean, A, B);
     }
 }
 
@@ -256,19 +294,13 @@ template <int DT, int PT, int V> __global__ void bn_grad_kernel(mf_bn_args a) {
         B = -A * invstd * invstd * sd / (double)M;
         Cc = -A * sg / (double)M;
     }
+    double mv[V], Av[V], Bv[V], Cv[V];
+    bn_splat<V>(mean, mv);
+    bn_splat<V>(A, Av);
+    bn_splat<V>(B, Bv);
+    bn_splat<V>(Cc, Cv);
     BN_LOOP(lo, hi, o) {
-        double gv[BN_U(V)][V], xv[BN_U(V)][V];
-#pragma unroll
-        for (int u = 0; u < BN_U(V); u++)
-            bn_load_gx<DT, V>(a, o[u], 0.0, gv[u], xv[u]);
-#pragma unroll
-        for (int u = 0; u < BN_U(V); u++)
-            if (o[u] >= 0) {
-#pragma unroll
-                for (int q = 0; q < V; q++)
-                    gv[u][q] = gv[u][q] * A + (xv[u][q] - mean) * B + Cc;
-                bn_store<DT, V>(a.gx, a.dt, o[u], gv[u]);
-            }
+        bn_map_gx<DT, V>(a, o, mv, Av, Bv, Cv);
     }
 }
 
@@ -290,7 +322,6 @@ template <int DT, int PT, int V> __global__ void bn_grad_kernel(mf_bn_args a) {
  * A kernel with a thread per channel then adds the ranges in order
  * (deterministic) into the statistics and the per-channel constants
  * a.coef, which the map passes hold in registers over their rows. */
-#define CL_U(V) ((V) > 1 ? 2 : 4) /* rows per thread per step, their loads issued first */
 
 /* Vector lanes per row of C channels. */
 template <int V> __host__ __device__ __forceinline__ int bn_cl_lanes(int64_t C) {
@@ -319,17 +350,17 @@ template <int V> __device__ __forceinline__ bn_cl_pos bn_cl_tile(const mf_bn_arg
     return t;
 }
 
-/* The thread's rows CL_U(V) at a time, their row lanes interleaved; o[u]:
+/* The thread's rows BN_U(V) at a time, their row lanes interleaved; o[u]:
  * the element offset of the thread's vector in row r + u * (NB / W), -1
  * past the range. */
 #define CL_LOOP(t, o)                                                                                    \
-    for (int64_t r = (t).lo + (t).rl, o[CL_U(V)]; r < (t).hi && bn_cl_offsets<V>(a, t, r, o); \
-         r += (int64_t)CL_U(V) * (NB / (t).W))
+    for (int64_t r = (t).lo + (t).rl, o[BN_U(V)]; r < (t).hi && bn_cl_offsets<V>(a, t, r, o); \
+         r += (int64_t)BN_U(V) * (NB / (t).W))
 
 template <int V>
 __device__ __forceinline__ bool bn_cl_offsets(const mf_bn_args &a, const bn_cl_pos &t, int64_t r, int64_t *o) {
 #pragma unroll
-    for (int u = 0; u < CL_U(V); u++) {
+    for (int u = 0; u < BN_U(V); u++) {
         int64_t q = r + u * (NB / t.W);
         o[u] = q < t.hi ? q * a.C + t.c0 : -1;
     }
@@ -370,12 +401,12 @@ template <int DT, int PT, int V> __global__ void bn_cl_stats_kernel(mf_bn_args a
     if (t.c0 < a.C) {
         bn_load<DT, V>(a.x, a.dt, t.c0, k);
         CL_LOOP(t, o) {
-            double v[CL_U(V)][V];
+            double v[BN_U(V)][V];
 #pragma unroll
-            for (int u = 0; u < CL_U(V); u++)
+            for (int u = 0; u < BN_U(V); u++)
                 bn_load_x<DT, V>(a, o[u], 0.0, v[u]);
 #pragma unroll
-            for (int u = 0; u < CL_U(V); u++)
+            for (int u = 0; u < BN_U(V); u++)
                 if (o[u] >= 0) {
 #pragma unroll
                     for (int q = 0; q < V; q++) {
@@ -449,18 +480,7 @@ template <int DT, int PT, int V> __global__ void bn_cl_apply_kernel(mf_bn_args a
     bn_cl_coef<V>(a, t.c0, 1, A);
     bn_cl_coef<V>(a, t.c0, 2, B);
     CL_LOOP(t, o) {
-        double v[CL_U(V)][V];
-#pragma unroll
-        for (int u = 0; u < CL_U(V); u++)
-            bn_load_x<DT, V>(a, o[u], 0.0, v[u]);
-#pragma unroll
-        for (int u = 0; u < CL_U(V); u++)
-            if (o[u] >= 0) {
-#pragma unroll
-                for (int q = 0; q < V; q++)
-                    v[u][q] = bn_out(a, (v[u][q] - mean[q]) * A[q] + B[q]);
-                bn_store<DT, V>(a.y, a.dt, o[u], v[u]);
-            }
+        bn_map_y<DT, V>(a, o, mean, A, B);
     }
 }
 
@@ -474,12 +494,12 @@ template <int DT, int PT, int V> __global__ void bn_cl_gstats_kernel(mf_bn_args 
         for (int q = 0; q < V; q++)
             mean[q] = mf_load<PT>(a.mean, PT, (t.c0 + q) * a.mean_st);
         CL_LOOP(t, o) {
-            double gv[CL_U(V)][V], xv[CL_U(V)][V];
+            double gv[BN_U(V)][V], xv[BN_U(V)][V];
 #pragma unroll
-            for (int u = 0; u < CL_U(V); u++)
+            for (int u = 0; u < BN_U(V); u++)
                 bn_load_gx<DT, V>(a, o[u], 0.0, gv[u], xv[u]);
 #pragma unroll
-            for (int u = 0; u < CL_U(V); u++)
+            for (int u = 0; u < BN_U(V); u++)
                 if (o[u] >= 0) {
 #pragma unroll
                     for (int q = 0; q < V; q++) {
@@ -529,18 +549,7 @@ template <int DT, int PT, int V> __global__ void bn_cl_grad_kernel(mf_bn_args a)
     bn_cl_coef<V>(a, t.c0, 2, B);
     bn_cl_coef<V>(a, t.c0, 3, Cc);
     CL_LOOP(t, o) {
-        double gv[CL_U(V)][V], xv[CL_U(V)][V];
-#pragma unroll
-        for (int u = 0; u < CL_U(V); u++)
-            bn_load_gx<DT, V>(a, o[u], 0.0, gv[u], xv[u]);
-#pragma unroll
-        for (int u = 0; u < CL_U(V); u++)
-            if (o[u] >= 0) {
-#pragma unroll
-                for (int q = 0; q < V; q++)
-                    gv[u][q] = gv[u][q] * A[q] + (xv[u][q] - mean[q]) * B[q] + Cc[q];
-                bn_store<DT, V>(a.gx, a.dt, o[u], gv[u]);
-            }
+        bn_map_gx<DT, V>(a, o, mean, A, B, Cc);
     }
 }
 
