@@ -10,6 +10,7 @@
 #include "medfm/io.h"
 #include "medfm/runner.h"
 #include "tests/core/runner/run_support.h"
+#include "tests/support/run_metrics.h"
 #include "tests/support/testing.h"
 
 /* Learns the phantom lesion count (3 classes) in ~0.3 s at f32. */
@@ -35,27 +36,10 @@ static const char *tiny =
     "optim: {name: adam, lr: 0.01}\n"
     "train: {steps: 6, batch_size: 8, val_every: 3, log_every: 1}\n";
 
-/* Values of `key` in the run's train events, in step order. */
-static int train_values(const char *run_dir, const char *key, double *v, int max) {
-    char p[1200], line[4096], pat[64];
-    snprintf(p, sizeof p, "%s/metrics.jsonl", run_dir);
-    snprintf(pat, sizeof pat, "\"%s\":", key);
-    FILE *f = fopen(p, "r");
-    cr_assert(f, "%s missing", p);
-    int n = 0;
-    while (n < max && fgets(line, sizeof line, f)) {
-        char *k = strstr(line, pat);
-        if (strstr(line, "\"event\":\"train\"") && k)
-            v[n++] = strtod(k + strlen(pat), NULL);
-    }
-    fclose(f);
-    return n;
-}
-
 /* Mean train loss over the last five logged steps. */
 static double late_loss(const char *run_dir) {
     double v[64];
-    int n = train_values(run_dir, "loss", v, 64);
+    int n = t_train_values(run_dir, "loss", v, 64);
     cr_assert_geq(n, 5);
     double s = 0;
     for (int i = n - 5; i < n; i++)
@@ -175,7 +159,7 @@ Test(precision, an_overflowing_scale_skips_steps_halves_and_training_goes_on) {
                           "train.val_every=14"};
     MF_OK_OR_FAIL(rs_run(d, tiny, 4, over, 0, &r));
     double s[32], loss[32];
-    int n = train_values(r.run_dir, "loss_scale", s, 32);
+    int n = t_train_values(r.run_dir, "loss_scale", s, 32);
     cr_assert_eq(n, 14);
     cr_expect_eq(s[0], 8388608.0, "the first step overflows and halves the scale");
     int skipped = 1;
@@ -184,7 +168,7 @@ Test(precision, an_overflowing_scale_skips_steps_halves_and_training_goes_on) {
     cr_expect(skipped >= 2 && skipped < n, "%d skipped steps", skipped);
     for (int i = skipped; i < n; i++)
         cr_expect_eq(s[i], s[skipped - 1], "no change after the first clean step (step %d)", i + 1);
-    train_values(r.run_dir, "loss", loss, 32);
+    t_train_values(r.run_dir, "loss", loss, 32);
     for (int i = 0; i < n; i++)
         cr_expect(isfinite(loss[i]));
     rs_rm_tree(d);
@@ -221,7 +205,7 @@ Test(precision, f16_resume_with_a_changing_scale_is_bit_identical) {
     const char *over[] = {"train.precision=f16", "train.loss_scale_interval=2", "train.loss_scale_init=1"};
     rs_assert_resume_identical(a, b, tiny, 3, over, 3, &ra, &rb);
     double s[16], t[16];
-    int n = train_values(ra.run_dir, "loss_scale", s, 16), m = train_values(rb.run_dir, "loss_scale", t, 16);
+    int n = t_train_values(ra.run_dir, "loss_scale", s, 16), m = t_train_values(rb.run_dir, "loss_scale", t, 16);
     cr_assert_eq(n, 6);
     cr_expect_eq(s[5], 8.0, "the scale doubled every two clean steps");
     cr_assert_geq(m, 1);

@@ -12,6 +12,7 @@
 
 #include "medfm/runner.h"
 #include "tests/core/backend/cuda_testing.h"
+#include "tests/support/run_metrics.h"
 #include "tests/support/testing.h"
 
 /* Runs configs/<config> with the overrides into a fresh temporary
@@ -42,30 +43,19 @@ static void lr_cleanup(const char *tmp) {
 /* Mean "loss" of the train lines [from, to) of the run's metrics.jsonl
  * (to < 0 counts from the end). */
 static double lr_mean_loss(const mf_run_result *res, int from, int to) {
-    char file[1200];
-    snprintf(file, sizeof file, "%s/metrics.jsonl", res->run_dir);
-    FILE *f = fopen(file, "r");
-    cr_assert(f, "no %s", file);
-    char line[4096];
     double v[4096];
-    int n = 0;
-    while (fgets(line, sizeof line, f) && n < 4096) {
-        const char *p = strstr(line, "\"loss\":");
-        if (strstr(line, "\"train\"") && p)
-            v[n++] = atof(p + 7);
-    }
-    fclose(f);
+    int n = t_train_values(res->run_dir, "loss", v, 4096);
     if (to < 0)
         to += n + 1;
     if (from < 0)
         from += n + 1;
-    cr_assert(0 <= from && from < to && to <= n, "train lines [%d, %d) of %d in %s", from, to, n, file);
+    cr_assert(0 <= from && from < to && to <= n, "train lines [%d, %d) of %d in %s/metrics.jsonl", from, to, n,
+              res->run_dir);
     double sum = 0;
     for (int i = from; i < to; i++)
         sum += v[i];
     return sum / (to - from);
 }
-
 
 /* Small stand-ins for the paper's ResNet-50 and 224 px views; graph_64
  * needs a batch of 64. Every task key and sub-plugin stays the file's. */
@@ -149,24 +139,6 @@ Test(lvmmed_training, the_ssl_objective_with_infonce_lowers_its_loss, .timeout =
     lr_cleanup(tmp);
 }
 
-/* Per-step "key" values of the run's train lines (returns how many). */
-static int lr_values(const mf_run_result *res, const char *key, double *v, int cap) {
-    char file[1200], pat[64];
-    snprintf(file, sizeof file, "%s/metrics.jsonl", res->run_dir);
-    snprintf(pat, sizeof pat, "\"%s\":", key);
-    FILE *f = fopen(file, "r");
-    cr_assert(f, "no %s", file);
-    char line[4096];
-    int n = 0;
-    while (fgets(line, sizeof line, f) && n < cap) {
-        const char *p = strstr(line, pat);
-        if (strstr(line, "\"train\"") && p)
-            v[n++] = atof(p + strlen(pat));
-    }
-    fclose(f);
-    return n;
-}
-
 Test(lvmmed_training, the_full_method_on_cuda_in_exact_f32_takes_the_cpus_matchings, .timeout = 600) {
     /* configs/lvmmed/tiny.yaml (GCN, local + global affinity, second-order
      * gm, IMLE with Gumbel noise drawn on the host) on 32 phantoms: with
@@ -188,8 +160,8 @@ Test(lvmmed_training, the_full_method_on_cuda_in_exact_f32_takes_the_cpus_matchi
     MF_OK_OR_FAIL(lr_run("lvmmed/tiny.yaml", 7, cuda, tmp[1], &res[1]));
     double loss[2][8], matched[2][8];
     for (int d = 0; d < 2; d++) {
-        cr_assert_eq(lr_values(&res[d], "loss", loss[d], 8), 2);
-        cr_assert_eq(lr_values(&res[d], "matched", matched[d], 8), 2);
+        cr_assert_eq(t_train_values(res[d].run_dir, "loss", loss[d], 8), 2);
+        cr_assert_eq(t_train_values(res[d].run_dir, "matched", matched[d], 8), 2);
     }
     for (int i = 0; i < 2; i++) {
         cr_assert_eq(loss[1][i], loss[0][i], "step %d: loss cuda %g, cpu %g", i + 1, loss[1][i], loss[0][i]);
