@@ -5,7 +5,7 @@ BUILD ?= build
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
-.PHONY: all deps configure build run test test-cuda-emu sanitize bench fuzz clean
+.PHONY: all deps configure build run test test-cuda-emu racecheck-cuda-emu sanitize bench fuzz clean
 
 all: build
 
@@ -36,6 +36,13 @@ test: build
 test-cuda-emu: build
 	sh core/backend/cuda/emu/build.sh $(BUILD) $(BUILD)/cuda-emu
 	MEDFM_CUDA_MODULE=$(abspath $(BUILD))/cuda-emu/libmedfm_cuda_emu.so $(BUILD)/bin/medfm_tests --jobs $(JOBS) --timeout 900
+
+# The CUDA kernels checked for data races on a machine without a GPU: the
+# cuda_* suites with the emulated module built under ThreadSanitizer, each
+# emulated thread a fiber ordered only by what orders it on a GPU (launches,
+# __syncthreads, the end of a grid; core/backend/cuda/emu/emu_race.h).
+racecheck-cuda-emu: build
+	JOBS=$(JOBS) sh core/backend/cuda/emu/racecheck.sh $(BUILD)
 
 # Same suite with ASan + UBSan + LeakSanitizer.
 sanitize: deps

@@ -7,13 +7,21 @@
  * but the parent's exit-time check would only ever see Criterion's own
  * bookkeeping, which now and then leaves one small block behind (a 48-byte
  * calloc inside libcriterion failed CI once, after all tests had passed).
- * _exit skips that check for the parent alone. */
+ * _exit skips that check for the parent alone.
+ *
+ * MEDFM_TEST_WORKER_PRELOAD is put in LD_PRELOAD for the workers alone
+ * (Criterion starts them with exec): `make racecheck-cuda-emu` preloads
+ * ThreadSanitizer that way, under which Criterion's parent cannot run. */
 #include <criterion/criterion.h>
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <unistd.h>
 
 int main(int argc, char *argv[]) {
+    const char *preload = getenv("MEDFM_TEST_WORKER_PRELOAD");
+    if (preload && *preload)
+        setenv("LD_PRELOAD", preload, 1);
     struct criterion_test_set *tests = criterion_initialize();
     int result = 0;
     if (criterion_handle_args(argc, argv, true))

@@ -14,60 +14,33 @@
 # Diagnostics: EMU_COUNT_SYNCS=1 prints the caller of every host wait on a
 # stream (find per-step syncs: `medfm run` a config on cuda and count);
 # EMU_TRACE_CAPTURE=1 prints where a graph capture was invalidated.
+# EMU_RACECHECK=1 at build time makes a race-checking module (emu_race.h):
+# kernels under ThreadSanitizer, each emulated thread a fiber; run the
+# tests with LD_PRELOAD=$(gcc -print-file-name=libtsan.so) (make
+# racecheck-cuda-emu does it all).
 set -e
 BUILD=$(cd "${1:-build}" && pwd)
 OUT=${2:-/tmp/mf_emu}
 SRC=$(pwd)
 EMU=$SRC/core/backend/cuda/emu
 mkdir -p "$OUT"
-rm -f "$OUT"/*.o "$OUT"/*.cpp
+rm -rf "$OUT"/*.o "$OUT"/*.cpp "$OUT"/race_inc
+RACE= KERNEL= LIBS= TR=
+if [ "${EMU_RACECHECK:-0}" = 1 ]; then
+  RACE=-DEMU_RACECHECK KERNEL=-fsanitize=thread LIBS=-ltsan TR=--race
+fi
 # <<<grid, block, shm, stream>>> launches become emu_launch calls.
-python3 - "$SRC/core/backend/cuda" "$OUT" <<'PY'
-import glob, os, re, sys
-src, out = sys.argv[1], sys.argv[2]
-for f in glob.glob(os.path.join(src, '*.cu')):
-    s = open(f).read()
-    # Kernels that synchronise their block must run their threads as fibers.
-    # A kernel synchronises when its body, or a __device__ function it
-    # calls (to any depth), holds __syncthreads or a shuffle.
-    hdr = open(os.path.join(src, 'device_util.cuh')).read()
-    funcs = {}
-    for text in (hdr, s):
-        for chunk in re.split(r'(?=__global__|__device__)', text)[1:]:
-            m = re.search(r'(\w+)\s*\(', chunk.split('{')[0])
-            if m:
-                funcs[m.group(1)] = chunk.split('extern "C"')[0]
-    syncing = {'__syncthreads', '__shfl_down_sync', '__shfl_xor_sync', '__shfl_sync', '__shfl_up_sync'}
-    grew = True
-    while grew:
-        grew = False
-        for name, body in funcs.items():
-            if name not in syncing and any(re.search(r'\b%s\b' % re.escape(k), body) for k in syncing):
-                syncing.add(name)
-                grew = True
-    coop_names = set(n for n in syncing if n in funcs)
-    def rep(m):
-        name, cfg, args = m.group(1), m.group(2), m.group(3)
-        parts = [p.strip() for p in cfg.split(',')]
-        g, b = parts[:2]
-        stream = parts[3] if len(parts) > 3 else '(cudaStream_t)0'
-        coop = 'true' if name.split('<')[0] in coop_names else 'false'
-        # Arguments are evaluated now (std::bind copies them), as a GPU
-        # launch does: a graph replays the launch with these values.
-        bound = 'std::bind(%s%s)' % (name, ', ' + args if args.strip() else '')
-        return 'emu_launch(%s, %s, %s, %s, %s)' % (g, b, coop, stream, bound)
-    # Arguments may hold parentheses two deep; a launch may sit in a ternary.
-    args = r'\(((?:[^()]|\((?:[^()]|\([^()]*\))*\))*)\)'
-    s = re.sub(r'(\w+(?:<[\w ,]+>)?)\s*<<<(.*?)>>>' + args, rep, s, flags=re.S)
-    open(os.path.join(out, os.path.basename(f)[:-3] + '.cpp'), 'w').write(s)
-PY
-INC="-I$EMU/include -I$SRC -I$SRC/sdk/include"
-for f in "$OUT"/*.cpp "$EMU/emu_device.cpp"; do
-  g++ -std=c++17 -O1 -g -fPIC -include emu_device.h $INC -Wno-unknown-pragmas -c "$f" -o "$OUT/$(basename "$f").o"
+python3 "$EMU/translate.py" $TR "$OUT" core/backend/cuda/*.cu --header core/backend/cuda/device_util.cuh
+INC="-I$EMU/include -I$OUT/race_inc -I$SRC -I$SRC/sdk/include"
+for f in "$OUT"/*.cpp; do
+  g++ -std=c++17 -O1 -g -fPIC $RACE $KERNEL -include emu_device.h $INC -Wno-unknown-pragmas -c "$f" -o "$OUT/$(basename "$f").o"
+done
+for f in "$EMU"/*.cpp; do
+  g++ -std=c++17 -O1 -g -fPIC $RACE -include emu_device.h $INC -c "$f" -o "$OUT/$(basename "$f").o"
 done
 for f in "$SRC"/core/backend/cuda/*.c "$EMU"/*.c; do
   gcc -std=gnu11 -O1 -g -fPIC -fvisibility=hidden $INC -c "$f" -o "$OUT/$(basename "$f").o"
 done
-g++ -shared -o "$OUT/libmedfm_cuda_emu.so" "$OUT"/*.o -L"$BUILD/lib" -lmedfm -Wl,-rpath,"$BUILD/lib" -lpthread \
+g++ -shared -o "$OUT/libmedfm_cuda_emu.so" "$OUT"/*.o -L"$BUILD/lib" -lmedfm -Wl,-rpath,"$BUILD/lib" -lpthread $LIBS \
   -Wl,--no-undefined
 echo "$OUT/libmedfm_cuda_emu.so"

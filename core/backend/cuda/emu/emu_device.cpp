@@ -4,8 +4,11 @@
  * then the next one runs; a barrier opens when every thread it counts has
  * arrived. No OS thread per emulated thread, so a block costs context
  * switches instead of thread creation, and a kernel whose threads wait at
- * different barriers is reported instead of hanging. */
+ * different barriers is reported instead of hanging. Built for the race
+ * check (EMU_RACECHECK, emu_race.h), every block runs as fibers and each
+ * switch and barrier is told to ThreadSanitizer. */
 #include "emu_device.h"
+#include "emu_race.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/mman.h>
@@ -23,21 +26,26 @@ static ucontext_t sched_ctx;
 static unsigned n_fib, cur;
 static const std::function<void()> *fiber_body;
 /* Barrier counts: [0] the block, [1 + w] warp w. */
-static unsigned waiting[33], members[33];
+static unsigned waiting[33], members[33], phase[33];
 
 /* The running fiber waits at barrier `slot` (0: block, 1 + w: warp w). */
 static void barrier(unsigned slot) {
+    unsigned ph = phase[slot];
+    emu_race_arrive(slot, ph);
     fibers[cur].state = F_WAIT;
     fibers[cur].waits_on = (int)slot - 1;
     if (++waiting[slot] == members[slot]) { /* the last to arrive opens it */
         waiting[slot] = 0;
+        phase[slot] ^= 1;
         for (unsigned t = 0; t < n_fib; t++)
             if (fibers[t].state == F_WAIT && fibers[t].waits_on == (int)slot - 1)
                 fibers[t].state = F_RUN;
-        return;
+    } else {
+        unsigned me = cur;
+        emu_race_to_scheduler();
+        swapcontext(&fibers[me].ctx, &sched_ctx);
     }
-    unsigned me = cur;
-    swapcontext(&fibers[me].ctx, &sched_ctx);
+    emu_race_pass(slot, ph);
 }
 extern "C" void emu_syncthreads(void) { barrier(0); }
 /* Shuffles wait only for their own warp, so a warp that returns early
@@ -60,33 +68,37 @@ extern "C" double emu_shfl_xor(double v, int k) {
     return shfl_from(v, lane ^ (unsigned)k, true);
 }
 static void fiber_main(void) {
+    emu_race_thread_begin();
     (*fiber_body)();
+    emu_race_thread_end();
     fibers[cur].state = F_DONE; /* then back to the scheduler through uc_link */
+    emu_race_to_scheduler();
 }
 /* One block of b threads as fibers, round robin until all are done. */
 static void run_block_fibers(unsigned bx, unsigned b, const std::function<void()> &body) {
     if (!stacks) {
-        void *m = mmap(NULL, STACK * 1024, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+        void *m = mmap(NULL, STACK * 1024 * EMU_RACE_SETS, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
         if (m == MAP_FAILED) {
             fprintf(stderr, "emu: cannot map fiber stacks\n");
             abort();
         }
         stacks = (char *)m;
     }
+    unsigned set = emu_race_block_begin(bx);
     fiber_body = &body;
     n_fib = b;
     members[0] = b;
-    waiting[0] = 0;
+    waiting[0] = phase[0] = 0;
     for (unsigned w = 0; w < (b + 31) / 32; w++) {
         members[1 + w] = b - w * 32 < 32 ? b - w * 32 : 32;
-        waiting[1 + w] = 0;
+        waiting[1 + w] = phase[1 + w] = 0;
     }
     for (unsigned t = 0; t < b; t++) {
         fiber &f = fibers[t];
         f.state = F_RUN;
         f.waits_on = 0;
         getcontext(&f.ctx);
-        f.ctx.uc_stack.ss_sp = stacks + (size_t)t * STACK;
+        f.ctx.uc_stack.ss_sp = stacks + ((size_t)set * 1024 + t) * STACK;
         f.ctx.uc_stack.ss_size = STACK;
         f.ctx.uc_link = &sched_ctx;
         makecontext(&f.ctx, fiber_main, 0);
@@ -104,6 +116,7 @@ static void run_block_fibers(unsigned bx, unsigned b, const std::function<void()
                 continue;
             cur = t;
             threadIdx = {t, 0, 0};
+            emu_race_to_thread(set, t);
             swapcontext(&sched_ctx, &fibers[t].ctx);
             ran = true;
             if (fibers[t].state == F_DONE)
@@ -135,8 +148,9 @@ static void emu_run(unsigned g, unsigned b, bool coop, const std::function<void(
     if (g == 0 || b == 0 || b > 1024) { emu_set_error(cudaErrorInvalidValue); return; }
     gridDim = {g, 1, 1};
     blockDim = {b, 1, 1};
+    emu_race_grid_begin();
     for (unsigned bx = 0; bx < g; bx++) {
-        if (!coop) {
+        if (!coop && !EMU_RACE_ALL_FIBERS) {
             blockIdx = {bx, 0, 0};
             for (unsigned tx = 0; tx < b; tx++) {
                 threadIdx = {tx, 0, 0};
@@ -146,4 +160,5 @@ static void emu_run(unsigned g, unsigned b, bool coop, const std::function<void(
             run_block_fibers(bx, b, body);
         }
     }
+    emu_race_grid_end();
 }

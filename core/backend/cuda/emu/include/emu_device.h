@@ -13,7 +13,11 @@ extern dim3 gridDim, blockDim;
 #define __device__
 #define __host__
 #define __forceinline__ inline
-#define __shared__ static
+#define __shared__ static /* the race check's translate.py rewrites these */
+#ifdef EMU_RACECHECK
+enum { EMU_RACE_SETS = 2 };
+extern "C" unsigned emu_race_set(void); /* the running block's fiber set */
+#endif
 extern "C" void emu_syncthreads(void);
 extern "C" double emu_shfl_down(double v, int k);
 extern "C" double emu_shfl_xor(double v, int k);
@@ -27,7 +31,9 @@ static inline long long __double_as_longlong(double f) { long long u; memcpy(&u,
 /* Atomics are real (host threads may launch kernels at the same time). */
 template <typename T> static inline T atomicAdd(T *p, T v) { return __atomic_fetch_add(p, v, __ATOMIC_SEQ_CST); }
 template <typename F> static inline F emu_atomic_add_float(F *p, F v) {
-    F old = *p, sum = old + v;
+    F old, sum;
+    __atomic_load(p, &old, __ATOMIC_SEQ_CST);
+    sum = old + v;
     while (!__atomic_compare_exchange(p, &old, &sum, false, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST))
         sum = old + v;
     return old;
@@ -35,7 +41,7 @@ template <typename F> static inline F emu_atomic_add_float(F *p, F v) {
 static inline float atomicAdd(float *p, float v) { return emu_atomic_add_float(p, v); }
 static inline double atomicAdd(double *p, double v) { return emu_atomic_add_float(p, v); }
 static inline unsigned long long atomicMin(unsigned long long *p, unsigned long long v) {
-    unsigned long long old = *p;
+    unsigned long long old = __atomic_load_n(p, __ATOMIC_SEQ_CST);
     while (v < old && !__atomic_compare_exchange_n(p, &old, v, false, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST)) {
     }
     return old;
