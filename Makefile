@@ -31,18 +31,21 @@ test: build
 # kernels built against a CPU emulation of the CUDA runtime, cuBLAS and
 # cuDNN (core/backend/cuda/emu/build.sh), then the whole suite with it
 # loaded, so every test that needs a device runs (against the CPU backend)
-# instead of skipping. It checks logic and index math, not speed or device
-# arithmetic; a GPU run (scripts/gpu-check) is still the real test.
+# instead of skipping. The kernels run under AddressSanitizer and UBSan's
+# alignment check, with the allocator's blocks poisoned past each request
+# and once freed, so out-of-bounds and use-after-free accesses and
+# misaligned vector loads are reported (core/backend/cuda/emu/sancheck.sh
+# memory). It checks logic, index math and memory accesses, not speed or
+# device arithmetic; a GPU run (scripts/gpu-check) is still the real test.
 test-cuda-emu: build
-	sh core/backend/cuda/emu/build.sh $(BUILD) $(BUILD)/cuda-emu
-	MEDFM_CUDA_MODULE=$(abspath $(BUILD))/cuda-emu/libmedfm_cuda_emu.so $(BUILD)/bin/medfm_tests --jobs $(JOBS) --timeout 900
+	JOBS=$(JOBS) sh core/backend/cuda/emu/sancheck.sh memory $(BUILD) '*/*'
 
 # The CUDA kernels checked for data races on a machine without a GPU: the
-# cuda_* suites with the emulated module built under ThreadSanitizer, each
+# cuda_* suites with the emulated kernels under ThreadSanitizer, each
 # emulated thread a fiber ordered only by what orders it on a GPU (launches,
 # __syncthreads, the end of a grid; core/backend/cuda/emu/emu_race.h).
 racecheck-cuda-emu: build
-	JOBS=$(JOBS) sh core/backend/cuda/emu/racecheck.sh $(BUILD)
+	JOBS=$(JOBS) sh core/backend/cuda/emu/sancheck.sh race $(BUILD)
 
 # Same suite with ASan + UBSan + LeakSanitizer.
 sanitize: deps

@@ -10,8 +10,9 @@
  * _exit skips that check for the parent alone.
  *
  * MEDFM_TEST_WORKER_PRELOAD is put in LD_PRELOAD for the workers alone
- * (Criterion starts them with exec): `make racecheck-cuda-emu` preloads
- * ThreadSanitizer that way, under which Criterion's parent cannot run. */
+ * (Criterion starts them with exec): `make racecheck-cuda-emu` and
+ * `test-cuda-emu` preload ThreadSanitizer or AddressSanitizer that
+ * way (Criterion's parent cannot run under ThreadSanitizer). */
 #include <criterion/criterion.h>
 
 #include <stdio.h>

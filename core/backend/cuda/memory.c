@@ -54,6 +54,35 @@ typedef struct {
 static pthread_mutex_t cache_lock = PTHREAD_MUTEX_INITIALIZER;
 static device_cache caches[MF_CUDA_MAX_DEVICES];
 
+/* Under the emulator's memory check (EMU_MEMCHECK, emu/build.sh) a block's
+ * bytes past the request, and a freed block, are poisoned for
+ * AddressSanitizer, so a kernel that overruns a tensor within its size
+ * class, or uses it after it was freed, is reported. Blocks handed out
+ * during a graph capture stay open: a replay uses them whatever the host
+ * freed since. */
+#ifdef EMU_MEMCHECK
+void __asan_poison_memory_region(void const volatile *addr, size_t size);
+void __asan_unpoison_memory_region(void const volatile *addr, size_t size);
+static void mark_block(void *p, size_t usable, size_t rounded) {
+    __asan_unpoison_memory_region(p, usable);
+    __asan_poison_memory_region((char *)p + usable, rounded - usable);
+}
+/* The emulator runs queued copies lazily, in stream order: a block is
+ * freed (poisoned) once those queued before its free have run. */
+static void settle_before_free(int index) {
+    cudaStream_t s;
+    if (!mf_cuda_capturing(index) && mf_cuda_stream(index, &s) == MF_OK)
+        cudaStreamSynchronize(s);
+}
+#else
+static void mark_block(void *p, size_t usable, size_t rounded) {
+    (void)p;
+    (void)usable;
+    (void)rounded;
+}
+static void settle_before_free(int index) { (void)index; }
+#endif
+
 /* Class index and rounded size of a request: above SMALL_LIMIT, a size in
  * (2^k, 2^(k+1)] rounds up to a multiple of 2^k / LARGE_SPLIT, so a block
  * is at most 3.2% larger than asked for (peak memory counts what is held).
@@ -292,6 +321,7 @@ mf_status mf_cuda_alloc(mf_device dev, size_t nbytes, void **ptr) {
         }
     }
     if (e == cudaSuccess) {
+        mark_block(p, c->capturing ? rounded : nbytes, rounded);
         count(&c->stats.current_bytes, &c->stats.peak_bytes, (int64_t)rounded);
         count(&c->stats.requested_bytes, &c->stats.peak_requested_bytes, (int64_t)requested_size(nbytes));
     }
@@ -318,6 +348,7 @@ void mf_cuda_free(mf_device dev, void *ptr, size_t nbytes) {
     size_t rounded;
     int cls = size_class(nbytes, &rounded);
     block *b = malloc(sizeof *b);
+    settle_before_free(dev.index);
     pthread_mutex_lock(&cache_lock);
     device_cache *c = &caches[dev.index];
     count(&c->stats.current_bytes, &c->stats.peak_bytes, -(int64_t)rounded);
@@ -331,6 +362,8 @@ void mf_cuda_free(mf_device dev, void *ptr, size_t nbytes) {
         b->next = owner->free_list[cls];
         owner->free_list[cls] = b;
     } else if (b) {
+        if (!c->capturing)
+            mark_block(ptr, 0, rounded);
         b->ptr = ptr;
         b->next = c->free_list[cls];
         c->free_list[cls] = b;
