@@ -9,6 +9,7 @@
  * switch and barrier is told to ThreadSanitizer. */
 #include "emu_device.h"
 #include "emu_race.h"
+#include <dlfcn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/mman.h>
@@ -25,11 +26,29 @@ static char *stacks;
 static ucontext_t sched_ctx;
 static unsigned n_fib, cur;
 static const std::function<void()> *fiber_body;
-/* Barrier counts: [0] the block, [1 + w] warp w. */
+/* Barrier counts: [0] the block, [1 + w] warp w; where the first thread to
+ * arrive called from. */
 static unsigned waiting[33], members[33], phase[33];
+static void *site[33];
 
-/* The running fiber waits at barrier `slot` (0: block, 1 + w: warp w). */
-static void barrier(unsigned slot) {
+static const char *name_of(void *pc) {
+    Dl_info d;
+    return dladdr(pc, &d) && d.dli_sname ? d.dli_sname : "?";
+}
+/* The running fiber waits at barrier `slot` (0: block, 1 + w: warp w),
+ * called from `at`. Every thread a barrier counts must reach it from the
+ * same __syncthreads or shuffle: on a GPU, threads that wait at different
+ * ones (a barrier or a full-mask shuffle in divergent code) are undefined
+ * behaviour, which here would pair up silently. */
+static void barrier(unsigned slot, void *at) {
+    if (waiting[slot] == 0) {
+        site[slot] = at;
+    } else if (site[slot] != at) {
+        fprintf(stderr, "emu: divergent %s in block %u: thread %u waits at %p (in %s), others at %p (in %s)\n",
+                slot ? "shuffle" : "__syncthreads", blockIdx.x, threadIdx.x, at, name_of(at), site[slot],
+                name_of(site[slot]));
+        abort();
+    }
     unsigned ph = phase[slot];
     emu_race_arrive(slot, ph);
     fibers[cur].state = F_WAIT;
@@ -47,25 +66,25 @@ static void barrier(unsigned slot) {
     }
     emu_race_pass(slot, ph);
 }
-extern "C" void emu_syncthreads(void) { barrier(0); }
+extern "C" void emu_syncthreads(void) { barrier(0, __builtin_return_address(0)); }
 /* Shuffles wait only for their own warp, so a warp that returns early
  * (whole-warp row guards) does not hold the others. */
 static double shfl_slot[1024];
-static double shfl_from(double v, unsigned src_lane, bool ok) {
+static double shfl_from(double v, unsigned src_lane, bool ok, void *at) {
     unsigned t = threadIdx.x, w = t >> 5;
     shfl_slot[t] = v;
-    barrier(1 + w);
+    barrier(1 + w, at);
     double r = ok ? shfl_slot[(w << 5) + src_lane] : v;
-    barrier(1 + w);
+    barrier(1 + w, at);
     return r;
 }
 extern "C" double emu_shfl_down(double v, int k) {
     unsigned lane = threadIdx.x & 31;
-    return shfl_from(v, lane + k, lane + k < 32);
+    return shfl_from(v, lane + k, lane + k < 32, __builtin_return_address(0));
 }
 extern "C" double emu_shfl_xor(double v, int k) {
     unsigned lane = threadIdx.x & 31;
-    return shfl_from(v, lane ^ (unsigned)k, true);
+    return shfl_from(v, lane ^ (unsigned)k, true, __builtin_return_address(0));
 }
 static void fiber_main(void) {
     emu_race_thread_begin();

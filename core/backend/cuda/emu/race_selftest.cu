@@ -2,7 +2,8 @@
  * own test: race_selftest.sh translates this file as build.sh does the
  * CUDA module's (translate.py --race), builds it with the emulator's device
  * code alone (the stream and graph functions it needs are stubbed below)
- * and expects a TSan report for exactly the racy cases. */
+ * and expects a TSan report for exactly the racy cases, and the
+ * emulator's own report for threads at different barriers. */
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -26,6 +27,17 @@ __global__ void shared_after_shuffle(float *out) {
     s[threadIdx.x] = 1.0f;
     float v = __shfl_xor_sync(0xffffffffu, (float)threadIdx.x, 1);
     out[threadIdx.x] = v + s[threadIdx.x ^ 1];
+}
+/* Even and odd threads wait at different barriers: undefined on a GPU,
+ * reported by the emulator (in every build, not only the race check). */
+__global__ void divergent_barrier(float *out) {
+    if (threadIdx.x % 2) {
+        out[threadIdx.x] = 1.0f;
+        __syncthreads();
+    } else {
+        out[threadIdx.x] = 2.0f;
+        __syncthreads();
+    }
 }
 /* Thread 0 of every block adds to one word: racy, clean when atomic. */
 __global__ void one_word_per_grid(float *out, bool atomic) {
@@ -59,6 +71,8 @@ int main(int argc, char **argv) {
         one_word_per_grid<<<g, b>>>(out, false);
     else if (!strcmp(c, "grid_word_atomic"))
         one_word_per_grid<<<g, b>>>(out, true);
+    else if (!strcmp(c, "divergent_barrier"))
+        divergent_barrier<<<1, b>>>(out);
     else if (!strcmp(c, "block_word"))
         one_word_per_block<<<1, b>>>(out);
     else if (!strcmp(c, "own_words")) {
