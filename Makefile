@@ -34,8 +34,8 @@ test: build
 # instead of skipping. The kernels run under AddressSanitizer and UBSan's
 # alignment check, with the allocator's blocks poisoned past each request
 # and once freed, so out-of-bounds and use-after-free accesses and
-# misaligned vector loads are reported (core/backend/cuda/emu/sancheck.sh
-# memory). It checks logic, index math and memory accesses, not speed or
+# misaligned vector loads are reported, and new blocks filled with NaN bytes
+# (core/backend/cuda/emu/sancheck.sh memory). It checks logic, index math and memory accesses, not speed or
 # device arithmetic; a GPU run (scripts/gpu-check) is still the real test.
 test-cuda-emu: build
 	JOBS=$(JOBS) sh core/backend/cuda/emu/sancheck.sh memory $(BUILD) '*/*'

@@ -57,16 +57,23 @@ static device_cache caches[MF_CUDA_MAX_DEVICES];
 /* Under the emulator's memory check (EMU_MEMCHECK, emu/build.sh) a block's
  * bytes past the request, and a freed block, are poisoned for
  * AddressSanitizer, so a kernel that overruns a tensor within its size
- * class, or uses it after it was freed, is reported. Blocks handed out
- * during a graph capture stay open: a replay uses them whatever the host
- * freed since. */
+ * class, or uses it after it was freed, is reported; and a block handed
+ * out holds all-ones bytes (NaN in every float type, -1 in integers), so
+ * whatever reads memory nobody wrote gets NaN or an index out of range
+ * instead of an earlier tensor's plausible values. Blocks handed out
+ * during a graph capture stay open and unfilled: a replay uses them
+ * whatever the host freed since. */
 #ifdef EMU_MEMCHECK
 void __asan_poison_memory_region(void const volatile *addr, size_t size);
 void __asan_unpoison_memory_region(void const volatile *addr, size_t size);
-static void mark_block(void *p, size_t usable, size_t rounded) {
+static void open_block(void *p, size_t nbytes, size_t rounded, bool capturing) {
+    size_t usable = capturing ? rounded : nbytes;
     __asan_unpoison_memory_region(p, usable);
     __asan_poison_memory_region((char *)p + usable, rounded - usable);
+    if (!capturing)
+        memset(p, 0xff, nbytes);
 }
+static void close_block(void *p, size_t rounded) { __asan_poison_memory_region(p, rounded); }
 /* The emulator runs queued copies lazily, in stream order: a block is
  * freed (poisoned) once those queued before its free have run. */
 static void settle_before_free(int index) {
@@ -75,9 +82,14 @@ static void settle_before_free(int index) {
         cudaStreamSynchronize(s);
 }
 #else
-static void mark_block(void *p, size_t usable, size_t rounded) {
+static void open_block(void *p, size_t nbytes, size_t rounded, bool capturing) {
     (void)p;
-    (void)usable;
+    (void)nbytes;
+    (void)rounded;
+    (void)capturing;
+}
+static void close_block(void *p, size_t rounded) {
+    (void)p;
     (void)rounded;
 }
 static void settle_before_free(int index) { (void)index; }
@@ -321,7 +333,7 @@ mf_status mf_cuda_alloc(mf_device dev, size_t nbytes, void **ptr) {
         }
     }
     if (e == cudaSuccess) {
-        mark_block(p, c->capturing ? rounded : nbytes, rounded);
+        open_block(p, nbytes, rounded, c->capturing != NULL);
         count(&c->stats.current_bytes, &c->stats.peak_bytes, (int64_t)rounded);
         count(&c->stats.requested_bytes, &c->stats.peak_requested_bytes, (int64_t)requested_size(nbytes));
     }
@@ -363,7 +375,7 @@ void mf_cuda_free(mf_device dev, void *ptr, size_t nbytes) {
         owner->free_list[cls] = b;
     } else if (b) {
         if (!c->capturing)
-            mark_block(ptr, 0, rounded);
+            close_block(ptr, rounded);
         b->ptr = ptr;
         b->next = c->free_list[cls];
         c->free_list[cls] = b;

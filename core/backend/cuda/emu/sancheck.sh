@@ -7,10 +7,11 @@
 #           a GPU; after the checker's self-test (race_selftest.sh).
 #   memory  (make test-cuda-emu) built with EMU_MEMCHECK=1: kernels
 #           under AddressSanitizer and UBSan's alignment check, allocator
-#           blocks poisoned past each request and once freed (memory.c), so
-#           an access out of a tensor's bytes, to a freed block, or a vector
-#           access off its alignment (a fault on a GPU, not on x86) is
-#           reported.
+#           blocks poisoned past each request and once freed and filled
+#           with all-ones bytes when handed out (memory.c), so an access out
+#           of a tensor's bytes, to a freed block, or a vector access off its
+#           alignment (a fault on a GPU, not on x86) is reported, and a read
+#           of memory nothing wrote gives NaN or -1.
 # Then the CUDA test suites run with that module. Any report fails the
 # check, even in a test whose numbers came out right. Usage, from the
 # repository root after the normal build:
