@@ -118,6 +118,15 @@ __device__ __forceinline__ void bn_load_x(const mf_bn_args &a, int64_t o, double
         xv[k] = fill;
 }
 
+/* x of one step's BN_U(V) vectors at offsets o (-1: none, read as `fill`),
+ * every load issued before any is used. */
+template <int DT, int V>
+__device__ __forceinline__ void bn_load_xs(const mf_bn_args &a, const int64_t *o, double fill, double (*v)[V]) {
+#pragma unroll
+    for (int u = 0; u < BN_U(V); u++)
+        bn_load_x<DT, V>(a, o[u], fill, v[u]);
+}
+
 /* g and x of vector u (x = `fill` past the range), g masked by a fused
  * relu's output: gy * [y > 0], the unfused relu backward's products. */
 template <int DT, int V>
@@ -148,9 +157,7 @@ template <int DT, int V>
 __device__ __forceinline__ void bn_map_y(const mf_bn_args &a, const int64_t *o, const double *mean, const double *A,
                                          const double *B) {
     double v[BN_U(V)][V];
-#pragma unroll
-    for (int u = 0; u < BN_U(V); u++)
-        bn_load_x<DT, V>(a, o[u], 0.0, v[u]);
+    bn_load_xs<DT, V>(a, o, 0.0, v);
 #pragma unroll
     for (int u = 0; u < BN_U(V); u++)
         if (o[u] >= 0) {
@@ -192,9 +199,7 @@ template <int DT, int PT, int V> __global__ void bn_stats_kernel(mf_bn_args a) {
     double k = XL(a.x, c * a.S), s1 = 0, s2 = 0;
     BN_LOOP(lo, hi, o) {
         double v[BN_U(V)][V];
-#pragma unroll
-        for (int u = 0; u < BN_U(V); u++)
-            bn_load_x<DT, V>(a, o[u], k, v[u]);
+        bn_load_xs<DT, V>(a, o, k, v);
 #pragma unroll
         for (int u = 0; u < BN_U(V); u++)
 #pragma unroll
@@ -402,9 +407,7 @@ template <int DT, int PT, int V> __global__ void bn_cl_stats_kernel(mf_bn_args a
         bn_load<DT, V>(a.x, a.dt, t.c0, k);
         CL_LOOP(t, o) {
             double v[BN_U(V)][V];
-#pragma unroll
-            for (int u = 0; u < BN_U(V); u++)
-                bn_load_x<DT, V>(a, o[u], 0.0, v[u]);
+            bn_load_xs<DT, V>(a, o, 0.0, v);
 #pragma unroll
             for (int u = 0; u < BN_U(V); u++)
                 if (o[u] >= 0) {
