@@ -25,16 +25,8 @@ static const char *learn =
     "optim: {name: adam, lr: 0.003}\n"
     "train: {steps: 150, batch_size: 16, val_every: 150, log_every: 10}\n";
 
-static const char *tiny =
-    "name: tiny\n"
-    "seed: 3\n"
-    "data:\n"
-    "  train: {source: {type: phantom2d, count: 24, size: 12, num_classes: 3, seed: 1}, workers: 0}\n"
-    "  val: {source: {type: phantom2d, count: 12, size: 12, num_classes: 3, seed: 1, offset: 1000}, workers: 0}\n"
-    "encoder: {plugin: simple_cnn, width: 4, depth: 2}\n"
-    "task: {plugin: classification, num_classes: 3}\n"
-    "optim: {name: adam, lr: 0.01}\n"
-    "train: {steps: 6, batch_size: 8, val_every: 3, log_every: 1}\n";
+/* run_support.h's tiny run, every step logged. */
+static const char *tiny = RS_TINY_HEAD "train: {steps: 6, batch_size: 8, val_every: 3, log_every: 1}\n";
 
 /* Mean train loss over the last five logged steps. */
 static double late_loss(const char *run_dir) {
